@@ -1,0 +1,36 @@
+import { DomainError } from './errors';
+import { formatRegId, RegId, sizeBytes } from './regid';
+
+/** Values travel as `0x` + hex digits; at most a U2048 register's 512 digits (plus leading zeros). */
+const VALUE_TEXT = /^0x[0-9a-fA-F]{1,600}$/;
+
+export function parseValue(text: unknown): bigint {
+  if (typeof text !== 'string' || !VALUE_TEXT.test(text)) {
+    throw new DomainError('invalid-value', `value ${describe(text)} is not a hex string (0x followed by hex digits)`);
+  }
+  return BigInt(text);
+}
+
+function describe(x: unknown): string {
+  if (typeof x === 'string') return JSON.stringify(x.length > 40 ? x.slice(0, 40) + '…' : x);
+  return typeof x;
+}
+
+/** The register's value zero-padded to its width: U32 → 8 digits, U2048 → 512 digits. */
+export function formatValue(id: RegId, value: bigint): string {
+  return '0x' + value.toString(16).padStart(sizeBytes(id) * 2, '0');
+}
+
+export function fitsRegister(id: RegId, value: bigint): boolean {
+  return value >= 0n && value < 1n << BigInt(sizeBytes(id) * 8);
+}
+
+export function assertFits(id: RegId, value: bigint): void {
+  if (!fitsRegister(id, value)) {
+    throw new DomainError(
+      'invalid-value',
+      `value 0x${value.toString(16)} is wider than register ${formatRegId(id)} (${sizeBytes(id) * 8} bits)`,
+      [id],
+    );
+  }
+}

@@ -1,0 +1,67 @@
+import type { Accelerator } from '../accelerator';
+import type { KvmLevel } from '../accelerators/kvm';
+import type { RegId } from '../regid';
+import type { BlobFormat } from '../vmstate/format';
+
+/** A register named by id, or by name (TPIDR_EL0), resolved against the vCPU's list. */
+export type RegRef = RegId | string;
+export type RegAssignment = readonly [RegRef, bigint];
+
+export interface CreateVcpu {
+  readonly type: 'CreateVcpu';
+  readonly accelerator: Accelerator;
+  /** KVM: the kernel's full KVM_GET_REG_LIST; TCG: the list; HVF: optional subset of the table. */
+  readonly registers?: readonly RegId[];
+  readonly values?: readonly RegAssignment[];
+  readonly labels?: unknown;
+}
+
+export interface CreateVcpuFromBlob {
+  readonly type: 'CreateVcpuFromBlob';
+  readonly accelerator: Accelerator;
+  readonly format: BlobFormat;
+  readonly blob: Uint8Array;
+  readonly sha256?: string;
+  readonly labels?: unknown;
+}
+
+/** A batch: all of it or nothing. */
+export interface WriteRegisters {
+  readonly type: 'WriteRegisters';
+  readonly values: readonly RegAssignment[];
+}
+
+export interface SyncFromAccelerator {
+  readonly type: 'SyncFromAccelerator';
+  readonly values: readonly RegAssignment[];
+  readonly failed?: readonly RegRef[];
+}
+
+export interface SyncToAccelerator {
+  readonly type: 'SyncToAccelerator';
+  readonly level?: KvmLevel;
+}
+
+/** The blob is made by exportBlob (pure); this records who took it, in what format, its hash. */
+export interface RecordExport {
+  readonly type: 'RecordExport';
+  readonly format: BlobFormat;
+  readonly sha256: string;
+  readonly byteLength: number;
+}
+
+export interface LoadBlob {
+  readonly type: 'LoadBlob';
+  readonly format: BlobFormat;
+  readonly blob: Uint8Array;
+  readonly sha256?: string;
+}
+
+export type VcpuCommand =
+  | CreateVcpu
+  | CreateVcpuFromBlob
+  | WriteRegisters
+  | SyncFromAccelerator
+  | SyncToAccelerator
+  | RecordExport
+  | LoadBlob;

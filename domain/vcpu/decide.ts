@@ -1,0 +1,139 @@
+import { checkBlobIdsFor, kvmWrittenAt, listFor } from '../accelerators';
+import { indexOfReg, layoutArrays, readValueAt, writeValueAt, type CpregArrays } from '../cpreg-arrays';
+import { DomainError } from '../errors';
+import { checkLabels } from '../labels';
+import { RegId } from '../regid';
+import { fitsRegister } from '../values';
+import { listRegs } from '../vmstate/check';
+import { decodeBlob, encodeBlob } from '../vmstate/format';
+import { planLoad } from '../vmstate/load';
+import type { CreateVcpu, CreateVcpuFromBlob, LoadBlob, RecordExport, RegAssignment, SyncFromAccelerator, SyncToAccelerator, VcpuCommand } from './commands';
+import type { RegValues, VcpuEvent } from './events';
+import { resolveAll } from './resolve';
+import type { VcpuState } from './state';
+
+/** decide(command, state) → events, or a DomainError. Pure: the same inputs give the same events. */
+export function decide(command: VcpuCommand, state: VcpuState | undefined): VcpuEvent[] {
+  if (command.type === 'CreateVcpu' || command.type === 'CreateVcpuFromBlob') {
+    if (state) throw new DomainError('vcpu-exists', 'this vCPU already exists');
+    return command.type === 'CreateVcpu' ? create(command) : createFromBlob(command);
+  }
+  if (!state) throw new DomainError('vcpu-not-found', 'no such vCPU');
+  switch (command.type) {
+    case 'WriteRegisters':
+      return [{ type: 'RegistersWritten', written: assignments(state, command.values, 'write') }];
+    case 'SyncFromAccelerator':
+      return [syncFrom(state, command)];
+    case 'SyncToAccelerator':
+      return [syncTo(state, command)];
+    case 'RecordExport':
+      return [recordExport(state, command)];
+    case 'LoadBlob':
+      return [load(state, command)];
+  }
+}
+
+function create(c: CreateVcpu): VcpuEvent[] {
+  const labels = checkLabels(c.labels);
+  const arrays = layoutArrays(listFor(c.accelerator, c.registers));
+  const draft = { accelerator: c.accelerator, labels, arrays, lastSyncFailed: [] };
+  if (c.values && c.values.length) {
+    const written = assignments(draft, c.values, 'initial value');
+    written.ids.forEach((id, k) => writeValueAt(arrays, indexOfReg(arrays, id), written.values[k]));
+  }
+  return [{ type: 'VcpuCreated', accelerator: c.accelerator, labels, registers: allValues(arrays), source: { kind: 'list' } }];
+}
+
+function createFromBlob(c: CreateVcpuFromBlob): VcpuEvent[] {
+  const labels = checkLabels(c.labels);
+  const arrays = decodeBlob(c.format, c.blob);
+  checkBlobIdsFor(c.accelerator, arrays.cpregIndexes);
+  return [
+    {
+      type: 'VcpuCreated',
+      accelerator: c.accelerator,
+      labels,
+      registers: allValues(arrays),
+      source: { kind: 'blob', format: c.format, sha256: c.sha256 ?? null },
+    },
+  ];
+}
+
+function allValues(a: CpregArrays): RegValues {
+  const ids = Array.from(a.cpregIndexes);
+  return { ids, values: ids.map((_, i) => readValueAt(a, i)) };
+}
+
+/** Resolves and checks a batch of (register, value); sorted by id; all or nothing. */
+function assignments(state: VcpuState, pairs: readonly RegAssignment[], what: string): RegValues {
+  if (pairs.length === 0) throw new DomainError('invalid-command', `no registers to ${what === 'write' ? 'write' : 'set'}`);
+  const ids = resolveAll(state, pairs.map(([ref]) => ref));
+  const tooWide: RegId[] = [];
+  ids.forEach((id, k) => {
+    if (!fitsRegister(id, pairs[k][1])) tooWide.push(id);
+  });
+  if (tooWide.length) {
+    throw new DomainError('invalid-value', `${what}: value wider than the register for ${listRegs(tooWide)}`, tooWide);
+  }
+  const order = ids.map((_, k) => k).sort((a, b) => (ids[a] < ids[b] ? -1 : 1));
+  return { ids: order.map((k) => ids[k]), values: order.map((k) => pairs[k][1]) };
+}
+
+function syncFrom(state: VcpuState, c: SyncFromAccelerator): VcpuEvent {
+  const failedRefs = c.failed ?? [];
+  if (c.values.length === 0 && failedRefs.length === 0) {
+    throw new DomainError('invalid-command', 'a sync from the accelerator reports values or failed registers');
+  }
+  const read = c.values.length ? assignments(state, c.values, 'sync') : { ids: [], values: [] };
+  const failed = resolveAll(state, failedRefs).sort((a, b) => (a < b ? -1 : 1));
+  const readSet = new Set(read.ids);
+  const both = failed.filter((id) => readSet.has(id));
+  if (both.length) {
+    throw new DomainError('invalid-command', `registers reported both read and failed: ${listRegs(both)}`, both);
+  }
+  return { type: 'SyncedFromAccelerator', read, failed };
+}
+
+function syncTo(state: VcpuState, c: SyncToAccelerator): VcpuEvent {
+  const kvm = state.accelerator === 'kvm';
+  const level = kvm ? c.level ?? 'runtime' : null;
+  const ids: RegId[] = [];
+  const values: bigint[] = [];
+  const a = state.arrays;
+  for (let i = 0; i < a.cpregIndexes.length; i++) {
+    const id = a.cpregIndexes[i];
+    if (level && !kvmWrittenAt(id, level)) continue;
+    ids.push(id);
+    values.push(readValueAt(a, i));
+  }
+  return { type: 'SyncedToAccelerator', level, written: { ids, values } };
+}
+
+function recordExport(state: VcpuState, c: RecordExport): VcpuEvent {
+  if (!/^[0-9a-f]{64}$/.test(c.sha256)) throw new DomainError('invalid-command', 'sha256 must be 64 lowercase hex digits');
+  encodeBlob(c.format, state.arrays); // refuses v22 of a list with registers wider than 8 bytes
+  return { type: 'BlobExported', format: c.format, sha256: c.sha256, byteLength: c.byteLength };
+}
+
+function load(state: VcpuState, c: LoadBlob): VcpuEvent {
+  const plan = checkLoad(state, c);
+  return {
+    type: 'BlobLoaded',
+    format: c.format,
+    sha256: c.sha256 ?? null,
+    loaded: { ids: plan.updated, values: plan.values },
+    changed: plan.changed,
+  };
+}
+
+/** The migration pre-flight: what loading the blob would do, or the refusal. Changes nothing. */
+export function checkLoad(state: VcpuState, c: Pick<LoadBlob, 'format' | 'blob'>) {
+  const incoming = decodeBlob(c.format, c.blob);
+  checkBlobIdsFor(state.accelerator, incoming.cpregIndexes);
+  return planLoad(state.arrays, incoming);
+}
+
+/** The blob of the vCPU's current registers (pure; the export is recorded by RecordExport). */
+export function exportBlob(state: VcpuState, format: RecordExport['format']): Uint8Array {
+  return encodeBlob(format, state.arrays);
+}

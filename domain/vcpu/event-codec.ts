@@ -1,0 +1,117 @@
+import { isAccelerator } from '../accelerator';
+import { isKvmLevel } from '../accelerators/kvm';
+import { formatRegId, RegId } from '../regid';
+import { formatValue } from '../values';
+import { isBlobFormat } from '../vmstate/format';
+import type { CreateSource, RegValues, VcpuEvent } from './events';
+import { CorruptHistoryError } from './evolve';
+
+/**
+ * Events as stored: JSON with ids and values as hex strings (values zero-padded to the
+ * register's width). Schema version 1 for every type; a reader meets an unknown version with
+ * an error rather than a guess.
+ */
+export const EVENT_SCHEMA_VERSION = 1;
+
+type Json = Record<string, unknown>;
+
+function regValuesToJson(rv: RegValues): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let k = 0; k < rv.ids.length; k++) out[formatRegId(rv.ids[k])] = formatValue(rv.ids[k], rv.values[k]);
+  return out;
+}
+
+export function serializeEvent(e: VcpuEvent): { type: string; schemaVersion: number; data: Json } {
+  return { type: e.type, schemaVersion: EVENT_SCHEMA_VERSION, data: dataOf(e) };
+}
+
+function dataOf(e: VcpuEvent): Json {
+  switch (e.type) {
+    case 'VcpuCreated':
+      return { accelerator: e.accelerator, labels: e.labels, registers: regValuesToJson(e.registers), source: e.source };
+    case 'RegistersWritten':
+      return { written: regValuesToJson(e.written) };
+    case 'SyncedFromAccelerator':
+      return { read: regValuesToJson(e.read), failed: e.failed.map(formatRegId) };
+    case 'SyncedToAccelerator':
+      return { level: e.level, written: regValuesToJson(e.written) };
+    case 'BlobExported':
+      return { format: e.format, sha256: e.sha256, byteLength: e.byteLength };
+    case 'BlobLoaded':
+      return { format: e.format, sha256: e.sha256, loaded: regValuesToJson(e.loaded), changed: e.changed.map(formatRegId) };
+  }
+}
+
+function fail(what: string): never {
+  throw new CorruptHistoryError(`stored event is not valid: ${what}`);
+}
+
+const HEX = /^0x[0-9a-f]+$/;
+
+function hex(x: unknown, what: string): bigint {
+  if (typeof x !== 'string' || !HEX.test(x)) fail(what);
+  return BigInt(x);
+}
+
+function obj(x: unknown, what: string): Json {
+  if (x === null || typeof x !== 'object' || Array.isArray(x)) fail(what);
+  return x as Json;
+}
+
+function regValuesFromJson(x: unknown, what: string): RegValues {
+  const o = obj(x, what);
+  const ids: RegId[] = [];
+  const values: bigint[] = [];
+  for (const k in o) {
+    ids.push(hex(k, what));
+    values.push(hex(o[k], what));
+  }
+  return { ids, values };
+}
+
+function idList(x: unknown, what: string): RegId[] {
+  if (!Array.isArray(x)) fail(what);
+  return x.map((v) => hex(v, what));
+}
+
+function source(x: unknown): CreateSource {
+  const o = obj(x, 'source');
+  if (o.kind === 'list') return { kind: 'list' };
+  if (o.kind === 'blob' && isBlobFormat(o.format) && (o.sha256 === null || typeof o.sha256 === 'string')) {
+    return { kind: 'blob', format: o.format, sha256: o.sha256 };
+  }
+  fail('source');
+}
+
+export function deserializeEvent(type: string, schemaVersion: number, data: unknown): VcpuEvent {
+  if (schemaVersion !== EVENT_SCHEMA_VERSION) fail(`${type} schema version ${schemaVersion} is unknown`);
+  const d = obj(data, 'data');
+  switch (type) {
+    case 'VcpuCreated': {
+      if (!isAccelerator(d.accelerator)) fail('accelerator');
+      const labels = obj(d.labels, 'labels') as Record<string, string>;
+      return { type, accelerator: d.accelerator, labels, registers: regValuesFromJson(d.registers, 'registers'), source: source(d.source) };
+    }
+    case 'RegistersWritten':
+      return { type, written: regValuesFromJson(d.written, 'written') };
+    case 'SyncedFromAccelerator':
+      return { type, read: regValuesFromJson(d.read, 'read'), failed: idList(d.failed, 'failed') };
+    case 'SyncedToAccelerator':
+      if (d.level !== null && !isKvmLevel(d.level)) fail('level');
+      return { type, level: d.level, written: regValuesFromJson(d.written, 'written') };
+    case 'BlobExported':
+      if (!isBlobFormat(d.format) || typeof d.sha256 !== 'string' || typeof d.byteLength !== 'number') fail('export');
+      return { type, format: d.format, sha256: d.sha256, byteLength: d.byteLength };
+    case 'BlobLoaded':
+      if (!isBlobFormat(d.format) || !(d.sha256 === null || typeof d.sha256 === 'string')) fail('load');
+      return {
+        type,
+        format: d.format,
+        sha256: d.sha256,
+        loaded: regValuesFromJson(d.loaded, 'loaded'),
+        changed: idList(d.changed, 'changed'),
+      };
+    default:
+      fail(`unknown event type ${JSON.stringify(type)}`);
+  }
+}

@@ -1,0 +1,74 @@
+import type { Accelerator } from '../accelerator';
+import type { KvmLevel } from '../accelerators/kvm';
+import type { Labels } from '../labels';
+import type { RegId } from '../regid';
+import type { BlobFormat } from '../vmstate/format';
+
+/**
+ * Events are self-contained: each carries every id and value needed to rebuild the state,
+ * never a reference to outside data. Each type has a schema version (event-codec.ts).
+ */
+
+/** Register values of one event, parallel arrays, ascending by id. */
+export interface RegValues {
+  readonly ids: readonly RegId[];
+  readonly values: readonly bigint[];
+}
+
+export type CreateSource = { kind: 'list' } | { kind: 'blob'; format: BlobFormat; sha256: string | null };
+
+export interface VcpuCreated {
+  readonly type: 'VcpuCreated';
+  readonly accelerator: Accelerator;
+  readonly labels: Labels;
+  /** The cpreg list, ascending, and every register's initial value. */
+  readonly registers: RegValues;
+  readonly source: CreateSource;
+}
+
+export interface RegistersWritten {
+  readonly type: 'RegistersWritten';
+  readonly written: RegValues;
+}
+
+export interface SyncedFromAccelerator {
+  readonly type: 'SyncedFromAccelerator';
+  readonly read: RegValues;
+  /** Reported as failed: their slots keep the value they had. */
+  readonly failed: readonly RegId[];
+}
+
+export interface SyncedToAccelerator {
+  readonly type: 'SyncedToAccelerator';
+  /** KVM put level; null for TCG/HVF, which push every register. */
+  readonly level: KvmLevel | null;
+  /** Exactly what was to be written, in list order. */
+  readonly written: RegValues;
+}
+
+export interface BlobExported {
+  readonly type: 'BlobExported';
+  readonly format: BlobFormat;
+  readonly sha256: string;
+  readonly byteLength: number;
+}
+
+export interface BlobLoaded {
+  readonly type: 'BlobLoaded';
+  readonly format: BlobFormat;
+  readonly sha256: string | null;
+  /** Every register the blob carried, with its value. */
+  readonly loaded: RegValues;
+  /** The subset whose value changed. */
+  readonly changed: readonly RegId[];
+}
+
+export type VcpuEvent =
+  | VcpuCreated
+  | RegistersWritten
+  | SyncedFromAccelerator
+  | SyncedToAccelerator
+  | BlobExported
+  | BlobLoaded;
+
+export type VcpuEventType = VcpuEvent['type'];

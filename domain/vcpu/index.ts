@@ -1,0 +1,11 @@
+export type { VcpuState } from './state';
+export { labelsOf } from './state';
+export type * from './events';
+export type * from './commands';
+export { decide, checkLoad, exportBlob } from './decide';
+export { evolve, foldEvents, CorruptHistoryError } from './evolve';
+export { serializeEvent, deserializeEvent, EVENT_SCHEMA_VERSION } from './event-codec';
+export { serializeState, deserializeState, STATE_SCHEMA_VERSION } from './state-codec';
+export { diffStates, type RegisterChange } from './diff';
+export { loadReportOf, type LoadReport } from './load-report';
+export { resolveRegister } from './resolve';

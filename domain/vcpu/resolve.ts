@@ -1,0 +1,43 @@
+import { indexOfReg } from '../cpreg-arrays';
+import { DomainError } from '../errors';
+import { formatRegId, RegId } from '../regid';
+import { listRegs } from '../vmstate/check';
+import type { RegRef } from './commands';
+import type { VcpuState } from './state';
+
+/** The id of a register of this vCPU, named by id or by (unambiguous) name. */
+export function resolveRegister(state: VcpuState, ref: RegRef): RegId {
+  if (typeof ref === 'bigint') {
+    if (indexOfReg(state.arrays, ref) < 0) {
+      throw new DomainError('unknown-register', `register ${formatRegId(ref)} is not in this vCPU's list`, [ref]);
+    }
+    return ref;
+  }
+  // Interim until domain/names lands: names are not resolved yet.
+  throw new DomainError('unknown-register', `register name ${JSON.stringify(ref)} cannot be resolved yet`);
+}
+
+/** Resolves every ref; refuses (all at once) unknown ones and registers named twice. */
+export function resolveAll(state: VcpuState, refs: readonly RegRef[]): RegId[] {
+  const ids: RegId[] = [];
+  const unknown: RegId[] = [];
+  for (const ref of refs) {
+    try {
+      ids.push(resolveRegister(state, ref));
+    } catch (e) {
+      if (e instanceof DomainError && e.kind === 'unknown-register' && typeof ref === 'bigint') unknown.push(ref);
+      else throw e;
+    }
+  }
+  if (unknown.length) {
+    throw new DomainError('unknown-register', `not in this vCPU's list: ${listRegs(unknown)}`, unknown);
+  }
+  const seen = new Set<RegId>();
+  const twice: RegId[] = [];
+  for (const id of ids) {
+    if (seen.has(id)) twice.push(id);
+    seen.add(id);
+  }
+  if (twice.length) throw new DomainError('invalid-command', `registers named more than once: ${listRegs(twice)}`, twice);
+  return ids;
+}

@@ -1,0 +1,54 @@
+import { DomainError } from '../errors';
+import { formatRegId, MAX_SIZE_FIELD, RegId, wellFormedWords } from '../regid';
+import { halves } from './words';
+
+/** At most this many offending registers are listed in one message (all are in `registers`). */
+const SHOWN = 8;
+
+export function listRegs(ids: readonly RegId[]): string {
+  const shown = ids.slice(0, SHOWN).map(formatRegId).join(', ');
+  return ids.length > SHOWN ? `${shown} and ${ids.length - SHOWN} more` : shown;
+}
+
+export function malformed(message: string, regs: RegId[] = []): DomainError {
+  return new DomainError('malformed-blob', regs.length ? `${message}: ${listRegs(regs)}` : message, regs);
+}
+
+/**
+ * The ids of a blob: each well formed (arm64/arm, U8..U2048, bits 51..32 zero) and strictly
+ * ascending as unsigned 64-bit — QEMU's merge walk silently misbehaves on anything else.
+ * `maxSizeField` is 3 for v22 (direct addressing: nothing wider than 8 bytes).
+ */
+export function checkIds(ids: BigUint64Array, maxSizeField: number): void {
+  const { hi, lo } = halves(ids);
+  const bad: RegId[] = [];
+  const wide: RegId[] = [];
+  const unsorted: RegId[] = [];
+  let prevHi = -1;
+  let prevLo = -1;
+  for (let i = 0; i < ids.length; i++) {
+    const h = hi(i);
+    const l = lo(i);
+    if (!wellFormedWords(h, l)) bad.push(ids[i]);
+    else if (((h >>> 20) & 0xf) > maxSizeField) wide.push(ids[i]);
+    if (h < prevHi || (h === prevHi && l <= prevLo)) unsorted.push(ids[i]);
+    prevHi = h;
+    prevLo = l;
+  }
+  if (bad.length) throw malformed('blob holds ids that are not Arm register ids', bad);
+  if (wide.length) {
+    throw malformed('a v22 blob cannot hold registers wider than 8 bytes (use v23)', wide);
+  }
+  if (unsorted.length) throw malformed('register ids are not strictly ascending (unsorted or repeated) at', unsorted);
+}
+
+export const V22_MAX_SIZE_FIELD = 3;
+export const V23_MAX_SIZE_FIELD = MAX_SIZE_FIELD;
+
+/** A register narrower than 8 bytes is zero-extended into its slot: upper bits must be clear. */
+export function narrowSlotFits(sizeField: number, slotHi: number, slotLo: number): boolean {
+  if (sizeField >= 3) return true;
+  if (slotHi !== 0) return false;
+  if (sizeField === 2) return true;
+  return slotLo < 2 ** (8 << sizeField);
+}

@@ -1,0 +1,73 @@
+import { slotsFor, type CpregArrays } from '../cpreg-arrays';
+import type { RegId } from '../regid';
+import { checkIds, malformed, narrowSlotFits, V23_MAX_SIZE_FIELD } from './check';
+import { halves, readU32Block, readU64Block, viewOf, writeU32Block, writeU64Block } from './words';
+
+/**
+ * v23 (patch 4/5 of the variable-sized cpregs series), indirect addressing:
+ *   be32 N | be32 M | N × be64 index | M × be64 value | N × be32 value_index   (DOMAIN.md §6)
+ * Stricter than the patch: value indexes must be exactly the layout the ids' sizes imply
+ * (start at 0, each register's slot count from its size, summing to M) — the patch trusts the
+ * sender's indexes and a crafted blob overflows cpreg_values.
+ */
+export function decodeV23(blob: Uint8Array): CpregArrays {
+  if (blob.length < 8) throw malformed(`v23 blob truncated: ${blob.length} bytes, the 8-byte header is incomplete`);
+  const view = viewOf(blob);
+  const n = view.getInt32(0, false);
+  const m = view.getInt32(4, false);
+  if (n < 0) throw malformed(`v23 register count N=${n} is negative`);
+  if (m < 0) throw malformed(`v23 value count M=${m} is negative`);
+  const expected = 8 + 12 * n + 8 * m;
+  if (blob.length !== expected) {
+    throw malformed(
+      `v23 blob with N=${n}, M=${m} must be ${expected} bytes, got ${blob.length} (${blob.length < expected ? 'truncated' : 'trailing bytes'})`,
+    );
+  }
+  const ids = readU64Block(view, 8, n);
+  checkIds(ids, V23_MAX_SIZE_FIELD);
+  const valueIndexes = readU32Block(view, 8 + 8 * n + 8 * m, n);
+  checkValueIndexes(ids, valueIndexes, m);
+  const values = readU64Block(view, 8 + 8 * n, m);
+  checkNarrowValues(ids, valueIndexes, values);
+  return { cpregIndexes: ids, cpregValueIndexes: valueIndexes, cpregValues: values };
+}
+
+function checkValueIndexes(ids: BigUint64Array, valueIndexes: Uint32Array, m: number): void {
+  const bad: RegId[] = [];
+  let next = 0;
+  for (let i = 0; i < ids.length; i++) {
+    if (valueIndexes[i] !== next) bad.push(ids[i]);
+    next = valueIndexes[i] + slotsFor(ids[i]);
+  }
+  if (bad.length) {
+    throw malformed('value indexes disagree with the register sizes (must start at 0, each advancing by the previous register\'s slots)', bad);
+  }
+  if (next !== m) {
+    const last = ids.length ? [ids[ids.length - 1]] : [];
+    throw malformed(`value indexes and sizes need M=${next} slots but the blob says M=${m}`, last);
+  }
+}
+
+function checkNarrowValues(ids: BigUint64Array, valueIndexes: Uint32Array, values: BigUint64Array): void {
+  const id = halves(ids);
+  const v = halves(values);
+  let bad: RegId[] | undefined;
+  for (let i = 0; i < ids.length; i++) {
+    const slot = valueIndexes[i];
+    if (!narrowSlotFits((id.hi(i) >>> 20) & 0xf, v.hi(slot), v.lo(slot))) (bad ??= []).push(ids[i]);
+  }
+  if (bad) throw malformed('values have bits set above their register width', bad);
+}
+
+export function encodeV23(a: CpregArrays): Uint8Array {
+  const n = a.cpregIndexes.length;
+  const m = a.cpregValues.length;
+  const out = new Uint8Array(8 + 12 * n + 8 * m);
+  const view = viewOf(out);
+  view.setInt32(0, n, false);
+  view.setInt32(4, m, false);
+  writeU64Block(view, 8, a.cpregIndexes);
+  writeU64Block(view, 8 + 8 * n, a.cpregValues);
+  writeU32Block(view, 8 + 8 * n + 8 * m, a.cpregValueIndexes);
+  return out;
+}
