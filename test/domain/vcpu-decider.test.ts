@@ -51,7 +51,7 @@ const value = (s: VcpuState, id: bigint) => readValueAt(s.arrays, indexOfReg(s.a
 
 describe('create', () => {
   test('KVM from the kernel list: CORE and SVE dropped, sorted, every size accepted, all zero', () => {
-    given([]).when({ ...kvmCreate, registers: [SVE_Z0, CORE_X0, ...(kvmCreate as { registers: bigint[] }).registers].reverse() }).then((events, s) => {
+    given([]).when({ ...kvmCreate, registers: [SVE_Z0, CORE_X0, ...(kvmCreate as { registers: readonly bigint[] }).registers].reverse() }).then((events, s) => {
       expect(events).toHaveLength(1);
       expect(events[0].type).toBe('VcpuCreated');
       expect(s.arrays.cpregIndexes.length).toBe(174 + 14 + 2);
@@ -165,10 +165,10 @@ describe('syncs', () => {
       expect([...e.written.ids]).toEqual([...e.written.ids].sort((a, b) => (a < b ? -1 : 1)));
     });
     kvm.when({ type: 'SyncToAccelerator', level: 'reset' }).then((events) => {
-      expect((events[0] as { written: { ids: bigint[] } }).written.ids).not.toContain(KVM_REG_ARM_TIMER_CNT);
+      expect((events[0] as Extract<VcpuEvent, { type: 'SyncedToAccelerator' }>).written.ids).not.toContain(KVM_REG_ARM_TIMER_CNT);
     });
     kvm.when({ type: 'SyncToAccelerator', level: 'full' }).then((events, s) => {
-      const ids = (events[0] as { written: { ids: bigint[] } }).written.ids;
+      const ids = (events[0] as Extract<VcpuEvent, { type: 'SyncedToAccelerator' }>).written.ids;
       expect(ids).toContain(KVM_REG_ARM_TIMER_CNT);
       expect(ids).toContain(KVM_REG_ARM_PTIMER_CNT);
       expect(ids.length).toBe(s.arrays.cpregIndexes.length);
