@@ -1,6 +1,6 @@
 import { DomainError } from '../errors';
 import { formatRegId, MAX_SIZE_FIELD, RegId, wellFormedWords } from '../regid';
-import { halves } from './words';
+import { HI, LO, words32 } from './words';
 
 /** At most this many offending registers are listed in one message (all are in `registers`). */
 const SHOWN = 8;
@@ -19,27 +19,33 @@ export function malformed(message: string, regs: RegId[] = []): DomainError {
  * ascending as unsigned 64-bit — QEMU's merge walk silently misbehaves on anything else.
  * `maxSizeField` is 3 for v22 (direct addressing: nothing wider than 8 bytes).
  */
-export function checkIds(ids: BigUint64Array, maxSizeField: number): void {
-  const { hi, lo } = halves(ids);
-  const bad: RegId[] = [];
-  const wide: RegId[] = [];
-  const unsorted: RegId[] = [];
+/** Checks the ids on their 32-bit words (see readU64Words), starting at element `base`. */
+export function checkIdWords(w: Uint32Array, base: number, ids: BigUint64Array, maxSizeField: number): void {
+  let bad: RegId[] | undefined;
+  let wide: RegId[] | undefined;
+  let unsorted: RegId[] | undefined;
   let prevHi = -1;
   let prevLo = -1;
-  for (let i = 0; i < ids.length; i++) {
-    const h = hi(i);
-    const l = lo(i);
-    if (!wellFormedWords(h, l)) bad.push(ids[i]);
-    else if (((h >>> 20) & 0xf) > maxSizeField) wide.push(ids[i]);
-    if (h < prevHi || (h === prevHi && l <= prevLo)) unsorted.push(ids[i]);
+  for (let i = 0, k = 2 * base; i < ids.length; i++, k += 2) {
+    const h = w[k + HI];
+    const l = w[k + LO];
+    if (!wellFormedWords(h, l)) (bad ??= []).push(ids[i]);
+    else if (((h >>> 20) & 0xf) > maxSizeField) (wide ??= []).push(ids[i]);
+    if (h < prevHi || (h === prevHi && l <= prevLo)) (unsorted ??= []).push(ids[i]);
     prevHi = h;
     prevLo = l;
   }
-  if (bad.length) throw malformed('blob holds ids that are not Arm register ids', bad);
-  if (wide.length) {
-    throw malformed('a v22 blob cannot hold registers wider than 8 bytes (use v23)', wide);
-  }
-  if (unsorted.length) throw malformed('register ids are not strictly ascending (unsorted or repeated) at', unsorted);
+  if (bad) throw malformed('blob holds ids that are not Arm register ids', bad);
+  if (wide) throw malformed('a v22 blob cannot hold registers wider than 8 bytes (use v23)', wide);
+  if (unsorted) throw malformed('register ids are not strictly ascending (unsorted or repeated) at', unsorted);
+}
+
+/** Ids wider than 8 bytes, ascending. */
+export function wideIds(ids: BigUint64Array): RegId[] {
+  const w = words32(ids);
+  const wide: RegId[] = [];
+  for (let i = 0; i < ids.length; i++) if (((w[2 * i + HI] >>> 20) & 0xf) > 3) wide.push(ids[i]);
+  return wide;
 }
 
 export const V22_MAX_SIZE_FIELD = 3;

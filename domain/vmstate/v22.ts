@@ -1,8 +1,8 @@
 import type { CpregArrays } from '../cpreg-arrays';
 import { DomainError } from '../errors';
-import { sizeBytes, type RegId } from '../regid';
-import { checkIds, listRegs, malformed, narrowSlotFits, V22_MAX_SIZE_FIELD } from './check';
-import { halves, readU64Block, viewOf, writeU64Block } from './words';
+import type { RegId } from '../regid';
+import { checkIdWords, listRegs, malformed, narrowSlotFits, V22_MAX_SIZE_FIELD, wideIds } from './check';
+import { HI, LO, readU64Words, viewOf, writeU64Block } from './words';
 
 /**
  * v22 (QEMU 7.2 … master, fields 13–15 of the `cpu` section), direct addressing:
@@ -19,30 +19,34 @@ export function decodeV22(blob: Uint8Array): CpregArrays {
       `v22 blob with ${n} registers must be ${expected} bytes, got ${blob.length} (${blob.length < expected ? 'truncated' : 'trailing bytes'})`,
     );
   }
-  const ids = readU64Block(view, 4, n);
-  checkIds(ids, V22_MAX_SIZE_FIELD);
-  const values = readU64Block(view, 4 + 8 * n, n);
-  checkNarrowValues(ids, values);
-  const valueIndexes = new Uint32Array(n);
-  for (let i = 0; i < n; i++) valueIndexes[i] = i;
-  return { cpregIndexes: ids, cpregValueIndexes: valueIndexes, cpregValues: values };
-}
-
-function checkNarrowValues(ids: BigUint64Array, values: BigUint64Array): void {
-  const id = halves(ids);
-  const v = halves(values);
+  // ids and values are contiguous: one buffer, two views
+  const w = readU64Words(view, 4, 2 * n);
+  const ids = new BigUint64Array(w.buffer, 0, n);
+  const values = new BigUint64Array(w.buffer, 8 * n, n);
+  checkIdWords(w, 0, ids, V22_MAX_SIZE_FIELD);
   let bad: RegId[] | undefined;
-  for (let i = 0; i < ids.length; i++) {
-    if (!narrowSlotFits((id.hi(i) >>> 20) & 0xf, v.hi(i), v.lo(i))) (bad ??= []).push(ids[i]);
+  for (let i = 0, k = 0, v = 2 * n; i < n; i++, k += 2, v += 2) {
+    if (!narrowSlotFits((w[k + HI] >>> 20) & 0xf, w[v + HI], w[v + LO])) (bad ??= []).push(ids[i]);
   }
   if (bad) throw malformed('values have bits set above their register width', bad);
+  return { cpregIndexes: ids, cpregValueIndexes: directIndexes(n), cpregValues: values };
+}
+
+/** Direct addressing: value_index[i] = i. Shared per length; arrays are never written in place. */
+const directCache = new Map<number, Uint32Array>();
+function directIndexes(n: number): Uint32Array {
+  let a = directCache.get(n);
+  if (!a) {
+    a = new Uint32Array(n);
+    for (let i = 0; i < n; i++) a[i] = i;
+    if (directCache.size < 64) directCache.set(n, a);
+  }
+  return a;
 }
 
 /** Registers a v22 blob cannot carry (wider than 8 bytes), ascending. */
 export function tooWideForV22(a: CpregArrays): RegId[] {
-  const wide: RegId[] = [];
-  for (const id of a.cpregIndexes) if (sizeBytes(id) > 8) wide.push(id);
-  return wide;
+  return wideIds(a.cpregIndexes);
 }
 
 export function encodeV22(a: CpregArrays): Uint8Array {

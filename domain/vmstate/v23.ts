@@ -1,7 +1,7 @@
-import { slotsFor, type CpregArrays } from '../cpreg-arrays';
+import type { CpregArrays } from '../cpreg-arrays';
 import type { RegId } from '../regid';
-import { checkIds, malformed, narrowSlotFits, V23_MAX_SIZE_FIELD } from './check';
-import { halves, readU32Block, readU64Block, viewOf, writeU32Block, writeU64Block } from './words';
+import { checkIdWords, malformed, narrowSlotFits, V23_MAX_SIZE_FIELD } from './check';
+import { HI, LO, readU32Block, readU64Words, viewOf, writeU32Block, writeU64Block } from './words';
 
 /**
  * v23 (patch 4/5 of the variable-sized cpregs series), indirect addressing:
@@ -23,21 +23,29 @@ export function decodeV23(blob: Uint8Array): CpregArrays {
       `v23 blob with N=${n}, M=${m} must be ${expected} bytes, got ${blob.length} (${blob.length < expected ? 'truncated' : 'trailing bytes'})`,
     );
   }
-  const ids = readU64Block(view, 8, n);
-  checkIds(ids, V23_MAX_SIZE_FIELD);
+  // ids and values are contiguous: one buffer, two views
+  const w = readU64Words(view, 8, n + m);
+  const ids = new BigUint64Array(w.buffer, 0, n);
+  const values = new BigUint64Array(w.buffer, 8 * n, m);
+  checkIdWords(w, 0, ids, V23_MAX_SIZE_FIELD);
   const valueIndexes = readU32Block(view, 8 + 8 * n + 8 * m, n);
-  checkValueIndexes(ids, valueIndexes, m);
-  const values = readU64Block(view, 8 + 8 * n, m);
-  checkNarrowValues(ids, valueIndexes, values);
+  checkValueIndexes(w, ids, valueIndexes, m);
+  let bad: RegId[] | undefined;
+  for (let i = 0, k = 0; i < n; i++, k += 2) {
+    const slot = 2 * (n + valueIndexes[i]);
+    if (!narrowSlotFits((w[k + HI] >>> 20) & 0xf, w[slot + HI], w[slot + LO])) (bad ??= []).push(ids[i]);
+  }
+  if (bad) throw malformed('values have bits set above their register width', bad);
   return { cpregIndexes: ids, cpregValueIndexes: valueIndexes, cpregValues: values };
 }
 
-function checkValueIndexes(ids: BigUint64Array, valueIndexes: Uint32Array, m: number): void {
+function checkValueIndexes(w: Uint32Array, ids: BigUint64Array, valueIndexes: Uint32Array, m: number): void {
   const bad: RegId[] = [];
   let next = 0;
   for (let i = 0; i < ids.length; i++) {
     if (valueIndexes[i] !== next) bad.push(ids[i]);
-    next = valueIndexes[i] + slotsFor(ids[i]);
+    const sizeField = (w[2 * i + HI] >>> 20) & 0xf;
+    next = valueIndexes[i] + (sizeField < 3 ? 1 : 1 << (sizeField - 3)); // slot rule, see slotsFor
   }
   if (bad.length) {
     throw malformed('value indexes disagree with the register sizes (must start at 0, each advancing by the previous register\'s slots)', bad);
@@ -46,17 +54,6 @@ function checkValueIndexes(ids: BigUint64Array, valueIndexes: Uint32Array, m: nu
     const last = ids.length ? [ids[ids.length - 1]] : [];
     throw malformed(`value indexes and sizes need M=${next} slots but the blob says M=${m}`, last);
   }
-}
-
-function checkNarrowValues(ids: BigUint64Array, valueIndexes: Uint32Array, values: BigUint64Array): void {
-  const id = halves(ids);
-  const v = halves(values);
-  let bad: RegId[] | undefined;
-  for (let i = 0; i < ids.length; i++) {
-    const slot = valueIndexes[i];
-    if (!narrowSlotFits((id.hi(i) >>> 20) & 0xf, v.hi(slot), v.lo(slot))) (bad ??= []).push(ids[i]);
-  }
-  if (bad) throw malformed('values have bits set above their register width', bad);
 }
 
 export function encodeV23(a: CpregArrays): Uint8Array {

@@ -5,21 +5,6 @@
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** count big-endian u64 at `offset` → a BigUint64Array (host order). */
-export function readU64Block(view: DataView, offset: number, count: number): BigUint64Array {
-  const out = new BigUint64Array(count);
-  if (LITTLE_ENDIAN_HOST) {
-    const w = new Uint32Array(out.buffer);
-    for (let i = 0, o = offset; i < count; i++, o += 8) {
-      w[2 * i + 1] = view.getUint32(o, false);
-      w[2 * i] = view.getUint32(o + 4, false);
-    }
-  } else {
-    for (let i = 0; i < count; i++) out[i] = view.getBigUint64(offset + 8 * i, false);
-  }
-  return out;
-}
-
 export function writeU64Block(view: DataView, offset: number, src: BigUint64Array): void {
   if (LITTLE_ENDIAN_HOST) {
     const w = new Uint32Array(src.buffer, src.byteOffset, src.length * 2);
@@ -32,6 +17,31 @@ export function writeU64Block(view: DataView, offset: number, src: BigUint64Arra
   }
 }
 
+/**
+ * count big-endian u64 at `offset` into one fresh buffer, returned as 32-bit words (low word of
+ * element i at 2i, high at 2i+1). Callers cut BigUint64Array views from `words.buffer`, so a
+ * decode allocates one buffer for ids and values together.
+ */
+export function readU64Words(view: DataView, offset: number, count: number): Uint32Array {
+  const w = new Uint32Array(count * 2);
+  if (LITTLE_ENDIAN_HOST) {
+    for (let i = 0, o = offset; i < w.length; i += 2, o += 8) {
+      w[i + 1] = view.getUint32(o, false);
+      w[i] = view.getUint32(o + 4, false);
+    }
+  } else {
+    for (let i = 0, o = offset; i < w.length; i += 2, o += 8) {
+      w[i] = view.getUint32(o, false);
+      w[i + 1] = view.getUint32(o + 4, false);
+    }
+  }
+  return w;
+}
+
+/** The 32-bit halves of a word array from readU64Words, whatever the host order. */
+export const HI = LITTLE_ENDIAN_HOST ? 1 : 0;
+export const LO = 1 - HI;
+
 export function readU32Block(view: DataView, offset: number, count: number): Uint32Array {
   const out = new Uint32Array(count);
   for (let i = 0, o = offset; i < count; i++, o += 4) out[i] = view.getUint32(o, false);
@@ -42,13 +52,18 @@ export function writeU32Block(view: DataView, offset: number, src: Uint32Array):
   for (let i = 0, o = offset; i < src.length; i++, o += 4) view.setUint32(o, src[i], false);
 }
 
-/** High and low 32-bit halves of element i, whatever the host order. */
-export function halves(a: BigUint64Array): { hi: (i: number) => number; lo: (i: number) => number } {
-  if (LITTLE_ENDIAN_HOST) {
-    const w = new Uint32Array(a.buffer, a.byteOffset, a.length * 2);
-    return { hi: (i) => w[2 * i + 1], lo: (i) => w[2 * i] };
+/**
+ * The elements of `a` as 32-bit words, low word of element i at 2i and high at 2i+1 (a view on
+ * little-endian hosts, a copy elsewhere) — checks run on numbers instead of bigints.
+ */
+export function words32(a: BigUint64Array): Uint32Array {
+  if (LITTLE_ENDIAN_HOST) return new Uint32Array(a.buffer, a.byteOffset, a.length * 2);
+  const w = new Uint32Array(a.length * 2);
+  for (let i = 0; i < a.length; i++) {
+    w[2 * i] = Number(a[i] & 0xffffffffn);
+    w[2 * i + 1] = Number(a[i] >> 32n);
   }
-  return { hi: (i) => Number(a[i] >> 32n), lo: (i) => Number(a[i] & 0xffffffffn) };
+  return w;
 }
 
 export function viewOf(bytes: Uint8Array): DataView {
