@@ -17,9 +17,9 @@ export function malformed(message: string, regs: RegId[] = []): DomainError {
 /**
  * The ids of a blob: each well formed (arm64/arm, U8..U2048, bits 51..32 zero) and strictly
  * ascending as unsigned 64-bit — QEMU's merge walk silently misbehaves on anything else.
- * `maxSizeField` is 3 for v22 (direct addressing: nothing wider than 8 bytes).
+ * `maxSizeField` is 3 for v22 (direct addressing: nothing wider than 8 bytes). Works on the
+ * ids' 32-bit words (see readU64Words), starting at element `base`.
  */
-/** Checks the ids on their 32-bit words (see readU64Words), starting at element `base`. */
 export function checkIdWords(w: Uint32Array, base: number, ids: BigUint64Array, maxSizeField: number): void {
   let bad: RegId[] | undefined;
   let wide: RegId[] | undefined;
