@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * Generates domain/names/table.generated.ts: a name for every register id, from facts.
+ *
+ *   node scripts/gen-names.js [--qemu DIR] [--data DIR] [--out FILE]
+ *
+ *   --qemu  QEMU 7.2 source tree (default /tmp/qemu-src/qemu-7.2+dfsg). Get it with
+ *           `apt-get source qemu` (Debian bookworm, deb-src enabled) in /tmp/qemu-src; see
+ *           docs/names.md. The source is read, never copied: only names and encodings leave it.
+ *   --data  Linux reference data (default ../shared/reference/data from the repo root).
+ *   --out   default domain/names/table.generated.ts.
+ *
+ * Sources, in order of precedence:
+ *   1. AArch64 SYSREG ids: architectural names from sysreg-names.json and
+ *      get-reg-list-ids-annotated.json (scripts/names/kernel-names.js);
+ *   2. QEMU's ARMCPRegInfo definitions (scripts/names/qemu-*.js, loop-rules.js): the AArch64
+ *      ids (1) does not name, and every AArch32 id, with QEMU's NS bit 29 and `_S` names for
+ *      the Secure instances;
+ *   3. KVM's own names: CORE and FW / FW_FEAT_BMAP ids from the annotated list, and the timer
+ *      ids whose KVM meaning differs from the architectural encoding (kvm-specials below).
+ * QEMU gives both views of an ARM_CP_STATE_BOTH register one name (DBGBVR0_EL1 for the
+ * AArch64 id and for the AArch32 one). A name must mean one register, so where an AArch32 id's
+ * name is also an AArch64 id's name, the AArch32 one is written `<name> (AArch32)`; and where a
+ * U64 (MCRR) id shares its name with a U32 one (PAR, DBGDRAR), it is written `<name> (64-bit)`.
+ * CP_ANY copies other than the 0 instance are left out: QEMU never migrates them.
+ */
+const fs = require('fs');
+const path = require('path');
+const { kernelNames } = require('./names/kernel-names');
+const { qemuNames } = require('./names/qemu-names');
+
+const REPO = path.resolve(__dirname, '..');
+
+/** KVM uapi: the timer ids (kvm-regs.md §2.3). Under KVM these numbers mean these registers. */
+const KVM_TIMER_NAMES = {
+  '0x603000000013df1a': 'TIMER_CNT', // encoding of CNTV_CVAL_EL0, carries CNTVCT_EL0
+  '0x603000000013df02': 'TIMER_CVAL', // encoding of CNTVCT_EL0, carries CNTV_CVAL_EL0
+  '0x603000000013df19': 'TIMER_CTL',
+  '0x603000000013df01': 'PTIMER_CNT',
+  '0x603000000013df11': 'PTIMER_CTL',
+  '0x603000000013df12': 'PTIMER_CVAL',
+};
+
+function args() {
+  const a = process.argv.slice(2);
+  const get = (flag, def) => {
+    const i = a.indexOf(flag);
+    return i >= 0 ? a[i + 1] : def;
+  };
+  return {
+    qemu: get('--qemu', '/tmp/qemu-src/qemu-7.2+dfsg'),
+    data: get('--data', path.resolve(REPO, '..', 'shared', 'reference', 'data')),
+    out: get('--out', path.join(REPO, 'domain', 'names', 'table.generated.ts')),
+  };
+}
+
+function qemuVersion(dir) {
+  try {
+    return fs.readFileSync(path.join(dir, 'VERSION'), 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function build(opts) {
+  const kernel = kernelNames(opts.data);
+  const qemu = qemuNames(opts.qemu);
+  const sysreg = new Map(kernel.sysreg);
+  const aarch32 = new Map();
+  let fromQemu64 = 0;
+  for (const [id, q] of qemu.names) {
+    if (q.wild) continue;
+    if (id.startsWith('0x603000000013')) {
+      if (!sysreg.has(id)) {
+        sysreg.set(id, q.name);
+        fromQemu64++;
+      }
+    } else aarch32.set(id, q.name);
+  }
+  const upper64 = new Set([...sysreg.values(), ...kernel.core.values()].map((n) => n.toUpperCase()));
+  let qualified = 0;
+  for (const [id, name] of aarch32) {
+    if (upper64.has(name.toUpperCase())) {
+      aarch32.set(id, `${name} (AArch32)`);
+      qualified++;
+    }
+  }
+  // QEMU names the 32- and 64-bit accessors of one register alike (PAR, DBGDRAR): the U64 id
+  // becomes `<name> (64-bit)`, as the Arm ARM's prose calls it.
+  const upper32 = new Set([...aarch32].filter(([id]) => id.startsWith('0x4020')).map(([, n]) => n.toUpperCase()));
+  for (const [id, name] of aarch32) {
+    if (id.startsWith('0x4030') && upper32.has(name.toUpperCase())) {
+      aarch32.set(id, `${name} (64-bit)`);
+      qualified++;
+    }
+  }
+  return { kernel, qemu, sysreg, aarch32, stats: { fromKernel64: kernel.sysreg.size, fromQemu64, aarch32: aarch32.size, qualified } };
+}
+
+function duplicates(map) {
+  const seen = new Map();
+  for (const [id, name] of map) {
+    const k = name.toUpperCase();
+    seen.set(k, [...(seen.get(k) || []), id]);
+  }
+  return [...seen].filter(([, ids]) => ids.length > 1);
+}
+
+function q(s) {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+function emit(b, opts) {
+  const sorted = (m) => [...m].sort((x, y) => (BigInt(x[0]) < BigInt(y[0]) ? -1 : 1));
+  const low = (id, digits) => '0x' + (BigInt(id) & ((1n << BigInt(4 * digits)) - 1n)).toString(16).padStart(digits, '0');
+  const u32 = sorted(b.aarch32).filter(([id]) => id.startsWith('0x4020'));
+  const u64 = sorted(b.aarch32).filter(([id]) => id.startsWith('0x4030'));
+  const lines = [];
+  lines.push('// GENERATED by scripts/gen-names.js — do not edit. Regenerate: see docs/names.md.');
+  lines.push(`// Sources: QEMU ${qemuVersion(opts.qemu)} ARMCPRegInfo definitions (${b.qemu.files.length} files), `);
+  lines.push('// ../shared/reference/data/sysreg-names.json + get-reg-list-ids-annotated.json, KVM uapi names.');
+  lines.push('/* eslint-disable */');
+  lines.push('');
+  lines.push('/** AArch64 SYSREG ids (0x6030000000130000 | low 16 bits): [low 16 bits, name]. Architectural names, else QEMU\'s. */');
+  lines.push('export const SYSREG_NAMES: readonly (readonly [number, string])[] = [');
+  for (const [id, n] of sorted(b.sysreg)) lines.push(`  [${low(id, 4)}, ${q(n)}],`);
+  lines.push('];');
+  lines.push('');
+  lines.push('/** AArch32 U32 ids (0x40200000 << 32 | low 32 bits, QEMU\'s NS bit 29 kept): [low 32 bits, QEMU name]. */');
+  lines.push('export const AARCH32_U32_NAMES: readonly (readonly [number, string])[] = [');
+  for (const [id, n] of u32) lines.push(`  [${low(id, 8)}, ${q(n)}],`);
+  lines.push('];');
+  lines.push('');
+  lines.push('/** AArch32 U64 (MCRR/MRRC) ids (0x40300000 << 32 | low 32 bits): [low 32 bits, QEMU name]. */');
+  lines.push('export const AARCH32_U64_NAMES: readonly (readonly [number, string])[] = [');
+  for (const [id, n] of u64) lines.push(`  [${low(id, 8)}, ${q(n)}],`);
+  lines.push('];');
+  lines.push('');
+  lines.push('/** KVM CORE ids (struct kvm_regs): [id, name]. */');
+  lines.push('export const CORE_NAMES: readonly (readonly [string, string])[] = [');
+  for (const [id, n] of sorted(b.kernel.core)) lines.push(`  [${q(id)}, ${q(n)}],`);
+  lines.push('];');
+  lines.push('');
+  lines.push('/** KVM firmware pseudo-registers (FW and FW_FEAT_BMAP classes): [id, name]. */');
+  lines.push('export const FW_NAMES: readonly (readonly [string, string])[] = [');
+  for (const [id, n] of sorted(b.kernel.fw)) lines.push(`  [${q(id)}, ${q(n)}],`);
+  lines.push('];');
+  lines.push('');
+  lines.push('/** SYSREG ids that mean another register under KVM (the uapi timer ids): [id, KVM name]. */');
+  lines.push('export const KVM_SYSREG_NAMES: readonly (readonly [string, string])[] = [');
+  for (const [id, n] of Object.entries(KVM_TIMER_NAMES).sort()) lines.push(`  [${q(id)}, ${q(n)}],`);
+  lines.push('];');
+  return lines.join('\n') + '\n';
+}
+
+function main() {
+  const opts = args();
+  const b = build(opts);
+  fs.writeFileSync(opts.out, emit(b, opts));
+  const s = b.stats;
+  console.log(`QEMU ${qemuVersion(opts.qemu)}: ${b.qemu.instances} register instances from ${b.qemu.files.length} files`);
+  console.log(`SYSREG: ${s.fromKernel64} architectural + ${s.fromQemu64} QEMU-only names; AArch32: ${s.aarch32} (${s.qualified} qualified "(AArch32)" / "(64-bit)")`);
+  for (const [label, m] of [['SYSREG', b.sysreg], ['AArch32', b.aarch32]]) {
+    const d = duplicates(m);
+    if (d.length) console.log(`${label} names shared by several ids (lookup refuses them when a list holds more than one): ${d.map(([n, ids]) => `${n}×${ids.length}`).join(', ')}`);
+  }
+  console.log(`wrote ${path.relative(process.cwd(), opts.out)}`);
+}
+
+if (require.main === module) main();
+module.exports = { build, KVM_TIMER_NAMES };
