@@ -1,0 +1,61 @@
+import type { Accelerator } from '../accelerator';
+import { DomainError } from '../errors';
+import { type RegId, compareRegIds, formatRegId } from '../regid';
+import { genericName } from './generic';
+import { kvmRuleName } from './kvm-rules';
+import { nameMaps } from './tables';
+
+export { genericName } from './generic';
+
+/** The real name of a register under an accelerator, or undefined when it has none. */
+function realName(id: RegId, accelerator: Accelerator): string | undefined {
+  const m = nameMaps();
+  // One number, two registers: KVM's timer ids are not the architectural encodings.
+  if (accelerator === 'kvm') {
+    const kvm = m.kvm.get(id);
+    if (kvm !== undefined) return kvm;
+  }
+  return m.common.get(id) ?? kvmRuleName(id);
+}
+
+/** Always returns a name: the real one where one exists, else the generic form. */
+export function registerName(id: RegId, accelerator: Accelerator): string {
+  return realName(id, accelerator) ?? genericName(id);
+}
+
+/** True when registerName returns a real (not generic) name. */
+export function hasRealName(id: RegId, accelerator: Accelerator): boolean {
+  return realName(id, accelerator) !== undefined;
+}
+
+/** Case- and spacing-insensitive form of a name, for comparison. */
+function normalize(name: string): string {
+  return name.trim().replace(/\s+/g, ' ').replace(/\(\s*/g, '(').replace(/\s*\)/g, ')').toUpperCase();
+}
+
+/**
+ * Resolve a name to an id among `candidates` (a vCPU's list). Case-insensitive. Throws DomainError
+ * kind 'unknown-register' if no candidate has that name, 'ambiguous-name' (with the ids) if several do.
+ * Generic forms (S3_3_C13_C0_2, "p15 0 c13 c0 3", with " (NS)") are accepted too.
+ */
+export function findRegisterByName(name: string, accelerator: Accelerator, candidates: readonly RegId[]): RegId {
+  const wanted = normalize(String(name));
+  const found = new Set<RegId>();
+  for (const id of candidates) {
+    const real = realName(id, accelerator);
+    if ((real !== undefined && normalize(real) === wanted) || normalize(genericName(id)) === wanted) found.add(id);
+  }
+  const ids = [...found].sort(compareRegIds);
+  const shown = JSON.stringify(String(name).slice(0, 80));
+  if (ids.length === 0) {
+    throw new DomainError('unknown-register', `no register named ${shown} in this vCPU's list (${accelerator})`);
+  }
+  if (ids.length > 1) {
+    throw new DomainError(
+      'ambiguous-name',
+      `${shown} names ${ids.length} registers in this vCPU's list (${ids.map(formatRegId).join(', ')}); use the id`,
+      ids,
+    );
+  }
+  return ids[0];
+}
