@@ -34,6 +34,26 @@ function normalize(name: string): string {
 }
 
 /**
+ * The normalized names (real, if any, and generic) a lookup compares, memoized per id: a list
+ * is searched by name often, and building generic names is the costly part. Bounded by the ids
+ * the service sees; cleared if that ever grows past any real register space.
+ */
+const memo = { kvm: new Map<RegId, readonly string[]>(), other: new Map<RegId, readonly string[]>() };
+const MEMO_LIMIT = 1 << 16;
+
+function lookupKeys(id: RegId, accelerator: Accelerator): readonly string[] {
+  const m = accelerator === 'kvm' ? memo.kvm : memo.other;
+  let keys = m.get(id);
+  if (keys === undefined) {
+    const real = realName(id, accelerator);
+    keys = real === undefined ? [normalize(genericName(id))] : [normalize(real), normalize(genericName(id))];
+    if (m.size >= MEMO_LIMIT) m.clear();
+    m.set(id, keys);
+  }
+  return keys;
+}
+
+/**
  * Resolve a name to an id among `candidates` (a vCPU's list). Case-insensitive. Throws DomainError
  * kind 'unknown-register' if no candidate has that name, 'ambiguous-name' (with the ids) if several do.
  * Generic forms (S3_3_C13_C0_2, "p15 0 c13 c0 3", with " (NS)") are accepted too.
@@ -42,8 +62,7 @@ export function findRegisterByName(name: string, accelerator: Accelerator, candi
   const wanted = normalize(String(name));
   const found = new Set<RegId>();
   for (const id of candidates) {
-    const real = realName(id, accelerator);
-    if ((real !== undefined && normalize(real) === wanted) || normalize(genericName(id)) === wanted) found.add(id);
+    if (lookupKeys(id, accelerator).includes(wanted)) found.add(id);
   }
   const ids = [...found].sort(compareRegIds);
   const shown = JSON.stringify(String(name).slice(0, 80));

@@ -9,7 +9,8 @@
  *      (cpu*.c, the GICv3 CPU interface), which beat board files (hw/arm/pxa2xx*.c);
  *   3. where two migratable definitions of equal rank disagree, PREFER decides; a new such
  *      conflict stops the generator until a line is added here.
- * Placeholder labels of reserved encodings are not names (isPlaceholder).
+ * QEMU's labels for the reserved (RAZ) ID encodings it migrates, ID_AA64PFR3_EL1_RESERVED or
+ * RES_0_C0_C3_3, are kept: they are the names QEMU gives those registers, and say what they are.
  */
 const fs = require('fs');
 const path = require('path');
@@ -24,6 +25,12 @@ const PREFER = {
   '0x40200000200f3000': 'DFAR',
   // cp15 c1,c0,0,1: ACTLR (v7+) over XScale's auxiliary control register.
   '0x40200000200f0801': 'ACTLR_EL1',
+  // cp15 c0,c3..c7,0 (reserved ID space): v8's RES_0 labels over the pre-v8 "DUMMY" ones.
+  '0x40200000200f0180': 'RES_0_C0_C3_0',
+  '0x40200000200f0200': 'RES_0_C0_C4_X',
+  '0x40200000200f0280': 'RES_0_C0_C5_X',
+  '0x40200000200f0300': 'RES_0_C0_C6_X',
+  '0x40200000200f0380': 'RES_0_C0_C7_X',
   // cp15 1,c9,c0,2: L2CTLR (cortex-a7/a9/a15) over ARM1176/11MPCore's L2 auxiliary control.
   '0x40200000200f480a': 'L2CTLR',
   // Pre-v7 implementation-defined space, never on a -M virt CPU: the generic table's names.
@@ -31,15 +38,6 @@ const PREFER = {
   '0x40200000200f4800': 'DLOCKDOWN', // v6 data lockdown, vs OMAP's C9
   '0x40200000200f3100': 'RGNR', // PMSAv7 region number, vs ARM946 region 2
 };
-
-/**
- * QEMU's labels for reserved, RAZ encodings (ID_AA64PFR3_EL1_RESERVED, RES_0_C0_C3_3,
- * RES_0_C0_C4_X, DUMMY): the architecture gives these encodings no name, so they keep the
- * generic form (S3_0_C0_C3_3, "p15 0 c0 c3 3 (NS)") rather than pass for register names.
- */
-function isPlaceholder(name) {
-  return /^RES_0_|_RESERVED(_S)?$|^DUMMY(_S)?$/.test(name);
-}
 
 function fileRank(rel) {
   if (/^target\/arm\/(helper|debug_helper)\.c$/.test(rel)) return 0;
@@ -80,7 +78,6 @@ function qemuNames(qemuDir) {
     const rel = path.relative(qemuDir, f).split(path.sep).join('/');
     for (const x of expandInitializers(findInitializers(fs.readFileSync(f, 'utf8')), rel)) {
       instances++;
-      if (isPlaceholder(x.name)) continue;
       const k = hex(x.id);
       if (!byId.has(k)) byId.set(k, []);
       byId.get(k).push({ ...x, rank: instanceRank(x), fileRank: fileRank(rel), order: order++ });
@@ -105,4 +102,4 @@ function qemuNames(qemuDir) {
   return { names, files: files.map((f) => path.relative(qemuDir, f)), instances };
 }
 
-module.exports = { qemuNames, PREFER, isPlaceholder };
+module.exports = { qemuNames, PREFER };

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { findRegisterByName, genericName, hasRealName, registerName } from '../../domain/names';
 import { isDomainError } from '../../domain/errors';
-import { aarch32Fields, aarch32Id, isAArch32, isSysreg, sysregFields, sysregId } from '../../domain/regid';
+import { aarch32Id, sysregId } from '../../domain/regid';
 
 interface TcgLists {
   ids: string[];
@@ -16,22 +16,6 @@ const list = (key: string): bigint[] => {
   return l[1];
 };
 const MAX = 'qemu-system-aarch64 -M virt -cpu max';
-
-/**
- * Encodings the architecture reserves (RAZ ID space) and leaves unnamed; QEMU migrates them
- * under placeholder labels (ID_AA64PFR3_EL1_RESERVED, RES_0_C0_C3_3), we name them generically.
- */
-function isReservedIdSpace(id: bigint): boolean {
-  if (isSysreg(id)) {
-    const f = sysregFields(id);
-    return f.op0 === 3 && f.op1 === 0 && f.crn === 0 && f.crm >= 3 && f.crm <= 7;
-  }
-  if (isAArch32(id)) {
-    const f = aarch32Fields(id);
-    return !f.is64 && f.cp === 15 && f.opc1 === 0 && f.crn === 0 && f.crm >= 3;
-  }
-  return false;
-}
 
 function domainError(fn: () => unknown): { kind: string; registers: readonly bigint[] } {
   try {
@@ -51,20 +35,20 @@ describe('names of every id of real QEMU 7.2 TCG lists', () => {
     expect(list('qemu-system-aarch64 -M virt -cpu cortex-a15')).toHaveLength(197);
   });
 
-  it.each(tcgLists)('%s: every id has a real name, except the reserved ID space', (_key, ids) => {
-    const unnamed = ids.filter((id) => !hasRealName(id, 'tcg'));
-    expect(unnamed.filter((id) => !isReservedIdSpace(id))).toEqual([]);
-    for (const id of unnamed) expect(registerName(id, 'tcg')).toBe(genericName(id));
-    // Names are unique within a list, so every named register can be looked up by its name.
+  it.each(tcgLists)('%s: every id has a real name, unique in the list', (_key, ids) => {
+    expect(ids.filter((id) => !hasRealName(id, 'tcg'))).toEqual([]);
+    // Unique, so every register of the list can be looked up by its name.
     const names = ids.map((id) => registerName(id, 'tcg').toUpperCase());
     expect(new Set(names).size).toBe(ids.length);
+    for (const id of ids) expect(findRegisterByName(registerName(id, 'tcg'), 'tcg', ids)).toBe(id);
   });
 
-  it('names the reserved ID space generically', () => {
-    expect(registerName(0x603000000013c01bn, 'tcg')).toBe('S3_0_C0_C3_3');
-    expect(registerName(0x603000000013c023n, 'tcg')).toBe('S3_0_C0_C4_3');
-    expect(hasRealName(0x603000000013c01bn, 'tcg')).toBe(false);
+  it("keeps QEMU's labels for the reserved ID encodings it migrates", () => {
     expect(list(MAX)).toContain(0x603000000013c01bn);
+    expect(registerName(0x603000000013c01bn, 'tcg')).toBe('RES_0_C0_C3_3');
+    expect(registerName(0x603000000013c023n, 'tcg')).toBe('ID_AA64PFR3_EL1_RESERVED');
+    expect(registerName(0x40200000200f0400n, 'tcg')).toBe('RES_0_C0_C8_X');
+    expect(registerName(0x40200000000f0183n, 'tcg')).toBe('RES_0_C0_C3_3_S');
   });
 });
 
@@ -161,8 +145,12 @@ describe('KVM specials', () => {
 
 describe('generic forms', () => {
   it('AArch64: S<op0>_<op1>_C<n>_C<m>_<op2>', () => {
-    const id = sysregId({ op0: 3, op1: 0, crn: 0, crm: 3, op2: 3 });
-    expect(registerName(id, 'kvm')).toBe('S3_0_C0_C3_3');
+    const id = sysregId({ op0: 3, op1: 0, crn: 0, crm: 0, op2: 7 }); // unallocated, unnamed by QEMU
+    for (const acc of ['kvm', 'tcg', 'hvf'] as const) {
+      expect(registerName(id, acc)).toBe('S3_0_C0_C0_7');
+      expect(hasRealName(id, acc)).toBe(false);
+    }
+    expect(registerName(0x603000000013f7ffn, 'tcg')).toBe('S3_6_C15_C15_7');
     expect(genericName(0x603000000013de82n)).toBe('S3_3_C13_C0_2');
   });
 
@@ -174,9 +162,8 @@ describe('generic forms', () => {
     const f64 = { cp: 15, opc1: 7, crn: 0, crm: 15, opc2: 0, is64: true, ns: true };
     expect(hasRealName(aarch32Id(f64), 'tcg')).toBe(false);
     expect(registerName(aarch32Id(f64), 'tcg')).toBe('p15 7 c15 (NS)');
-    // The reserved AArch32 ID space, as QEMU migrates it, in both banks.
-    expect(registerName(0x40200000200f0183n, 'tcg')).toBe('p15 0 c0 c3 3 (NS)');
-    expect(registerName(0x40200000000f0183n, 'tcg')).toBe('p15 0 c0 c3 3');
+    expect(genericName(0x40200000200e0000n)).toBe('p14 0 c0 c0 0 (NS)');
+    expect(genericName(0x40200000000f6800n)).toBe('p15 0 c13 c0 0');
   });
 });
 
@@ -195,6 +182,7 @@ describe('findRegisterByName', () => {
   it('accepts generic forms, also of registers that have a real name', () => {
     expect(findRegisterByName('S3_3_C13_C0_2', 'tcg', max)).toBe(0x603000000013de82n);
     expect(findRegisterByName('s3_0_c0_c3_3', 'tcg', max)).toBe(0x603000000013c01bn);
+    expect(findRegisterByName('S3_0_C0_C0_7', 'kvm', [0x603000000013c007n, 0x603000000013c000n])).toBe(0x603000000013c007n);
     expect(findRegisterByName('p14 0 c0 c0 0 (NS)', 'tcg', max)).toBe(0x40200000200e0000n);
     expect(findRegisterByName('P15 0 C13 C0 0', 'tcg', max)).toBe(0x40200000000f6800n);
     expect(findRegisterByName('p15 0 c0 c3 3 (ns)', 'tcg', max)).toBe(0x40200000200f0183n);
@@ -240,27 +228,12 @@ const kernelFiles = fs.existsSync(DATA)
   : [];
 
 describe('names of the kernel get-reg-list lists under KVM', () => {
-  interface Annotated {
-    id: string;
-    name_source: string;
-  }
-  const unallocated = fs.existsSync(DATA)
-    ? new Set(
-        (JSON.parse(fs.readFileSync(path.join(DATA, 'get-reg-list-ids-annotated.json'), 'utf8')) as Annotated[])
-          .filter((e) => e.name_source === 'unnamed in test')
-          .map((e) => BigInt(e.id)),
-      )
-    : new Set<bigint>();
-
   it('has the reference lists', () => {
     expect(kernelFiles.length).toBeGreaterThanOrEqual(18);
   });
 
-  it.each(kernelFiles.map((f) => [f]))('%s: every id is named, all but the unallocated ones really', (f) => {
+  it.each(kernelFiles.map((f) => [f]))('%s: every id has a real name', (f) => {
     const ids = (JSON.parse(fs.readFileSync(path.join(DATA, f), 'utf8')) as string[]).map((s) => BigInt(s));
-    for (const id of ids) expect(registerName(id, 'kvm').length).toBeGreaterThan(0);
-    const unnamed = ids.filter((id) => !hasRealName(id, 'kvm'));
-    expect(unnamed.filter((id) => !unallocated.has(id))).toEqual([]);
-    for (const id of unnamed) expect(isReservedIdSpace(id)).toBe(true);
+    expect(ids.filter((id) => !hasRealName(id, 'kvm')).map((id) => registerName(id, 'kvm'))).toEqual([]);
   });
 });
