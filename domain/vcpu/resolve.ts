@@ -1,5 +1,6 @@
 import { indexOfReg } from '../cpreg-arrays';
 import { DomainError } from '../errors';
+import { findRegisterByName } from '../names';
 import { formatRegId, RegId } from '../regid';
 import { listRegs } from '../vmstate/check';
 import type { RegRef } from './commands';
@@ -13,8 +14,7 @@ export function resolveRegister(state: VcpuState, ref: RegRef): RegId {
     }
     return ref;
   }
-  // Interim until domain/names lands: names are not resolved yet.
-  throw new DomainError('unknown-register', `register name ${JSON.stringify(ref)} cannot be resolved yet`);
+  return findRegisterByName(ref, state.accelerator, Array.from(state.arrays.cpregIndexes));
 }
 
 /** Resolves every ref; refuses (all at once) unknown ones and registers named twice. */

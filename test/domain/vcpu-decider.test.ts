@@ -265,3 +265,12 @@ describe('events and state', () => {
     expect(Buffer.from(encodeV23(decodeV23(exportBlob(s, 'v23')))).equals(Buffer.from(exportBlob(s, 'v23')))).toBe(true);
   });
 });
+
+describe('registers by name', () => {
+  test('a write by name resolves against the list; unknown and ambiguous names are refused', () => {
+    given(created()).when({ type: 'WriteRegisters', values: [['tpidr_el0', 6n]] }).then((_, s) => expect(value(s, TPIDR_EL0)).toBe(6n));
+    given(created()).when({ type: 'WriteRegisters', values: [['NO_SUCH_REG', 6n]] }).refused('unknown-register');
+    // under KVM …df1a is TIMER_CNT, not CNTV_CVAL_EL0
+    given(created()).when({ type: 'WriteRegisters', values: [['TIMER_CNT', 1n]] }).then((_, s) => expect(value(s, KVM_REG_ARM_TIMER_CNT)).toBe(1n));
+  });
+});
