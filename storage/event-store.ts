@@ -1,0 +1,197 @@
+/**
+ * The event store, backend-neutral: SQLite implements it today (storage/sqlite/); a PostgreSQL
+ * store could implement it later without touching domain/ or api/. Everything is async for that
+ * reason, even though better-sqlite3 answers synchronously.
+ */
+
+/** JSON as stored: ids and values are hex strings, never bigints. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** An event to append (the domain's serializeEvent output). */
+export interface NewEvent {
+  type: string;
+  schemaVersion: number;
+  data: unknown;
+}
+
+export interface EventMetadata {
+  actor: string;
+  correlationId?: string;
+  causationId?: string;
+  requestId?: string;
+  /** ISO-8601, set by the store when the event is appended. */
+  recordedAt: string;
+}
+
+/** What a caller gives: the store stamps recordedAt. */
+export type MetadataInput = Omit<EventMetadata, 'recordedAt'>;
+
+export interface StoredEvent {
+  /** Global position: 1, 2, 3 … in append order, never reused. */
+  position: number;
+  streamId: string;
+  /** 1..n within the stream. */
+  version: number;
+  type: string;
+  schemaVersion: number;
+  data: unknown;
+  metadata: EventMetadata;
+  /** Hex sha256 of (previous event's hash || canonical bytes of this event); see docs/storage.md. */
+  hash: string;
+}
+
+/** The part of an event a fold needs (no metadata, no hash): cheaper to read. */
+export interface EventPayload {
+  version: number;
+  type: string;
+  schemaVersion: number;
+  data: unknown;
+}
+
+/** 'any': no check; 'no-stream': the stream must not exist; n: the stream is exactly at version n (0 = no stream). */
+export type ExpectedVersion = 'any' | 'no-stream' | number;
+
+export interface IdempotencyInput {
+  key: string;
+  /** A digest of the request (computed by the caller): the same key with another request is refused. */
+  requestHash: string;
+  /** The answer to remember and return to a repeat (JSON). */
+  result?: unknown;
+}
+
+export interface AppendRequest {
+  streamId: string;
+  expectedVersion: ExpectedVersion;
+  events: readonly NewEvent[];
+  metadata: MetadataInput;
+  idempotency?: IdempotencyInput;
+  /** Stream labels for listing (they also live in the events); unchanged when absent. */
+  labels?: Record<string, string>;
+}
+
+/** What an idempotency key remembers. */
+export interface IdempotencyRecord {
+  key: string;
+  requestHash: string;
+  streamId: string;
+  fromVersion: number;
+  toVersion: number;
+  firstPosition: number;
+  lastPosition: number;
+  result: unknown;
+}
+
+export type AppendResult =
+  | { replayed: false; streamId: string; version: number; events: StoredEvent[] }
+  | { replayed: true; streamId: string; version: number; events: []; record: IdempotencyRecord };
+
+export interface StreamInfo {
+  streamId: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  labels: Record<string, string>;
+}
+
+export interface ListStreamsQuery {
+  /** Cursor: stream ids strictly greater than this one. */
+  after?: string;
+  limit?: number;
+  /** Every label given must match exactly. */
+  labels?: Record<string, string>;
+}
+
+export interface StreamPage {
+  streams: StreamInfo[];
+  /** Cursor of the next page, absent on the last one. */
+  next?: string;
+}
+
+export interface FeedPage {
+  events: StoredEvent[];
+  /** Position of the last event returned (or the `after` asked): pass it back for the next page. */
+  lastPosition: number;
+}
+
+export interface SnapshotInput {
+  streamId: string;
+  version: number;
+  schemaVersion: number;
+  data: unknown;
+}
+
+/** A snapshot whose bytes and binding to the event chain the store has checked. */
+export interface StoredSnapshot {
+  streamId: string;
+  version: number;
+  schemaVersion: number;
+  data: unknown;
+}
+
+export interface VerifyAnchor {
+  position: number;
+  /** Hex hash recorded elsewhere for that position. */
+  hash: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  /** Events walked. */
+  events: number;
+  headPosition: number;
+  /** Hex hash of the last event (64 zeros for an empty store): anchor it elsewhere. */
+  headHash: string;
+  /** First position where the chain breaks (edited, deleted or inserted rows). */
+  firstBrokenPosition?: number;
+  reason?: string;
+}
+
+export interface EventStore {
+  /** Appends all events of one command atomically, or none. Durable before it resolves. */
+  append(request: AppendRequest): Promise<AppendResult>;
+  /** Current version of a stream, 0 when it does not exist. */
+  streamVersion(streamId: string): Promise<number>;
+  getStream(streamId: string): Promise<StreamInfo | undefined>;
+  listStreams(query?: ListStreamsQuery): Promise<StreamPage>;
+  /** Events of a stream with fromVersion ≤ version ≤ toVersion, ascending (at most `limit`). */
+  readStream(streamId: string, fromVersion?: number, toVersion?: number, limit?: number): Promise<StoredEvent[]>;
+  /** Like readStream without metadata and hash: what a fold needs. */
+  readPayloads(streamId: string, fromVersion?: number, toVersion?: number): Promise<EventPayload[]>;
+  /** The global feed: events with position > afterPosition, ascending, at most `limit`. */
+  readAll(afterPosition: number, limit: number): Promise<FeedPage>;
+  findIdempotency(key: string): Promise<IdempotencyRecord | undefined>;
+  /** Valid snapshots of a stream at or below a version, newest first (at most `limit`). */
+  getSnapshots(streamId: string, atOrBelowVersion: number, limit?: number): Promise<StoredSnapshot[]>;
+  putSnapshot(snapshot: SnapshotInput): Promise<void>;
+  /** Walks the hash chain; `anchor` checks a head recorded elsewhere is still in the chain. */
+  verify(anchor?: VerifyAnchor): Promise<VerifyReport>;
+  close(): Promise<void>;
+}
+
+/** An append whose expected version did not match: nothing was appended. */
+export class ConcurrencyError extends Error {
+  constructor(
+    readonly streamId: string,
+    readonly expected: ExpectedVersion,
+    readonly actual: number,
+  ) {
+    super(`stream ${streamId} is at version ${actual}, expected ${expected === 'no-stream' ? 'no stream' : expected}`);
+    this.name = 'ConcurrencyError';
+  }
+}
+
+/** The same idempotency key with a different request (or another stream): refused. */
+export class IdempotencyConflictError extends Error {
+  constructor(readonly key: string) {
+    super(`idempotency key ${JSON.stringify(key)} was already used for a different request`);
+    this.name = 'IdempotencyConflictError';
+  }
+}
+
+/** The database was written by a newer cpreg-ledger (or is otherwise not ours to open). */
+export class SchemaVersionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SchemaVersionError';
+  }
+}

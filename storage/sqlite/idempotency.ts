@@ -1,0 +1,47 @@
+import type { IdempotencyRecord } from '../event-store';
+import type { Db } from './open';
+
+interface KeyRow {
+  key: string;
+  request_hash: string;
+  stream_id: string;
+  from_version: number;
+  to_version: number;
+  first_position: number;
+  last_position: number;
+  result: string | null;
+}
+
+/** Idempotency keys: read before deciding, written inside the append's transaction. */
+export class IdempotencyKeys {
+  private readonly select;
+  private readonly insert;
+
+  constructor(db: Db) {
+    this.select = db.prepare<[string], KeyRow>('SELECT * FROM idempotency_keys WHERE key = ?');
+    this.insert = db.prepare(
+      `INSERT INTO idempotency_keys (key, request_hash, stream_id, from_version, to_version, first_position, last_position, result, created_at)
+       VALUES (@key, @requestHash, @streamId, @fromVersion, @toVersion, @firstPosition, @lastPosition, @result, @createdAt)`,
+    );
+  }
+
+  find(key: string): IdempotencyRecord | undefined {
+    const r = this.select.get(key);
+    if (!r) return undefined;
+    return {
+      key: r.key,
+      requestHash: r.request_hash,
+      streamId: r.stream_id,
+      fromVersion: r.from_version,
+      toVersion: r.to_version,
+      firstPosition: r.first_position,
+      lastPosition: r.last_position,
+      result: r.result === null ? undefined : JSON.parse(r.result),
+    };
+  }
+
+  /** `resultText`: canonical JSON of the caller's answer, or null. */
+  record(rec: Omit<IdempotencyRecord, 'result'>, resultText: string | null, createdAt: string): void {
+    this.insert.run({ ...rec, result: resultText, createdAt });
+  }
+}

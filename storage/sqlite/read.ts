@@ -1,0 +1,76 @@
+import type { EventPayload, FeedPage, ListStreamsQuery, StoredEvent, StreamInfo, StreamPage } from '../event-store';
+import type { Db } from './open';
+import { EVENT_COLUMNS, PAYLOAD_COLUMNS, toPayload, toStoredEvent, type EventRow, type PayloadRow } from './rows';
+
+const MAX_VERSION = Number.MAX_SAFE_INTEGER;
+const MAX_PAGE = 10_000;
+
+interface StreamRow {
+  stream_id: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+  labels: string;
+}
+
+function toStreamInfo(r: StreamRow): StreamInfo {
+  return { streamId: r.stream_id, version: r.version, createdAt: r.created_at, updatedAt: r.updated_at, labels: JSON.parse(r.labels) };
+}
+
+/** Reads: plain indexed queries in WAL mode, so they never wait for (or block) a writer. */
+export class Reader {
+  private readonly stmts;
+
+  constructor(private readonly db: Db) {
+    this.stmts = {
+      stream: db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version LIMIT ?`),
+      payloads: db.prepare(`SELECT ${PAYLOAD_COLUMNS} FROM events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version`),
+      all: db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`),
+      version: db.prepare<[string], { version: number }>('SELECT version FROM streams WHERE stream_id = ?'),
+      info: db.prepare<[string], StreamRow>('SELECT * FROM streams WHERE stream_id = ?'),
+    };
+    this.stmts.stream.raw(true);
+    this.stmts.payloads.raw(true);
+    this.stmts.all.raw(true);
+  }
+
+  streamVersion(streamId: string): number {
+    return this.stmts.version.get(streamId)?.version ?? 0;
+  }
+
+  getStream(streamId: string): StreamInfo | undefined {
+    const r = this.stmts.info.get(streamId);
+    return r ? toStreamInfo(r) : undefined;
+  }
+
+  readStream(streamId: string, fromVersion = 1, toVersion = MAX_VERSION, limit = MAX_VERSION): StoredEvent[] {
+    return (this.stmts.stream.all(streamId, fromVersion, toVersion, limit) as EventRow[]).map(toStoredEvent);
+  }
+
+  readPayloads(streamId: string, fromVersion = 1, toVersion = MAX_VERSION): EventPayload[] {
+    return (this.stmts.payloads.all(streamId, fromVersion, toVersion) as PayloadRow[]).map(toPayload);
+  }
+
+  readAll(afterPosition: number, limit: number): FeedPage {
+    const n = Math.max(1, Math.min(MAX_PAGE, Math.floor(limit)));
+    const events = (this.stmts.all.all(afterPosition, n) as EventRow[]).map(toStoredEvent);
+    return { events, lastPosition: events.length ? events[events.length - 1].position : afterPosition };
+  }
+
+  listStreams(q: ListStreamsQuery = {}): StreamPage {
+    const limit = Math.max(1, Math.min(1000, Math.floor(q.limit ?? 100)));
+    const where = ['stream_id > ?'];
+    const params: unknown[] = [q.after ?? ''];
+    for (const [k, v] of Object.entries(q.labels ?? {})) {
+      // json_each keeps any key safe (no JSON-path quoting)
+      where.push('EXISTS (SELECT 1 FROM json_each(streams.labels) WHERE json_each.key = ? AND json_each.value = ?)');
+      params.push(k, v);
+    }
+    const rows = this.db
+      .prepare(`SELECT * FROM streams WHERE ${where.join(' AND ')} ORDER BY stream_id LIMIT ?`)
+      .all(...params, limit + 1) as StreamRow[];
+    const more = rows.length > limit;
+    const streams = rows.slice(0, limit).map(toStreamInfo);
+    return more ? { streams, next: streams[streams.length - 1].streamId } : { streams };
+  }
+}

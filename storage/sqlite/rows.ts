@@ -1,0 +1,26 @@
+import type { EventMetadata, EventPayload, StoredEvent } from '../event-store';
+
+/** Column order of every full event read: position, stream_id, version, type, schema_version, data, metadata, hash. */
+export const EVENT_COLUMNS = 'position, stream_id, version, type, schema_version, data, metadata, hash';
+export type EventRow = [number, string, number, string, number, string, string, Buffer];
+
+export function toStoredEvent(r: EventRow): StoredEvent {
+  return {
+    position: r[0],
+    streamId: r[1],
+    version: r[2],
+    type: r[3],
+    schemaVersion: r[4],
+    data: JSON.parse(r[5]),
+    metadata: JSON.parse(r[6]) as EventMetadata,
+    hash: r[7].toString('hex'),
+  };
+}
+
+/** Column order of a payload read: version, type, schema_version, data. */
+export const PAYLOAD_COLUMNS = 'version, type, schema_version, data';
+export type PayloadRow = [number, string, number, string];
+
+export function toPayload(r: PayloadRow): EventPayload {
+  return { version: r[0], type: r[1], schemaVersion: r[2], data: JSON.parse(r[3]) };
+}
