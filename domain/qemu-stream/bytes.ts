@@ -1,0 +1,185 @@
+import { DomainError } from '../errors';
+
+/** Every refusal of a stream names the absolute byte offset it is about. */
+export function malformed(offset: number, message: string): DomainError {
+  return new DomainError('malformed-blob', `at byte ${offset}: ${message}`);
+}
+
+/**
+ * What the record parsers read from: either the live chunk queue or a finished buffer.
+ * `view` returns the next n bytes contiguously (or null if fewer are available) without consuming.
+ */
+export interface ByteSource {
+  readonly offset: number;
+  readonly available: number;
+  view(n: number): Uint8Array | null;
+  advance(n: number): void;
+}
+
+export function be16(b: Uint8Array, i: number): number {
+  return (b[i]! << 8) | b[i + 1]!;
+}
+export function be32(b: Uint8Array, i: number): number {
+  return ((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0;
+}
+/** A be64 as a JS number; refuses values beyond 2^53 (no RAM size or offset comes close). */
+export function be64Number(b: Uint8Array, i: number, offset: number, what: string): number {
+  const hi = be32(b, i);
+  if (hi >= 0x200000) throw malformed(offset, `${what} 0x${hi.toString(16)}${be32(b, i + 4).toString(16).padStart(8, '0')} is too large`);
+  return hi * 0x100000000 + be32(b, i + 4);
+}
+export function be64(b: Uint8Array, i: number): bigint {
+  return (BigInt(be32(b, i)) << 32n) | BigInt(be32(b, i + 4));
+}
+export function putBe64(b: Uint8Array, i: number, v: bigint): void {
+  const hi = Number((v >> 32n) & 0xffffffffn);
+  const lo = Number(v & 0xffffffffn);
+  b[i] = hi >>> 24;
+  b[i + 1] = (hi >>> 16) & 0xff;
+  b[i + 2] = (hi >>> 8) & 0xff;
+  b[i + 3] = hi & 0xff;
+  b[i + 4] = lo >>> 24;
+  b[i + 5] = (lo >>> 16) & 0xff;
+  b[i + 6] = (lo >>> 8) & 0xff;
+  b[i + 7] = lo & 0xff;
+}
+
+const latin1 = new TextDecoder('latin1');
+export function ascii(b: Uint8Array, start: number, len: number): string {
+  return latin1.decode(b.subarray(start, start + len));
+}
+
+/**
+ * The pushed-but-unread chunks of a live stream. Holds references, never copies whole chunks:
+ * only a header straddling two chunks is copied (into a small array) by `view`.
+ */
+export class ByteQueue implements ByteSource {
+  private chunks: Uint8Array[] = [];
+  private first = 0; // index of the first live chunk (shifting arrays is O(n))
+  private head = 0; // read position inside chunks[first]
+  private avail = 0;
+  offset = 0;
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.avail += chunk.length;
+  }
+
+  get available(): number {
+    return this.avail;
+  }
+
+  view(n: number): Uint8Array | null {
+    if (n > this.avail) return null;
+    const c = this.chunks[this.first]!;
+    if (c.length - this.head >= n) return c.subarray(this.head, this.head + n);
+    const out = new Uint8Array(n);
+    let filled = 0;
+    let i = this.first;
+    let pos = this.head;
+    while (filled < n) {
+      const src = this.chunks[i]!;
+      const take = Math.min(n - filled, src.length - pos);
+      out.set(src.subarray(pos, pos + take), filled);
+      filled += take;
+      i++;
+      pos = 0;
+    }
+    return out;
+  }
+
+  advance(n: number): void {
+    if (n > this.avail) throw new RangeError('ByteQueue.advance beyond available bytes');
+    this.avail -= n;
+    this.offset += n;
+    while (n > 0) {
+      const c = this.chunks[this.first]!;
+      const left = c.length - this.head;
+      if (n < left) {
+        this.head += n;
+        return;
+      }
+      n -= left;
+      this.dropFirst();
+    }
+    if (this.first < this.chunks.length && this.head === this.chunks[this.first]!.length) this.dropFirst();
+  }
+
+  /** Hands over every unread byte (as subarrays of the pushed chunks) and empties the queue. */
+  takeAll(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let i = this.first; i < this.chunks.length; i++) {
+      const c = this.chunks[i]!;
+      const part = i === this.first ? c.subarray(this.head) : c;
+      if (part.length) out.push(part);
+    }
+    this.offset += this.avail;
+    this.chunks = [];
+    this.first = 0;
+    this.head = 0;
+    this.avail = 0;
+    return out;
+  }
+
+  private dropFirst(): void {
+    this.first++;
+    this.head = 0;
+    // Compact now and then so the array does not grow with the stream.
+    if (this.first > 64 && this.first * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.first);
+      this.first = 0;
+    }
+  }
+}
+
+/** A read position in a finished buffer whose first byte sits at absolute offset `base`. */
+export class Cursor implements ByteSource {
+  pos = 0;
+  constructor(
+    readonly buf: Uint8Array,
+    readonly base: number,
+    /** Bytes past `limit` are not part of what is being walked (e.g. the vmdesc). */
+    readonly limit: number = buf.length,
+  ) {}
+
+  get offset(): number {
+    return this.base + this.pos;
+  }
+  get available(): number {
+    return this.limit - this.pos;
+  }
+  view(n: number): Uint8Array | null {
+    return n <= this.limit - this.pos ? this.buf.subarray(this.pos, this.pos + n) : null;
+  }
+  advance(n: number): void {
+    this.pos += n;
+  }
+
+  /** Requires n more bytes; the refusal says what was being read. */
+  need(n: number, what: string): void {
+    if (n > this.limit - this.pos) {
+      throw malformed(this.base + this.limit, `stream ends inside ${what} (needs ${n} bytes from byte ${this.offset})`);
+    }
+  }
+  u8(what: string): number {
+    this.need(1, what);
+    return this.buf[this.pos++]!;
+  }
+  u32(what: string): number {
+    this.need(4, what);
+    const v = be32(this.buf, this.pos);
+    this.pos += 4;
+    return v;
+  }
+  str(len: number, what: string): string {
+    this.need(len, what);
+    const s = ascii(this.buf, this.pos, len);
+    this.pos += len;
+    return s;
+  }
+  skip(n: number, what: string): void {
+    this.need(n, what);
+    this.pos += n;
+  }
+}

@@ -1,0 +1,179 @@
+import { Cursor, be32, be64, malformed } from './bytes';
+import {
+  COMMAND,
+  CPU_IDSTR,
+  CPU_VERSION,
+  FIELD_CPREG_INDEXES,
+  FIELD_CPREG_LEN,
+  FIELD_CPREG_VALUES,
+  SECTION_FOOTER,
+  SEC_END,
+  SEC_EOF,
+  SEC_FULL,
+  SEC_PART,
+  SEC_START,
+  SUBSECTION,
+  hex,
+} from './constants';
+import type { RamParser } from './ram';
+import type { CpuCpregBlock, SectionInfo } from './types';
+import type { Vmdesc, VmdescDevice, VmdescField, VmdescVmsd } from './vmdesc';
+
+export interface TailContext {
+  vmdesc: Vmdesc;
+  /** section id → idstr, from the START sections seen so far (for PART/END in the tail). */
+  idstrs: Map<number, string>;
+  ram: RamParser | undefined;
+  sections: SectionInfo[];
+  cpus: CpuCpregBlock[];
+  partSections: number;
+}
+
+/**
+ * Walks the buffered device tail (from the first device section up to the vmdesc marker) with the
+ * vmdesc: sections carry no lengths, so the field list is the only way to find where each ends.
+ * Returns the absolute offset of the EOF byte.
+ */
+export function walkTail(cur: Cursor, ctx: TailContext): number {
+  let next = 0; // vmdesc devices are listed in section order
+  for (;;) {
+    const at = cur.offset;
+    const type = cur.u8('a section type byte');
+    switch (type) {
+      case SEC_FULL:
+      case SEC_START: {
+        const sectionId = cur.u32('a section header');
+        const idstr = cur.str(cur.u8('a section header'), 'a section idstr');
+        const instanceId = cur.u32('a section header');
+        const version = cur.u32('a section header');
+        if (type === SEC_START) {
+          throw malformed(at, `START section "${idstr}" after device state: iterable sections other than "ram" cannot be walked`);
+        }
+        ctx.idstrs.set(sectionId, idstr);
+        ctx.sections.push({ kind: 'full', sectionId, idstr, instanceId, version, offset: at });
+        const dev = ctx.vmdesc.devices[next++];
+        if (!dev) throw malformed(at, `FULL section "${idstr}" instance ${instanceId} has no entry in the vmdesc (${ctx.vmdesc.devices.length} devices)`);
+        if (dev.name !== idstr || dev.instance_id !== instanceId) {
+          throw malformed(at, `FULL section "${idstr}" instance ${instanceId}, but vmdesc device #${next - 1} is "${dev.name}" instance ${dev.instance_id}`);
+        }
+        if (dev.version !== version) throw malformed(at, `section "${idstr}" version ${version}, vmdesc says ${dev.version}`);
+        if (idstr === CPU_IDSTR) ctx.cpus.push(walkCpu(cur, dev, sectionId, at));
+        else walkVmsd(cur, dev, idstr);
+        footer(cur, sectionId, idstr);
+        break;
+      }
+      case SEC_PART:
+      case SEC_END: {
+        const sectionId = cur.u32('a section header');
+        const idstr = ctx.idstrs.get(sectionId);
+        if (idstr !== 'ram' || !ctx.ram) throw malformed(at, `PART/END for section id ${sectionId} (${idstr ?? 'never started'}) cannot be walked`);
+        ctx.partSections++;
+        if (ctx.ram.run(cur) !== 'eos') throw malformed(cur.base + cur.limit, `stream ends inside ${ctx.ram.describe()}`);
+        footer(cur, sectionId, idstr);
+        break;
+      }
+      case COMMAND: {
+        cur.u32('a command header'); // be16 command, be16 length
+        cur.skip((cur.buf[cur.pos - 2]! << 8) | cur.buf[cur.pos - 1]!, 'a command payload');
+        break;
+      }
+      case SEC_EOF:
+        if (cur.pos !== cur.limit) throw malformed(cur.offset, `expected the vmdescription (0x06) right after EOF; it starts at byte ${cur.base + cur.limit}`);
+        if (next !== ctx.vmdesc.devices.length) {
+          throw malformed(at, `EOF after ${next} device sections, but the vmdesc lists ${ctx.vmdesc.devices.length}`);
+        }
+        return at;
+      default:
+        throw malformed(at, `unknown section type ${hex(type)} (expected 0x00-0x04 or 0x08)`);
+    }
+  }
+}
+
+function footer(cur: Cursor, sectionId: number, idstr: string): void {
+  const at = cur.offset;
+  const b = cur.u8(`the section footer of "${idstr}"`);
+  if (b !== SECTION_FOOTER) throw malformed(at, `expected section footer 0x7e for "${idstr}" (section ${sectionId}), got ${hex(b)}`);
+  const id = cur.u32(`the section footer of "${idstr}"`);
+  if (id !== sectionId) throw malformed(at + 1, `section footer id ${id}, expected ${sectionId} ("${idstr}")`);
+}
+
+function walkField(cur: Cursor, f: VmdescField, path: string): void {
+  const count = f.array_len ?? 1;
+  if (f.struct) {
+    for (let i = 0; i < count; i++) walkVmsd(cur, f.struct, `${path}.${f.name}`);
+  } else {
+    cur.skip(count * f.size, `field ${path}.${f.name} (${count} × ${f.size} bytes)`);
+  }
+}
+
+/** Fields, then exactly the subsections the vmdesc lists (each: 0x05, u8 len + name, be32 version). */
+export function walkVmsd(cur: Cursor, d: VmdescVmsd, path: string): void {
+  for (const f of d.fields) walkField(cur, f, path);
+  walkSubsections(cur, d, path);
+}
+
+function walkSubsections(cur: Cursor, d: VmdescVmsd, path: string): void {
+  for (const sub of d.subsections) {
+    const at = cur.offset;
+    const b = cur.u8(`subsection ${sub.vmsd_name}`);
+    if (b !== SUBSECTION) throw malformed(at, `expected subsection 0x05 ("${sub.vmsd_name}") in ${path}, got ${hex(b)}`);
+    const name = cur.str(cur.u8(`subsection ${sub.vmsd_name}`), `subsection ${sub.vmsd_name}`);
+    if (name !== sub.vmsd_name) throw malformed(at, `subsection "${name}" in ${path}, vmdesc expects "${sub.vmsd_name}"`);
+    const version = cur.u32(`subsection ${name}`);
+    if (version !== sub.version) throw malformed(at, `subsection "${name}" version ${version}, vmdesc says ${sub.version}`);
+    walkVmsd(cur, sub, name);
+  }
+}
+
+/**
+ * A `cpu` section: the cpreg block is found by walking the vmdesc field list, never by fixed
+ * offsets (qemu-system-arm and -aarch64 differ). A 0-element VARRAY has no vmdesc entry, and a
+ * 1-element one has no array_len.
+ */
+function walkCpu(cur: Cursor, dev: VmdescDevice, sectionId: number, sectionOffset: number): CpuCpregBlock {
+  if (dev.version !== CPU_VERSION) {
+    throw malformed(sectionOffset, `cpu section version ${dev.version} is not ${CPU_VERSION}: not a v22 cpreg layout`);
+  }
+  let lenAt = -1;
+  let n = 0;
+  const arrays: number[] = []; // positions of the indexes and values arrays
+  for (const f of dev.fields) {
+    if (f.name === FIELD_CPREG_LEN) {
+      if (f.size !== 4 || f.array_len !== undefined || f.struct) throw malformed(cur.offset, `cpu field ${FIELD_CPREG_LEN} is not a single int32`);
+      cur.need(4, FIELD_CPREG_LEN);
+      lenAt = cur.pos;
+      n = be32(cur.buf, cur.pos) | 0;
+      if (n < 0) throw malformed(cur.offset, `${FIELD_CPREG_LEN} is negative (${n})`);
+    } else if (f.name === FIELD_CPREG_INDEXES || f.name === FIELD_CPREG_VALUES) {
+      const count = f.array_len ?? 1;
+      const want = lenAt + 4 + 8 * n * arrays.length;
+      if (lenAt < 0 || count !== n || f.size !== 8 || f.struct || cur.pos !== want) {
+        throw malformed(cur.offset, `cpu field ${f.name} (${count} × ${f.size}) does not follow ${FIELD_CPREG_LEN} = ${n}`);
+      }
+      arrays.push(cur.pos);
+    }
+    walkField(cur, f, CPU_IDSTR);
+  }
+  if (lenAt < 0) throw malformed(sectionOffset, `cpu section has no ${FIELD_CPREG_LEN} field in its vmdesc`);
+  if (n > 0 && arrays.length !== 2) throw malformed(sectionOffset, `cpu section: ${FIELD_CPREG_LEN} = ${n} but the vmdesc lacks the index/value arrays`);
+  if (n === 0 && arrays.length !== 0) throw malformed(sectionOffset, `cpu section: ${FIELD_CPREG_LEN} = 0 but the vmdesc lists cpreg arrays`);
+  const block = cur.buf.slice(lenAt, lenAt + 4 + 16 * n);
+  const indexes = new BigUint64Array(n);
+  const values = new BigUint64Array(n);
+  for (let i = 0; i < n; i++) {
+    indexes[i] = be64(block, 4 + 8 * i);
+    values[i] = be64(block, 4 + 8 * n + 8 * i);
+  }
+  walkSubsections(cur, dev, CPU_IDSTR);
+  return {
+    instance: dev.instance_id,
+    version: dev.version,
+    sectionId,
+    sectionOffset,
+    blockOffset: cur.base + lenAt,
+    n,
+    block,
+    indexes,
+    values,
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * QEMU 7.2 migration stream reader and cpreg rewriter — pure, streaming, no I/O.
+ *
+ * Stream layout (docs/qemu-streams.md, reference/qemu-cpreg.md §6): "QEVM", be32 3, the
+ * configuration section (0x07), START/PART/END/FULL sections each with a 0x7e footer, COMMANDs,
+ * EOF 0x00, then 0x06 + be32 len + vmdesc JSON ending the stream. RAM records are parsed and their
+ * pages skipped without copying (memory stays flat for multi-GB streams). Device sections have no
+ * length, so everything from the first device section on (bounded, 64 MiB default) is buffered
+ * and walked with the vmdesc when the stream ends.
+ *
+ * Reading:
+ *   const r = new StreamReader(opts?: { maxDeviceBytes?: number });
+ *   r.push(chunk: Uint8Array): void        // any chunk sizes; chunks must not be reused afterwards
+ *   r.end(): StreamInfo                    // machine, pageSize, sections, RAM blocks, cpus[], vmdesc
+ *   readStream(chunks: Iterable<Uint8Array>, opts?): StreamInfo
+ *   readStreamAsync(chunks: AsyncIterable<Uint8Array>, opts?): Promise<StreamInfo>
+ *   StreamInfo.cpus[i]: CpuCpregBlock { instance, version, sectionId, sectionOffset, blockOffset,
+ *     n, block /* v22 blob: be32 N, N×be64 ids, N×be64 values *\/, indexes, values: BigUint64Array }
+ *
+ * Rewriting (byte-identical output when the callback returns the same values):
+ *   const w = new StreamRewriter((instance, indexes, values) => newValues, opts?);
+ *   w.push(chunk): Uint8Array[]   // output so far (RAM passes through; may alias input chunks)
+ *   w.end(): Uint8Array[]         // the rest: the device tail with cpreg values replaced
+ *   w.info: StreamInfo            // summary of the input, after end()
+ *   rewriteStream(chunks, rewrite, opts?): { output: Uint8Array[]; info: StreamInfo }
+ *
+ * Every refusal is DomainError('malformed-blob', "at byte N: …") naming the absolute offset and
+ * what was expected there (truncation, bad magic/footer/flags, vmdesc mismatch, oversize state).
+ * A rewrite callback returning the wrong length gets DomainError('invalid-value').
+ */
+export { StreamReader, readStream, readStreamAsync } from './reader';
+export type { ReaderOptions } from './reader';
+export { StreamRewriter, rewriteStream } from './rewriter';
+export type { CpregValuesRewrite } from './rewriter';
+export type { CpuCpregBlock, SectionInfo, StreamInfo } from './types';
+export type { RamBlock } from './ram';
+export type { Vmdesc, VmdescDevice, VmdescField, VmdescVmsd } from './vmdesc';
+export { DEFAULT_MAX_DEVICE_BYTES } from './constants';
