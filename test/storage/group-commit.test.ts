@@ -1,0 +1,64 @@
+import { GroupCommitter } from '../../storage/group-commit';
+import { ConcurrencyError } from '../../storage/event-store';
+import { ev, freshStore, meta } from './helpers';
+
+describe('group commit', () => {
+  test('the committer batches one event-loop turn and answers only after the batch ran', async () => {
+    const ran: number[][] = [];
+    const c = new GroupCommitter<number, number>((items) => {
+      ran.push([...items]);
+      return items.map((i) => (i === 3 ? { ok: false, error: new Error('three') } : { ok: true, value: i * 10 }));
+    });
+    const ps = [1, 2, 3, 4].map((i) => c.submit(i));
+    expect(ran).toEqual([]);
+    const settled = await Promise.allSettled(ps);
+    expect(ran).toEqual([[1, 2, 3, 4]]);
+    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : 'x'))).toEqual([10, 20, 'x', 40]);
+    await c.submit(5);
+    expect(ran).toHaveLength(2);
+  });
+
+  test('a batch that throws fails every item in it', async () => {
+    const c = new GroupCommitter<number, number>(() => {
+      throw new Error('disk on fire');
+    });
+    await expect(Promise.all([c.submit(1), c.submit(2)])).rejects.toThrow('disk on fire');
+  });
+
+  test('N concurrent appends → one transaction; a conflicting one fails alone', async () => {
+    const h = freshStore();
+    try {
+      const before = h.store.stats.commits;
+      const ps = Array.from({ length: 50 }, (_, i) => h.store.append({ streamId: `cpu-${i}`, expectedVersion: 'no-stream', events: [ev(i)], metadata: meta }));
+      const bad = h.store.append({ streamId: 'cpu-0', expectedVersion: 'no-stream', events: [ev(99)], metadata: meta });
+      const results = await Promise.all(ps);
+      await expect(bad).rejects.toBeInstanceOf(ConcurrencyError);
+      expect(h.store.stats.commits - before).toBe(1);
+      expect(results.map((r) => r.events[0].position)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      expect((await h.store.verify()).ok).toBe(true);
+    } finally {
+      await h.done();
+    }
+  });
+
+  test('appends to one stream in one batch are chained by version', async () => {
+    const h = freshStore();
+    try {
+      const ps = Array.from({ length: 10 }, (_, i) => h.store.append({ streamId: 's', expectedVersion: i === 0 ? 'no-stream' : i, events: [ev(i)], metadata: meta }));
+      expect((await Promise.all(ps)).map((r) => r.version)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+      expect(h.store.stats.commits).toBe(1);
+    } finally {
+      await h.done();
+    }
+  });
+
+  test('sequential appends (each awaited) commit one transaction each', async () => {
+    const h = freshStore();
+    try {
+      for (let i = 0; i < 10; i++) await h.store.append({ streamId: 's', expectedVersion: 'any', events: [ev(i)], metadata: meta });
+      expect(h.store.stats.commits).toBe(10);
+    } finally {
+      await h.done();
+    }
+  });
+});
