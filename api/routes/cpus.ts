@@ -1,0 +1,108 @@
+import { createHash, randomUUID } from 'crypto';
+import { Router } from 'express';
+import { isAccelerator } from '../../domain/accelerator';
+import { parseRegId } from '../../domain/regid';
+import { runCommand, withEtag } from '../command';
+import type { AppContext } from '../context';
+import { badRequest, notFound, unsupportedMediaType } from '../problem';
+import { assignments } from '../reg-refs';
+import { etagOf, formatParam, parseLimit, parseVersionParam, pathParam } from '../request-meta';
+import { createVcpuBody, onlyQuery, parseBody, VCPU_ID } from '../schemas';
+import { arraysView, stateView } from '../views';
+import { blobBody, jsonBody } from '../bodies';
+
+export function cpuRoutes(ctx: AppContext): Router {
+  const r = Router();
+
+  // Create from a register list (JSON) or from a migration blob (octet-stream).
+  r.post('/v1/cpus', blobBody, jsonBody, async (req, res) => {
+    const created = (id: string) => (_: string, __: unknown, state: Parameters<typeof stateView>[2], version: number) => ({
+      status: 201,
+      body: stateView(id, version, state),
+      headers: withEtag(version, { Location: `/v1/cpus/${encodeURIComponent(id)}` }),
+    });
+    if (req.is('application/octet-stream')) {
+      const q = onlyQuery(req.query, ['format', 'accelerator', 'id']);
+      const format = formatParam(q.format);
+      if (!isAccelerator(q.accelerator)) throw badRequest('accelerator must be kvm, tcg or hvf');
+      const id = vcpuIdOrNew(q.id);
+      res.locals.accelerator = q.accelerator;
+      const blob = new Uint8Array(req.body as Buffer);
+      const sha256 = createHash('sha256').update(blob).digest('hex');
+      return runCommand(ctx, req, res, id, { type: 'CreateVcpuFromBlob', accelerator: q.accelerator, format, blob, sha256 }, created(id));
+    }
+    if (!req.is('application/json')) throw unsupportedMediaType('POST /v1/cpus takes application/json (a register list) or application/octet-stream (a blob)');
+    onlyQuery(req.query, []);
+    const body = parseBody(createVcpuBody, req.body);
+    const id = vcpuIdOrNew(body.id);
+    res.locals.accelerator = body.accelerator;
+    return runCommand(
+      ctx,
+      req,
+      res,
+      id,
+      {
+        type: 'CreateVcpu',
+        accelerator: body.accelerator,
+        registers: body.registers?.map(parseRegId),
+        values: body.values ? assignments(body.values) : undefined,
+        labels: body.labels,
+      },
+      created(id),
+    );
+  });
+
+  r.get('/v1/cpus', async (req, res) => {
+    const raw = (req.query ?? {}) as Record<string, unknown>;
+    for (const k of Object.keys(raw)) if (!['label', 'after', 'limit'].includes(k)) throw badRequest(`unknown query parameter ${JSON.stringify(k)}`);
+    const labels: Record<string, string> = {};
+    for (const l of ([] as unknown[]).concat(raw.label ?? [])) {
+      const m = typeof l === 'string' ? /^([^=]+)=(.*)$/.exec(l) : null;
+      if (!m) throw badRequest('label must be key=value');
+      labels[m[1]] = m[2];
+    }
+    if (raw.after !== undefined && (typeof raw.after !== 'string' || !VCPU_ID.test(raw.after))) throw badRequest('after must be a vCPU id');
+    const page = await ctx.store.listStreams({ after: raw.after as string | undefined, limit: parseLimit(raw.limit), labels });
+    const items = [];
+    for (const s of page.streams) {
+      const loaded = await ctx.repo.load(s.streamId);
+      if (loaded) items.push({ id: s.streamId, accelerator: loaded.state.accelerator, version: loaded.version, labels: loaded.state.labels });
+    }
+    res.json({ items, next: page.next ?? null });
+  });
+
+  r.get('/v1/cpus/:id', async (req, res) => {
+    const { id, version, state } = await loadAt(ctx, pathParam(req, 'id'), req.query);
+    res.set('ETag', etagOf(version)).json(stateView(id, version, state));
+  });
+
+  r.get('/v1/cpus/:id/arrays', async (req, res) => {
+    const { id, version, state } = await loadAt(ctx, pathParam(req, 'id'), req.query);
+    res.set('ETag', etagOf(version)).json(arraysView(id, version, state));
+  });
+
+  return r;
+}
+
+function vcpuIdOrNew(id: string | undefined): string {
+  if (id === undefined) return randomUUID();
+  if (!VCPU_ID.test(id)) throw badRequest('id must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$');
+  return id;
+}
+
+/** The vCPU now, or at `?version=` (404 when the vCPU or that version does not exist). */
+export async function loadAt(ctx: AppContext, id: string, query: unknown) {
+  const q = onlyQuery(query, ['version']);
+  const wanted = parseVersionParam(q.version, 'version');
+  return loadVersion(ctx, id, wanted);
+}
+
+export async function loadVersion(ctx: AppContext, id: string, wanted: number | undefined) {
+  const loaded = await ctx.repo.load(id, wanted);
+  if (!loaded) {
+    const current = wanted === undefined ? 0 : await ctx.store.streamVersion(id);
+    if (current === 0) throw notFound('vcpu-not-found', `no vCPU ${JSON.stringify(id)}`);
+    throw notFound('version-not-found', `vCPU ${id} has no version ${wanted} (its current version is ${current})`);
+  }
+  return { id, version: loaded.version, state: loaded.state };
+}

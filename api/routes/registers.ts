@@ -1,0 +1,45 @@
+import { Router } from 'express';
+import { DomainError } from '../../domain/errors';
+import type { RegisteredEvent } from './event-types';
+import { runCommand, withEtag, type Render } from '../command';
+import type { AppContext } from '../context';
+import { pathParam } from '../request-meta';
+import { jsonBody, requireJson } from '../bodies';
+import { assignments, regRef } from '../reg-refs';
+import { onlyQuery, parseBody, writeRegisterBody, writeRegistersBody } from '../schemas';
+import { namedValues } from '../views';
+import { parseValue } from '../../domain/values';
+import { HttpProblem } from '../problem';
+
+/** The write summary: version and what was written (names included). */
+const written: Render = (id, events, state, version) => {
+  const e = events[0] as RegisteredEvent<'RegistersWritten'>;
+  return { status: 200, body: { id, version, written: namedValues(e.written, state.accelerator) }, headers: withEtag(version) };
+};
+
+export function registerRoutes(ctx: AppContext): Router {
+  const r = Router();
+
+  r.put('/v1/cpus/:id/registers/:reg', requireJson, jsonBody, async (req, res) => {
+    onlyQuery(req.query, []);
+    const body = parseBody(writeRegisterBody, req.body);
+    const ref = regRef(pathParam(req, 'reg'));
+    try {
+      await runCommand(ctx, req, res, pathParam(req, 'id'), { type: 'WriteRegisters', values: [[ref, parseValue(body.value)]] }, written);
+    } catch (e) {
+      // The register is the resource here: an unknown one is a 404, not a refused batch.
+      if (e instanceof DomainError && e.kind === 'unknown-register') {
+        throw new HttpProblem(404, 'unknown-register', 'Unknown register', e.message);
+      }
+      throw e;
+    }
+  });
+
+  r.patch('/v1/cpus/:id/registers', requireJson, jsonBody, async (req, res) => {
+    onlyQuery(req.query, []);
+    const body = parseBody(writeRegistersBody, req.body);
+    await runCommand(ctx, req, res, pathParam(req, 'id'), { type: 'WriteRegisters', values: assignments(body.values) }, written);
+  });
+
+  return r;
+}

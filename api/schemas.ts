@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { badRequest } from './problem';
+
+/** Request bodies and queries. Strict: unknown fields are refused; values are hex strings only. */
+
+export const VCPU_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+const hexValue = z.string().regex(/^0x[0-9a-fA-F]{1,600}$/, 'must be a hex string: 0x followed by hex digits');
+const regId = z.string().regex(/^0x[0-9a-fA-F]{16}$/, 'must be a register id: 0x + 16 hex digits');
+const regRef = z.string().min(1).max(128);
+const valuesMap = z.record(regRef, hexValue).refine((m) => Object.keys(m).length <= 4096, 'at most 4096 registers');
+const accelerator = z.enum(['kvm', 'tcg', 'hvf']);
+
+export const createVcpuBody = z.strictObject({
+  id: z.string().regex(VCPU_ID, 'must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$').optional(),
+  accelerator,
+  registers: z.array(regId).max(65536).optional(),
+  values: valuesMap.optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+
+export const writeRegisterBody = z.strictObject({ value: hexValue });
+export const writeRegistersBody = z.strictObject({ values: valuesMap });
+
+export const syncBody = z.discriminatedUnion('direction', [
+  z.strictObject({
+    direction: z.literal('from-accelerator'),
+    values: valuesMap,
+    failed: z.array(regRef).max(4096).optional(),
+  }),
+  z.strictObject({
+    direction: z.literal('to-accelerator'),
+    level: z.enum(['runtime', 'reset', 'full']).optional(),
+  }),
+]);
+
+/** Parses with a schema or raises a 400 problem listing every issue. */
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  if (body === undefined) throw badRequest('a JSON body is required');
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const errors = r.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+  throw badRequest(`invalid request body: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });
+}
+
+/** Refuses query parameters a route does not know (a typo must not be silently ignored). */
+export function onlyQuery(query: unknown, allowed: readonly string[]): Record<string, string | undefined> {
+  const q = (query ?? {}) as Record<string, unknown>;
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(q)) {
+    if (!allowed.includes(k)) throw badRequest(`unknown query parameter ${JSON.stringify(k)}; this route takes: ${allowed.join(', ') || 'none'}`);
+    if (typeof v !== 'string') throw badRequest(`query parameter ${k} must be given once`);
+    out[k] = v;
+  }
+  return out;
+}

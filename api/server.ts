@@ -1,0 +1,55 @@
+import * as fs from 'fs';
+import * as http from 'http';
+import * as path from 'path';
+import { SqliteEventStore } from '../storage/sqlite/sqlite-event-store';
+import { VcpuRepository } from '../storage/vcpu-repository';
+import { createApp } from './app';
+import { loadTokens } from './auth';
+import type { Config } from './config';
+import type { AppContext } from './context';
+import type { Logger } from './logging';
+
+export interface RunningServer {
+  server: http.Server;
+  url: string;
+  /** Stop accepting, finish in-flight requests, end feeds, close the database. */
+  close: () => Promise<void>;
+}
+
+/** Opens the database and serves the API; resolves once listening. */
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  fs.mkdirSync(path.dirname(config.dbPath), { recursive: true });
+  const store = new SqliteEventStore({ file: config.dbPath });
+  const repo = new VcpuRepository(store, {
+    snapshotEvery: config.snapshotEvery,
+    onSnapshotError: (e) => logger.warn({ err: e }, 'snapshot write failed (snapshots are only a cache)'),
+  });
+  const tokens = config.tokensFile ? loadTokens(config.tokensFile) : undefined;
+  const shutdownHooks: Array<() => void> = [];
+  const ctx: AppContext = { store, repo, logger, tokens, onShutdown: (fn) => shutdownHooks.push(fn) };
+  const server = http.createServer(createApp(ctx));
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const addr = server.address() as { port: number };
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host}:${addr.port}`;
+  const loopback = /^(127\.|localhost$|::1$|\[::1\]$)/.test(config.host);
+  logger.info(
+    { url, auth: tokens ? 'on' : 'off', database: config.dbPath },
+    `cpreg-ledger listening on ${url}; auth ${tokens ? `on (${tokens.length} tokens)` : `OFF (no CPREG_TOKENS_FILE)${loopback ? ', loopback only' : ' — OPEN on a non-loopback address'}`}; database ${config.dbPath}`,
+  );
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      shutdownHooks.forEach((fn) => fn());
+      server.closeIdleConnections();
+      await stopped;
+      await store.close();
+      logger.info('cpreg-ledger stopped');
+    })());
+  return { server, url, close };
+}

@@ -1,0 +1,80 @@
+import { readValueAt, slotsFor } from '../domain/cpreg-arrays';
+import { registerName } from '../domain/names';
+import { formatRegId, sizeBytes, type RegId } from '../domain/regid';
+import { formatValue } from '../domain/values';
+import type { LoadReport, RegValues, VcpuState } from '../domain/vcpu';
+import type { Accelerator } from '../domain/accelerator';
+import type { StoredEvent } from '../storage/event-store';
+
+/** Domain state and events as the contract (openapi.yaml) shapes them. Pure formatting. */
+
+export function stateView(id: string, version: number, s: VcpuState) {
+  const a = s.arrays;
+  const registers = new Array(a.cpregIndexes.length);
+  for (let i = 0; i < a.cpregIndexes.length; i++) {
+    const reg = a.cpregIndexes[i];
+    registers[i] = {
+      id: formatRegId(reg),
+      name: registerName(reg, s.accelerator),
+      size: sizeBytes(reg),
+      valueIndex: a.cpregValueIndexes[i],
+      slots: slotsFor(reg),
+      value: formatValue(reg, readValueAt(a, i)),
+    };
+  }
+  return {
+    id,
+    accelerator: s.accelerator,
+    version,
+    labels: s.labels,
+    arrayLen: a.cpregIndexes.length,
+    valueArrayLen: a.cpregValues.length,
+    lastSyncFailed: s.lastSyncFailed.map(formatRegId),
+    registers,
+  };
+}
+
+export function arraysView(id: string, version: number, s: VcpuState) {
+  const a = s.arrays;
+  return {
+    id,
+    version,
+    arrayLen: a.cpregIndexes.length,
+    valueArrayLen: a.cpregValues.length,
+    cpregIndexes: Array.from(a.cpregIndexes, formatRegId),
+    cpregValueIndexes: Array.from(a.cpregValueIndexes),
+    cpregValues: Array.from(a.cpregValues, (v) => '0x' + v.toString(16).padStart(16, '0')),
+  };
+}
+
+export function namedValues(rv: RegValues, accelerator: Accelerator) {
+  return rv.ids.map((id, k) => ({ id: formatRegId(id), name: registerName(id, accelerator), value: formatValue(id, rv.values[k]) }));
+}
+
+export function namedValueOf(s: VcpuState, id: RegId) {
+  return { id: formatRegId(id), name: registerName(id, s.accelerator) };
+}
+
+export function loadReportView(r: LoadReport, s: VcpuState, format: string, dryRun: boolean, values: Map<RegId, bigint>) {
+  return {
+    format,
+    dryRun,
+    updated: r.updated.map(formatRegId),
+    changed: r.changed.map((id) => ({ ...namedValueOf(s, id), value: formatValue(id, values.get(id) ?? 0n) })),
+    kept: r.kept.map(formatRegId),
+    warnings: r.warnings.map((w) => ({ kind: w.kind, register: formatRegId(w.register), name: registerName(w.register, s.accelerator), message: w.message })),
+  };
+}
+
+export function eventView(e: StoredEvent) {
+  return {
+    position: e.position,
+    streamId: e.streamId,
+    version: e.version,
+    type: e.type,
+    schemaVersion: e.schemaVersion,
+    data: e.data,
+    metadata: e.metadata,
+    hash: e.hash,
+  };
+}
