@@ -11,6 +11,18 @@ type Row = [number, string, number, string, number, string, string, Buffer];
  * re-parses JSON (the stored text is the canonical text).
  */
 export function verifyChain(db: Db, anchor?: VerifyAnchor): VerifyReport {
+  // One read transaction: the walk and the sequence check must see the same moment, even
+  // while another process appends (WAL: this neither waits for nor blocks that writer).
+  const own = !db.inTransaction;
+  if (own) db.exec('BEGIN');
+  try {
+    return walk(db, anchor);
+  } finally {
+    if (own) db.exec('COMMIT');
+  }
+}
+
+function walk(db: Db, anchor?: VerifyAnchor): VerifyReport {
   const iter = db
     .prepare('SELECT position, stream_id, version, type, schema_version, data, metadata, hash FROM events ORDER BY position')
     .raw(true)
