@@ -49,6 +49,8 @@ export function ascii(b: Uint8Array, start: number, len: number): string {
   return latin1.decode(b.subarray(start, start + len));
 }
 
+const EMPTY = new Uint8Array(0);
+
 /**
  * The pushed-but-unread chunks of a live stream. Holds references, never copies whole chunks:
  * only a header straddling two chunks is copied (into a small array) by `view`.
@@ -123,10 +125,14 @@ export class ByteQueue implements ByteSource {
   }
 
   private dropFirst(): void {
+    // Release the consumed chunk at once: a multi-GB stream must not stay reachable from here.
+    this.chunks[this.first] = EMPTY;
     this.first++;
     this.head = 0;
-    // Compact now and then so the array does not grow with the stream.
-    if (this.first > 64 && this.first * 2 > this.chunks.length) {
+    if (this.first === this.chunks.length) {
+      this.chunks = [];
+      this.first = 0;
+    } else if (this.first > 64 && this.first * 2 > this.chunks.length) {
       this.chunks = this.chunks.slice(this.first);
       this.first = 0;
     }
