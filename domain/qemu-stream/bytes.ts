@@ -44,6 +44,16 @@ export function putBe64(b: Uint8Array, i: number, v: bigint): void {
   b[i + 7] = lo & 0xff;
 }
 
+/**
+ * A copy of `b`. Not `b.slice()`: on a Node Buffer that returns a view of the same memory, and the
+ * reader must not keep views of buffers its callers may reuse.
+ */
+export function copyOf(b: Uint8Array, start = 0, end = b.length): Uint8Array {
+  const out = new Uint8Array(end - start);
+  out.set(b.subarray(start, end));
+  return out;
+}
+
 const latin1 = new TextDecoder('latin1');
 export function ascii(b: Uint8Array, start: number, len: number): string {
   return latin1.decode(b.subarray(start, start + len));
@@ -106,6 +116,23 @@ export class ByteQueue implements ByteSource {
       this.dropFirst();
     }
     if (this.first < this.chunks.length && this.head === this.chunks[this.first]!.length) this.dropFirst();
+  }
+
+  /**
+   * Copies the unread bytes (after a push these are at most a partial record header) so that no
+   * pushed chunk stays referenced: callers may then reuse their read buffers.
+   */
+  detach(): void {
+    if (this.avail === 0) {
+      this.chunks = [];
+      this.first = 0;
+      this.head = 0;
+      return;
+    }
+    const copy = copyOf(this.view(this.avail)!);
+    this.chunks = [copy];
+    this.first = 0;
+    this.head = 0;
   }
 
   /** Hands over every unread byte (as subarrays of the pushed chunks) and empties the queue. */

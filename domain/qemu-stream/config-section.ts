@@ -1,4 +1,4 @@
-import { ByteSource, ascii, be32, malformed } from './bytes';
+import { ByteSource, ascii, be32, copyOf, malformed } from './bytes';
 import { SUBSECTION } from './constants';
 
 /** What the configuration section (0x07, `vmstate_configuration`, reference §6.2) tells us. */
@@ -58,7 +58,7 @@ export function tryReadConfigSubsection(src: ByteSource, cfg: StreamConfig): 're
     case 'configuration/uuid': {
       const b = src.view(bodyAt + 16);
       if (!b) return null;
-      cfg.uuid = b.slice(bodyAt, bodyAt + 16);
+      cfg.uuid = copyOf(b, bodyAt, bodyAt + 16);
       src.advance(bodyAt + 16);
       return 'read';
     }

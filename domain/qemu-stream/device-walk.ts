@@ -1,4 +1,4 @@
-import { Cursor, be32, be64, malformed } from './bytes';
+import { Cursor, be32, be64, copyOf, malformed } from './bytes';
 import {
   COMMAND,
   CPU_IDSTR,
@@ -157,7 +157,7 @@ function walkCpu(cur: Cursor, dev: VmdescDevice, sectionId: number, sectionOffse
   if (lenAt < 0) throw malformed(sectionOffset, `cpu section has no ${FIELD_CPREG_LEN} field in its vmdesc`);
   if (n > 0 && arrays.length !== 2) throw malformed(sectionOffset, `cpu section: ${FIELD_CPREG_LEN} = ${n} but the vmdesc lacks the index/value arrays`);
   if (n === 0 && arrays.length !== 0) throw malformed(sectionOffset, `cpu section: ${FIELD_CPREG_LEN} = 0 but the vmdesc lists cpreg arrays`);
-  const block = cur.buf.slice(lenAt, lenAt + 4 + 16 * n);
+  const block = copyOf(cur.buf, lenAt, lenAt + 4 + 16 * n);
   const indexes = new BigUint64Array(n);
   const values = new BigUint64Array(n);
   for (let i = 0; i < n; i++) {

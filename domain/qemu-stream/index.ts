@@ -10,7 +10,7 @@
  *
  * Reading:
  *   const r = new StreamReader(opts?: { maxDeviceBytes?: number });
- *   r.push(chunk: Uint8Array): void        // any chunk sizes; chunks must not be reused afterwards
+ *   r.push(chunk: Uint8Array): void        // any chunk sizes; the buffer may be reused once push returns
  *   r.end(): StreamInfo                    // machine, pageSize, sections, RAM blocks, cpus[], vmdesc
  *   readStream(chunks: Iterable<Uint8Array>, opts?): StreamInfo
  *   readStreamAsync(chunks: AsyncIterable<Uint8Array>, opts?): Promise<StreamInfo>
@@ -19,7 +19,8 @@
  *
  * Rewriting (byte-identical output when the callback returns the same values):
  *   const w = new StreamRewriter((instance, indexes, values) => newValues, opts?);
- *   w.push(chunk): Uint8Array[]   // output so far (RAM passes through; may alias input chunks)
+ *   w.push(chunk): Uint8Array[]   // output so far (RAM passes through as subarrays of the input:
+ *                                 // write them out before reusing that input buffer)
  *   w.end(): Uint8Array[]         // the rest: the device tail with cpreg values replaced
  *   w.info: StreamInfo            // summary of the input, after end()
  *   rewriteStream(chunks, rewrite, opts?): { output: Uint8Array[]; info: StreamInfo }

@@ -1,5 +1,5 @@
 import { DomainError } from '../errors';
-import { ByteQueue, Cursor, be16, be32, ascii, malformed } from './bytes';
+import { ByteQueue, Cursor, be16, be32, ascii, copyOf, malformed } from './bytes';
 import { StreamConfig, tryReadConfigHead, tryReadConfigSubsection } from './config-section';
 import {
   ARM_DEFAULT_PAGE_BITS,
@@ -52,7 +52,8 @@ type Phase =
 /**
  * Incremental push parser of a QEMU 7.2 migration stream. Push chunks in any sizes; `end()`
  * returns the summary or throws DomainError('malformed-blob', "at byte N: …").
- * Chunks are referenced, not copied, so callers must not reuse a pushed buffer.
+ * No pushed chunk is referenced after push() returns (RAM is skipped in place; a partial header
+ * and the device tail are copied), so callers may reuse their read buffers.
  */
 export class StreamReader {
   private readonly q = new ByteQueue();
@@ -114,6 +115,7 @@ export class StreamReader {
       while (this.step()) {
         /* keep parsing while whole steps are available */
       }
+      if (!this.tailStarted) this.q.detach();
     } catch (e) {
       throw this.fail(e);
     }
@@ -335,7 +337,7 @@ export class StreamReader {
 
   private addTail(parts: Uint8Array[]): void {
     for (const p of parts) {
-      this.tail.push(p);
+      this.tail.push(copyOf(p)); // the caller may reuse its buffer (the tail is small)
       this.tailBytes += p.length;
     }
     if (this.tailBytes > this.maxDeviceBytes) {
