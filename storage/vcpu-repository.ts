@@ -220,8 +220,15 @@ export class VcpuRepository {
     if (version > entry.committed.version) entry.committed = { state, version };
     if (version - entry.snapshotVersion >= this.snapshotEvery) {
       entry.snapshotVersion = version;
-      this.store.putSnapshot({ streamId: id, version, ...serializeState(state) }).catch(this.onSnapshotError);
+      this.snapshotLater(id, version, state);
     }
+  }
+
+  /** After the answers of this batch went out: a snapshot is a cache and must not delay them. */
+  private snapshotLater(id: string, version: number, state: VcpuState): void {
+    setImmediate(() => {
+      this.store.putSnapshot({ streamId: id, version, ...serializeState(state) }).catch(this.onSnapshotError);
+    });
   }
 
   /** The cached entry, checked against the store's version when nothing of ours is in flight. */
@@ -266,7 +273,7 @@ export class VcpuRepository {
     if (useSnapshots && target - from >= this.snapshotEvery) {
       // Rebuild the snapshot that was missing, damaged or of an old format.
       snapshotVersion = target;
-      this.store.putSnapshot({ streamId: id, version: target, ...serializeState(state) }).catch(this.onSnapshotError);
+      this.snapshotLater(id, target, state);
     }
     return { state, version: target, snapshotVersion };
   }
