@@ -50,7 +50,7 @@ export class RamParser {
   describe(): string {
     if (this.skipLeft > 0) return `${this.skipWhat} (${this.skipLeft} bytes missing)`;
     if (this.inList) return 'the RAM block list';
-    return 'a RAM record';
+    return 'a RAM record (expected be64 page offset | flags, then its payload)';
   }
 
   /** Consumes records until EOS ('eos') or until the source cannot complete the next step ('more'). */
