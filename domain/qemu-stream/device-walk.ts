@@ -56,8 +56,8 @@ export function walkTail(cur: Cursor, ctx: TailContext): number {
         if (dev.name !== idstr || dev.instance_id !== instanceId) {
           throw malformed(at, `FULL section "${idstr}" instance ${instanceId}, but vmdesc device #${next - 1} is "${dev.name}" instance ${dev.instance_id}`);
         }
-        if (dev.version !== version) throw malformed(at, `section "${idstr}" version ${version}, vmdesc says ${dev.version}`);
-        if (idstr === CPU_IDSTR) ctx.cpus.push(walkCpu(cur, dev, sectionId, at));
+        if (dev.version !== undefined && dev.version !== version) throw malformed(at, `section "${idstr}" version ${version}, vmdesc says ${dev.version}`);
+        if (idstr === CPU_IDSTR) ctx.cpus.push(walkCpu(cur, dev, sectionId, version, at));
         else walkVmsd(cur, dev, idstr);
         footer(cur, sectionId, idstr);
         break;
@@ -120,7 +120,7 @@ function walkSubsections(cur: Cursor, d: VmdescVmsd, path: string): void {
     const name = cur.str(cur.u8(`subsection ${sub.vmsd_name}`), `subsection ${sub.vmsd_name}`);
     if (name !== sub.vmsd_name) throw malformed(at, `subsection "${name}" in ${path}, vmdesc expects "${sub.vmsd_name}"`);
     const version = cur.u32(`subsection ${name}`);
-    if (version !== sub.version) throw malformed(at, `subsection "${name}" version ${version}, vmdesc says ${sub.version}`);
+    if (sub.version !== undefined && version !== sub.version) throw malformed(at, `subsection "${name}" version ${version}, vmdesc says ${sub.version}`);
     walkVmsd(cur, sub, name);
   }
 }
@@ -130,9 +130,9 @@ function walkSubsections(cur: Cursor, d: VmdescVmsd, path: string): void {
  * offsets (qemu-system-arm and -aarch64 differ). A 0-element VARRAY has no vmdesc entry, and a
  * 1-element one has no array_len.
  */
-function walkCpu(cur: Cursor, dev: VmdescDevice, sectionId: number, sectionOffset: number): CpuCpregBlock {
-  if (dev.version !== CPU_VERSION) {
-    throw malformed(sectionOffset, `cpu section version ${dev.version} is not ${CPU_VERSION}: not a v22 cpreg layout`);
+function walkCpu(cur: Cursor, dev: VmdescDevice, sectionId: number, version: number, sectionOffset: number): CpuCpregBlock {
+  if (version !== CPU_VERSION) {
+    throw malformed(sectionOffset, `cpu section version ${version} is not ${CPU_VERSION}: not a v22 cpreg layout`);
   }
   let lenAt = -1;
   let n = 0;
@@ -167,7 +167,7 @@ function walkCpu(cur: Cursor, dev: VmdescDevice, sectionId: number, sectionOffse
   walkSubsections(cur, dev, CPU_IDSTR);
   return {
     instance: dev.instance_id,
-    version: dev.version,
+    version,
     sectionId,
     sectionOffset,
     blockOffset: cur.base + lenAt,

@@ -14,7 +14,8 @@ export interface VmdescField {
 }
 export interface VmdescVmsd {
   vmsd_name: string;
-  version: number;
+  /** Absent for old-style (non-vmsd) devices, which QEMU describes only by size. */
+  version: number | undefined;
   fields: VmdescField[];
   subsections: VmdescVmsd[];
 }
@@ -53,8 +54,8 @@ export function parseVmdesc(json: Uint8Array, offset: number): Vmdesc {
     const fields = ((o.fields ?? []) as unknown[]).map((f, i) => field(f, `${path}.fields[${i}]`));
     const subs = o.subsections ?? [];
     if (!Array.isArray(subs)) throw bad(`${path}.subsections is not a list`);
-    const version = o.version ?? 0;
-    if (!uint(version)) throw bad(`${path}.version is not a number`);
+    const version = o.version;
+    if (version !== undefined && !uint(version)) throw bad(`${path}.version is not a number`);
     const name = typeof o.vmsd_name === 'string' ? o.vmsd_name : '';
     return { vmsd_name: name, version, fields, subsections: subs.map((s, i) => vmsd(s, `${path}.subsections[${i}]`)) };
   };
