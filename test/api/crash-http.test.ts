@@ -1,0 +1,243 @@
+/**
+ * The compiled server as a real process: eight writers and three SIGKILLs must lose no
+ * acknowledged write; SIGTERM lets in-flight requests finish and exits 0.
+ *
+ * The server is compiled once into a temp dir (tsc -p tsconfig.build.json --outDir …), next to
+ * a copy of openapi.yaml; it runs from the repo root (migrations/) with NODE_PATH to the repo's
+ * node_modules (better-sqlite3). Every child is killed in afterAll.
+ */
+import { execFileSync, type ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as os from 'os';
+import * as path from 'path';
+import { httpRequest, jsonRequest, keepAliveAgent, type Target } from '../../bench/lib/http-client';
+import { freePort, spawnServer, type SpawnedServer } from '../../bench/lib/http-server';
+
+const ROOT = path.resolve(__dirname, '../..');
+const WRITERS = 8;
+const CPUS = 4;
+const KILLS = 3;
+// Eight distinct U64 sysregs: writer w owns REGS[w] on vCPU w % CPUS (two writers per vCPU).
+const REGS = [
+  '0x603000000013de82', // TPIDR_EL0
+  '0x603000000013de83', // TPIDRRO_EL0
+  '0x603000000013c684', // TPIDR_EL1
+  '0x603000000013c100', // TTBR0_EL1
+  '0x603000000013c101', // TTBR1_EL1
+  '0x603000000013c510', // MAIR_EL1
+  '0x603000000013c600', // VBAR_EL1
+  '0x603000000013c208', // SP_EL0
+];
+
+let tmp: string;
+let entry: string;
+const children = new Set<ChildProcess>();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A deterministic PRNG (mulberry32): the kill moments differ per run only through timing. */
+function rng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function start(db: string, port: number): Promise<SpawnedServer> {
+  const s = await spawnServer({ entry, port, cwd: ROOT, env: { CPREG_DB: db, LOG_LEVEL: 'warn', NODE_PATH: path.join(ROOT, 'node_modules') } });
+  children.add(s.child);
+  void s.exited.then(() => children.delete(s.child));
+  return s;
+}
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cpreg-crash-http-'));
+  const out = path.join(tmp, 'out');
+  try {
+    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', out], { stdio: 'pipe', cwd: ROOT });
+  } catch (e) {
+    // tsc emits even with type errors (others may be mid-edit); only a missing entry is fatal
+    if (!fs.existsSync(path.join(out, 'api/main.js'))) throw new Error(`build failed: ${String((e as { stdout?: Buffer }).stdout ?? e)}`);
+  }
+  fs.copyFileSync(path.join(ROOT, 'openapi.yaml'), path.join(out, 'openapi.yaml'));
+  entry = path.join(out, 'api/main.js');
+}, 120_000);
+
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+interface Ack {
+  writer: number;
+  cpu: string;
+  reg: string;
+  value: bigint;
+  version: number;
+}
+
+test(`${WRITERS} writers and ${KILLS} SIGKILLs lose no acknowledged write`, async () => {
+  const db = path.join(tmp, 'crash.db');
+  const port = await freePort();
+  let server = await start(db, port);
+  const admin: Target = { host: '127.0.0.1', port };
+  for (let c = 0; c < CPUS; c++) {
+    const r = await jsonRequest(admin, 'POST', '/v1/cpus', { id: `crash.${c}`, accelerator: 'tcg', registers: REGS, labels: { test: 'crash' } });
+    expect(r.status).toBe(201);
+  }
+
+  const acks: Ack[] = [];
+  const serverErrors: string[] = [];
+  let connectionErrors = 0;
+  let stop = false;
+  const writer = async (w: number) => {
+    const agent = keepAliveAgent(1);
+    const cpu = `crash.${w % CPUS}`;
+    const reg = REGS[w];
+    for (let seq = 0; !stop; seq++) {
+      const value = (BigInt(w + 1) << 40n) | BigInt(seq);
+      try {
+        const r = await httpRequest({ host: '127.0.0.1', port, agent }, {
+          method: 'PUT',
+          path: `/v1/cpus/${cpu}/registers/${reg}`,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ value: '0x' + value.toString(16) }),
+          timeoutMs: 5000,
+        });
+        if (r.status >= 200 && r.status < 300) acks.push({ writer: w, cpu, reg, value, version: JSON.parse(r.text).version });
+        else serverErrors.push(`${r.status} ${r.text.slice(0, 200)}`);
+      } catch {
+        connectionErrors++; // killed mid-request or not restarted yet: not acknowledged, retry
+        await sleep(10);
+      }
+    }
+    agent.destroy();
+  };
+  const writers = Array.from({ length: WRITERS }, (_, w) => writer(w));
+
+  const random = rng(7);
+  for (let k = 0; k < KILLS; k++) {
+    await sleep(400 + random() * 900);
+    const ackedBefore = acks.length;
+    server.child.kill('SIGKILL');
+    expect((await server.exited).signal).toBe('SIGKILL');
+    expect(ackedBefore).toBeGreaterThan(0);
+    server = await start(db, port);
+  }
+  await sleep(600);
+  stop = true;
+  await Promise.all(writers);
+
+  expect(serverErrors).toEqual([]);
+  expect(acks.length).toBeGreaterThan(100);
+
+  // Every vCPU's history: versions 1..n without a gap; every acknowledged write at its version.
+  let total = 0;
+  for (let c = 0; c < CPUS; c++) {
+    const cpu = `crash.${c}`;
+    const events: Array<{ version: number; type: string; data: { written?: Record<string, string> } }> = [];
+    for (let after = 0; ; ) {
+      const page = await jsonRequest(admin, 'GET', `/v1/cpus/${cpu}/events?after=${after}&limit=1000`);
+      expect(page.status).toBe(200);
+      events.push(...page.json.events);
+      if (page.json.next === null) break;
+      after = page.json.next;
+    }
+    expect(events.map((e) => e.version)).toEqual(events.map((_, i) => i + 1));
+    total += events.length;
+    const lost = acks
+      .filter((a) => a.cpu === cpu)
+      .filter((a) => {
+        const e = events[a.version - 1];
+        const written = e?.type === 'RegistersWritten' ? e.data.written?.[a.reg] : undefined;
+        return written === undefined || BigInt(written) !== a.value;
+      });
+    expect(lost).toEqual([]);
+
+    // The current state holds, per register, the last value its history wrote (acknowledged or
+    // not: a write can commit and lose its answer to the kill), and that is at least the last ack.
+    const state = await jsonRequest(admin, 'GET', `/v1/cpus/${cpu}`);
+    expect(state.json.version).toBe(events.length);
+    for (const reg of REGS.filter((_, w) => w % CPUS === c)) {
+      const last = [...events].reverse().find((e) => e.data.written?.[reg] !== undefined);
+      const now = state.json.registers.find((r: { id: string }) => r.id === reg).value;
+      expect(BigInt(now)).toBe(BigInt(last!.data.written![reg]));
+      const lastAck = acks.filter((a) => a.cpu === cpu && a.reg === reg).pop();
+      if (lastAck) expect(BigInt(now) >= lastAck.value).toBe(true);
+    }
+  }
+
+  // Past states: the vCPU at an acknowledged version holds that write (a sample, to stay quick).
+  const sample = acks.filter((_, i) => i % Math.ceil(acks.length / 40) === 0);
+  for (const a of sample) {
+    const r = await jsonRequest(admin, 'GET', `/v1/cpus/${a.cpu}?version=${a.version}`);
+    expect(r.status).toBe(200);
+    expect(BigInt(r.json.registers.find((x: { id: string }) => x.id === a.reg).value)).toBe(a.value);
+  }
+
+  const verify = await jsonRequest(admin, 'GET', '/v1/audit/verify');
+  expect(verify.json).toMatchObject({ ok: true, events: total });
+  console.log(`crash: ${acks.length} acknowledged writes, ${connectionErrors} connection errors over ${KILLS} kills, ${total} events, chain ok`);
+  server.child.kill('SIGTERM');
+  await server.exited;
+}, 120_000);
+
+/** A PUT whose headers and first half of the body are sent now, the rest when `finish` is called. */
+function halfSentPut(port: number, p: string, value: string) {
+  const body = Buffer.from(JSON.stringify({ value }));
+  const req = http.request({ host: '127.0.0.1', port, method: 'PUT', path: p, agent: false, headers: { 'content-type': 'application/json', 'content-length': String(body.length) } });
+  const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.setTimeout(15_000, () => req.destroy(new Error('timeout')));
+  });
+  req.flushHeaders();
+  req.write(body.subarray(0, 6));
+  return { answer, finish: () => req.end(body.subarray(6)) };
+}
+
+test('SIGTERM: in-flight requests complete (2xx), an open feed ends, the process exits 0', async () => {
+  const db = path.join(tmp, 'term.db');
+  const server = await start(db, await freePort());
+  const t: Target = { host: '127.0.0.1', port: server.port };
+  expect((await jsonRequest(t, 'POST', '/v1/cpus', { id: 'term.0', accelerator: 'tcg', registers: REGS })).status).toBe(201);
+
+  // An SSE feed open across the shutdown must not keep the process alive.
+  const feedEnded = new Promise<void>((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port: server.port, path: '/v1/events', headers: { accept: 'text/event-stream' }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve());
+      res.on('close', () => resolve());
+    });
+    req.on('error', reject);
+  });
+
+  const inflight = REGS.map((reg, i) => halfSentPut(server.port, `/v1/cpus/term.0/registers/${reg}`, `0x${(0x7e000 + i).toString(16)}`));
+  await sleep(300); // the server has the headers: these requests are in flight
+  server.child.kill('SIGTERM');
+  await sleep(300);
+  inflight.forEach((r) => r.finish());
+  const answers = await Promise.all(inflight.map((r) => r.answer));
+  expect(answers.map((a) => a.status)).toEqual(REGS.map(() => 200));
+  await feedEnded;
+  let timer: NodeJS.Timeout | undefined;
+  const exit = await Promise.race([server.exited, new Promise((r) => (timer = setTimeout(() => r('still running after 10 s'), 10_000)))]);
+  clearTimeout(timer);
+  expect(exit).toEqual({ code: 0, signal: null });
+
+  // And what they were told is durable.
+  const again = await start(db, await freePort());
+  const state = await jsonRequest({ host: '127.0.0.1', port: again.port }, 'GET', '/v1/cpus/term.0');
+  expect(state.json.version).toBe(1 + REGS.length);
+  for (const [i, reg] of REGS.entries()) {
+    expect(BigInt(state.json.registers.find((r: { id: string }) => r.id === reg).value)).toBe(BigInt(0x7e000 + i));
+  }
+  again.child.kill('SIGTERM');
+  await again.exited;
+}, 60_000);
