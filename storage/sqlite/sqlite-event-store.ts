@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { dbPathFromEnv } from '../config';
 import type {
   AppendRequest,
@@ -109,8 +110,18 @@ export class SqliteEventStore implements EventStore {
     this.snapshots.put(snapshot);
   }
 
+  /**
+   * Walks the chain on a connection of its own: a fresh page cache reads what is in the file
+   * now, even if it was edited behind this process's back without SQLite's locking.
+   */
   async verify(anchor?: VerifyAnchor): Promise<VerifyReport> {
-    return verifyChain(this.db, anchor);
+    const own = new Database(this.file, { fileMustExist: true, timeout: 5000 });
+    try {
+      own.pragma('query_only = ON');
+      return verifyChain(own, anchor);
+    } finally {
+      own.close();
+    }
   }
 
   /** Writes whatever is queued, then closes. */

@@ -1,4 +1,6 @@
+import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import { canonicalEventText, canonicalJson, chainHash, GENESIS_HASH } from '../../storage/canonical';
 import { ev, freshStore, meta } from './helpers';
 
@@ -100,6 +102,27 @@ describe('hash chain', () => {
       } finally {
         await h2.done();
       }
+    });
+
+    test('a value edited in the database file behind the open store (another connection, and raw bytes)', async () => {
+      // another process's connection, as the sqlite3 shell would do it
+      const other = new Database(h.file);
+      other.prepare("UPDATE events SET data = replace(data, '0x0000000000000004', '0x0000000000000005') WHERE position = 4").run();
+      other.close();
+      expect(await h.store.verify()).toMatchObject({ ok: false, firstBrokenPosition: 4 });
+      const again = new Database(h.file);
+      again.prepare("UPDATE events SET data = replace(data, '0x0000000000000005', '0x0000000000000004') WHERE position = 4").run();
+      again.close();
+      expect((await h.store.verify()).ok).toBe(true);
+      // raw bytes of the file, no SQLite locking at all (the row's page is in the main file)
+      h.store.db.pragma('wal_checkpoint(TRUNCATE)');
+      const bytes = fs.readFileSync(h.file);
+      const needle = Buffer.from('"0x0000000000000011"');
+      const at = bytes.indexOf(needle);
+      expect(at).toBeGreaterThan(0);
+      bytes[at + needle.length - 2] = '7'.charCodeAt(0);
+      fs.writeFileSync(h.file, bytes);
+      expect(await h.store.verify()).toMatchObject({ ok: false, firstBrokenPosition: 17 });
     });
 
     test('a rewritten chain is caught by an anchored head', async () => {
