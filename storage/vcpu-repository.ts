@@ -294,6 +294,7 @@ export class VcpuRepository {
         streams++;
         events += payloads.length;
       }
+      await new Promise((r) => setImmediate(r)); // let the service answer between pages
       after = page.next;
     } while (after);
     return { streams, events };

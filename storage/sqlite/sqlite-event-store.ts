@@ -118,7 +118,7 @@ export class SqliteEventStore implements EventStore {
     const own = new Database(this.file, { fileMustExist: true, timeout: 5000 });
     try {
       own.pragma('query_only = ON');
-      return verifyChain(own, anchor);
+      return await verifyChain(own, anchor);
     } finally {
       own.close();
     }

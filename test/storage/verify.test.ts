@@ -48,6 +48,28 @@ describe('hash chain', () => {
     await h.done();
   });
 
+  test('a long verify walks page by page and lets this process keep appending meanwhile', async () => {
+    const h = freshStore();
+    try {
+      for (let b = 0; b < 12; b++) {
+        await Promise.all(Array.from({ length: 1000 }, (_, i) => h.store.append({ streamId: `cpu-${i % 7}`, expectedVersion: 'any', events: [ev(b * 1000 + i)], metadata: meta })));
+      }
+      let verified = false;
+      const verifying = h.store.verify().then((r) => {
+        verified = true;
+        return r;
+      });
+      const appended = await h.store.append({ streamId: 'during', expectedVersion: 'any', events: [ev(1)], metadata: meta });
+      expect(verified).toBe(false); // the append was answered while the walk was still going
+      expect(appended.events[0].position).toBe(12_001);
+      expect(await verifying).toMatchObject({ ok: true, events: 12_000 });
+      h.store.db.prepare("UPDATE events SET metadata = '{\"actor\":\"x\"}' WHERE position = 10001").run();
+      expect(await h.store.verify()).toMatchObject({ ok: false, firstBrokenPosition: 10_001, events: 10_000 });
+    } finally {
+      await h.done();
+    }
+  });
+
   describe('tampering is reported at the first broken position', () => {
     let h: Awaited<ReturnType<typeof seeded>>;
     beforeEach(async () => (h = await seeded(20)));
@@ -99,6 +121,9 @@ describe('hash chain', () => {
       try {
         h2.store.db.prepare("INSERT INTO events (position, stream_id, version, type, schema_version, data, metadata, hash) VALUES (6, 'cpu-0', 2, 'T', 1, '{}', '{}', randomblob(32))").run();
         expect(await h2.store.verify()).toMatchObject({ ok: false, firstBrokenPosition: 6, headPosition: 5 });
+        h2.store.db.prepare('DELETE FROM events WHERE position = 6').run();
+        h2.store.db.prepare("INSERT INTO events (position, stream_id, version, type, schema_version, data, metadata, hash) VALUES (-1, 'cpu-0', 9, 'T', 1, '{}', '{}', randomblob(32))").run();
+        expect(await h2.store.verify()).toMatchObject({ ok: false, firstBrokenPosition: -1 });
       } finally {
         await h2.done();
       }
