@@ -1,5 +1,5 @@
 import { DomainError } from '../errors';
-import { putBe64 } from './bytes';
+import { copyOf, putBe64 } from './bytes';
 import { ReaderOptions, StreamReader } from './reader';
 import type { StreamInfo } from './types';
 
@@ -14,6 +14,8 @@ export type CpregValuesRewrite = (instance: number, indexes: BigUint64Array, val
  * `cpreg_vmstate_values`. RAM (everything before the first device section) is passed through as
  * it is parsed (output chunks may be subarrays of input chunks); the device tail is held until
  * `end()`, because only the vmdesc at the very end tells where its fields are.
+ * The chunks `push` returns may be views of the chunk just pushed: write them out before reusing
+ * that buffer. The rewriter itself keeps no views of pushed chunks.
  */
 export class StreamRewriter {
   private readonly reader: StreamReader;
@@ -37,7 +39,11 @@ export class StreamRewriter {
     const wasTail = this.reader.tailStarted;
     this.reader.push(chunk);
     if (!wasTail) this.pending.push(chunk);
-    return this.drain(this.reader.passThroughEnd);
+    const out = this.drain(this.reader.passThroughEnd);
+    // What is left is at most a partial record header: copy it so the caller may reuse `chunk`
+    // once it has written `out` (which does alias it).
+    if (this.pending.length) this.pending = this.pending.map((c) => copyOf(c));
+    return out;
   }
 
   end(): Uint8Array[] {
