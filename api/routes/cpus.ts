@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'crypto';
 import { Router } from 'express';
 import { isAccelerator } from '../../domain/accelerator';
 import { parseRegId } from '../../domain/regid';
-import { runCommand, withEtag } from '../command';
+import { runCommand, withEtag, type Render } from '../command';
 import type { AppContext } from '../context';
 import { badRequest, notFound, unsupportedMediaType } from '../problem';
 import { assignments } from '../reg-refs';
@@ -16,7 +16,8 @@ export function cpuRoutes(ctx: AppContext): Router {
 
   // Create from a register list (JSON) or from a migration blob (octet-stream).
   r.post('/v1/cpus', blobBody, jsonBody, async (req, res) => {
-    const created = (id: string) => (_: string, __: unknown, state: Parameters<typeof stateView>[2], version: number) => ({
+    // Render from the id it is given: on an idempotent replay that is the original vCPU's.
+    const created: Render = (id, _events, state, version) => ({
       status: 201,
       body: stateView(id, version, state),
       headers: withEtag(version, { Location: `/v1/cpus/${encodeURIComponent(id)}` }),
@@ -29,7 +30,7 @@ export function cpuRoutes(ctx: AppContext): Router {
       res.locals.accelerator = q.accelerator;
       const blob = new Uint8Array(req.body as Buffer);
       const sha256 = createHash('sha256').update(blob).digest('hex');
-      return runCommand(ctx, req, res, id, { type: 'CreateVcpuFromBlob', accelerator: q.accelerator, format, blob, sha256 }, created(id));
+      return runCommand(ctx, req, res, id, { type: 'CreateVcpuFromBlob', accelerator: q.accelerator, format, blob, sha256 }, created);
     }
     if (!req.is('application/json')) throw unsupportedMediaType('POST /v1/cpus takes application/json (a register list) or application/octet-stream (a blob)');
     onlyQuery(req.query, []);
@@ -48,7 +49,7 @@ export function cpuRoutes(ctx: AppContext): Router {
         values: body.values ? assignments(body.values) : undefined,
         labels: body.labels,
       },
-      created(id),
+      created,
     );
   });
 
