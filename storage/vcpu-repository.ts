@@ -179,7 +179,7 @@ export class VcpuRepository {
 
   /** Runs under the stream's lock: decide on the head state and queue the append (not awaited). */
   private async decideAndSubmit(id: string, command: VcpuCommand, opts: ExecuteOptions): Promise<Submitted> {
-    let entry = await this.current(id);
+    const entry = await this.current(id);
     if (opts.expectedVersion !== undefined && opts.expectedVersion !== entry.head.version) {
       throw new ConcurrencyError(id, opts.expectedVersion, entry.head.version);
     }
