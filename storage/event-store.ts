@@ -4,9 +4,6 @@
  * reason, even though better-sqlite3 answers synchronously.
  */
 
-/** JSON as stored: ids and values are hex strings, never bigints. */
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
 /** An event to append (the domain's serializeEvent output). */
 export interface NewEvent {
   type: string;
