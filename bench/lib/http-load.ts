@@ -8,6 +8,8 @@ export interface LoadResult {
   rps: number;
   p50ms: number;
   p99ms: number;
+  /** Every 2xx answer, warm-up included (each acknowledged write must be in the store). */
+  acked: number;
   /** Answers outside 2xx (must be 0 for a valid run). */
   errors: number;
   firstError?: string;
@@ -26,6 +28,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const agent = keepAliveAgent(o.clients);
   const latencies: number[] = [];
   let errors = 0;
+  let acked = 0;
   let firstError: string | undefined;
   let measuring = false;
   let stop = false;
@@ -34,7 +37,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       const t0 = process.hrtime.bigint();
       try {
         const r = await httpRequest({ host: '127.0.0.1', port: o.port, agent }, o.request(c, n));
-        if (r.status < 200 || r.status >= 300) {
+        if (r.status >= 200 && r.status < 300) acked++;
+        else {
           errors++;
           firstError ??= `${r.status} ${r.text.slice(0, 200)}`;
         }
@@ -59,7 +63,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-  return { requests, seconds, rps: requests / seconds, p50ms: q(0.5), p99ms: q(0.99), errors, firstError };
+  return { requests, seconds, acked, rps: requests / seconds, p50ms: q(0.5), p99ms: q(0.99), errors, firstError };
 }
 
 export const fmt = (r: LoadResult) =>
