@@ -499,7 +499,7 @@ beforeAll(async () => {
   t = makeTestApp({ snapshotEvery: 7 });
   server = http.createServer(t.app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  target = { host: '127.0.0.1', port: (server.address() as { port: number }).port, agent: keepAliveAgent(4) };
+  target = { host: '127.0.0.1', port: (server.address() as { port: number }).port, agent: keepAliveAgent(8) };
   const post = (p: string, body: unknown) => call({ method: 'POST', path: p, headers: ctJson, body: JSON.stringify(body) });
   const setup = [
     await post('/v1/cpus', { id: 'fz.kvm', accelerator: 'kvm', registers: kvmKernelList(), values: { TPIDR_EL0: '0x1234' }, labels: { vm: 'fz' } }),
@@ -593,6 +593,77 @@ test(`${RUNS} random or mutated requests: never a 5xx, every 4xx a problem, a re
   const verify = await call({ method: 'GET', path: '/v1/audit/verify' });
   expect(JSON.parse(verify.text)).toMatchObject({ ok: true, events: before });
   for (const c of world.cpus) expect((await call({ method: 'GET', path: `/v1/cpus/${c.id}` })).status).toBe(200);
+});
+
+describe('concurrent bursts', () => {
+  const burst = (n: number, make: (k: number) => RawRequest) => Promise.all(Array.from({ length: n }, (_, k) => call(make(k))));
+  const patch = (cpu: string, value: string, key: string): RawRequest => ({
+    method: 'PATCH',
+    path: `/v1/cpus/${cpu}/registers`,
+    headers: { ...ctJson, 'idempotency-key': key },
+    body: JSON.stringify({ values: { TPIDR_EL0: value } }),
+  });
+
+  test('8 identical writes with one Idempotency-Key record once; all answer the same version', async () => {
+    const before = await head();
+    const res = await burst(8, () => patch('fz.tcg', '0xabc1', 'fz-burst-same'));
+    expect(res.map((r) => r.status)).toEqual(Array(8).fill(200));
+    expect(new Set(res.map((r) => JSON.parse(r.text).version)).size).toBe(1);
+    expect(res.filter((r) => r.headers['idempotent-replayed'] !== 'true')).toHaveLength(1);
+    expect(await head()).toBe(before + 1);
+  });
+
+  test('8 different writes with one Idempotency-Key: one wins, the others are 422', async () => {
+    const before = await head();
+    const res = await burst(8, (k) => patch(k % 2 ? 'fz.tcg' : 'fz.kvm', `0xabc${k + 2}`, 'fz-burst-diff'));
+    const statuses = res.map((r) => r.status).sort();
+    expect(statuses).toEqual([200, ...Array(7).fill(422)]);
+    for (const r of res.filter((x) => x.status === 422)) expect(problemShapeError(r)).toBeUndefined();
+    expect(await head()).toBe(before + 1);
+  });
+
+  test('8 creations of one id: one 201, seven 409', async () => {
+    const before = await head();
+    const res = await burst(8, () => ({ method: 'POST', path: '/v1/cpus', headers: ctJson, body: JSON.stringify({ id: 'fz.race', accelerator: 'hvf' }) }));
+    expect(res.map((r) => r.status).sort()).toEqual([201, ...Array(7).fill(409)]);
+    expect(await head()).toBe(before + 1);
+  });
+
+  test('400 mutated requests in bursts of 8: never a 5xx, every 4xx a problem, the chain holds', async () => {
+    const plans = fc.sample(plan, { seed: SEED + 1, numRuns: 400 });
+    const failures: string[] = [];
+    for (let i = 0; i < plans.length; i += 8) {
+      const drafts = await Promise.all(
+        plans.slice(i, i + 8).map(async (p) => {
+          const cpu = pick(world.cpus, p.cpu);
+          const etag = `"${await t.ctx.store.streamVersion(cpu.id)}"`;
+          const d = pick(TEMPLATES, p.template)(world, cpu, p, etag);
+          for (const m of p.mutations) mutate(d, m, world, etag);
+          if (d.name.startsWith('create')) world.created++;
+          return d;
+        }),
+      );
+      const res = await Promise.all(drafts.map((d) => call(toRaw(d)).catch((e: Error) => e)));
+      res.forEach((r, k) => {
+        const what = describe_(drafts[k], []);
+        if (r instanceof Error) failures.push(`no answer (${r.message}): ${what}`);
+        else if (r.status >= 500) failures.push(`${r.status}: ${what} → ${r.text.slice(0, 200)}`);
+        else if (r.status >= 400 && problemShapeError(r, drafts[k].method)) failures.push(`${r.status} ${problemShapeError(r, drafts[k].method)}: ${what}`);
+      });
+    }
+    expect(failures.slice(0, 20)).toEqual([]);
+    const verify = JSON.parse((await call({ method: 'GET', path: '/v1/audit/verify' })).text);
+    expect(verify).toMatchObject({ ok: true, events: await head() });
+    // every stream's version adds up to the events recorded
+    let sum = 0;
+    for (let after: string | undefined; ; ) {
+      const page = await t.ctx.store.listStreams({ after, limit: 1000 });
+      sum += page.streams.reduce((n, st) => n + st.version, 0);
+      if (!page.next) break;
+      after = page.next;
+    }
+    expect(sum).toBe(verify.events);
+  });
 });
 
 test('the problem shape check itself', () => {
