@@ -241,3 +241,56 @@ test('SIGTERM: in-flight requests complete (2xx), an open feed ends, the process
   again.child.kill('SIGTERM');
   await again.exited;
 }, 60_000);
+
+/** A request on a keep-alive connection, headers and part of the body sent now. */
+function keepAliveHalfSent(port: number, agent: http.Agent, body: string) {
+  const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/cpus', agent, headers: { 'content-type': 'application/json', 'content-length': String(body.length) } });
+  const answer = new Promise<number | string>((resolve) => {
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', (e) => resolve(e.message));
+  });
+  req.flushHeaders();
+  req.write(body.slice(0, 5));
+  return { answer, finish: () => req.end(body.slice(5)) };
+}
+
+const exitWithin = async (s: SpawnedServer, ms: number) => {
+  let timer: NodeJS.Timeout | undefined;
+  const r = await Promise.race([s.exited, new Promise((res) => (timer = setTimeout(() => res(`still running ${ms} ms after SIGTERM`), ms)))]);
+  clearTimeout(timer);
+  return r;
+};
+
+// BUG: after SIGTERM, a request in flight on a KEEP-ALIVE connection is answered (201) but
+// without `Connection: close`, and server.close() then waits for that now-idle connection
+// until keepAliveTimeout (65 s) — closeIdleConnections() ran only once, before it was idle.
+// An orchestrator's grace period (30 s) SIGKILLs the process instead. Expected: exit 0 promptly.
+test.skip('SIGTERM with an in-flight request on a keep-alive connection exits 0 within 10 s', async () => {
+  const s = await start(path.join(tmp, 'term-ka.db'), await freePort());
+  const agent = keepAliveAgent(2);
+  const r = keepAliveHalfSent(s.port, agent, JSON.stringify({ accelerator: 'hvf' }));
+  await sleep(200);
+  s.child.kill('SIGTERM');
+  await sleep(200);
+  r.finish();
+  expect(await r.answer).toBe(201);
+  expect(await exitWithin(s, 10_000)).toEqual({ code: 0, signal: null });
+  agent.destroy();
+}, 30_000);
+
+// BUG: a client that sent headers and stalls its body holds the shutdown until Node's
+// requestTimeout (300 s): close() has no deadline. Expected: give up on it after a bounded
+// grace (e.g. 10 s; server.closeAllConnections()) and exit.
+test.skip('SIGTERM with a stalled request still exits within 15 s', async () => {
+  const s = await start(path.join(tmp, 'term-stall.db'), await freePort());
+  const agent = keepAliveAgent(2);
+  const r = keepAliveHalfSent(s.port, agent, JSON.stringify({ accelerator: 'hvf' }));
+  await sleep(200);
+  s.child.kill('SIGTERM');
+  expect(await exitWithin(s, 15_000)).toMatchObject({ signal: null });
+  await r.answer;
+  agent.destroy();
+}, 30_000);
