@@ -8,6 +8,8 @@ export interface Config {
   tokensFile?: string;
   snapshotEvery: number;
   logLevel: string;
+  /** How long a shutdown waits for in-flight requests before cutting them. */
+  shutdownGraceMs: number;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
@@ -20,5 +22,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     tokensFile: env.CPREG_TOKENS_FILE || undefined,
     snapshotEvery: snapshotEveryFromEnv(env),
     logLevel: env.LOG_LEVEL || 'info',
+    shutdownGraceMs: Number(env.CPREG_SHUTDOWN_GRACE_MS ?? 10_000),
   };
 }

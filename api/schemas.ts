@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DomainError } from '../domain/errors';
 import { badRequest } from './problem';
 
 /** Request bodies and queries. Strict: unknown fields are refused; values are hex strings only. */
@@ -36,6 +37,7 @@ export const syncBody = z.discriminatedUnion('direction', [
 /** Parses with a schema or raises a 400 problem listing every issue. */
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   if (body === undefined) throw badRequest('a JSON body is required');
+  refuseProtoKeys(body, []);
   const r = schema.safeParse(body);
   if (r.success) return r.data;
   const errors = r.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
@@ -52,4 +54,22 @@ export function onlyQuery(query: unknown, allowed: readonly string[]): Record<st
     out[k] = v;
   }
   return out;
+}
+
+/**
+ * JSON.parse keeps a "__proto__" key as an own property, but copying it into a plain object (as
+ * zod's record does) silently drops it — a register or label would vanish from a batch. Refuse
+ * it instead: inside `values` it names no register (422, like any unknown register).
+ */
+function refuseProtoKeys(x: unknown, path: string[]): void {
+  if (x === null || typeof x !== 'object' || path.length > 4) return;
+  for (const key of Object.keys(x)) {
+    if (key === '__proto__') {
+      if (path[path.length - 1] === 'values') {
+        throw new DomainError('unknown-register', 'no register named "__proto__" in this vCPU\'s list');
+      }
+      throw badRequest(`"__proto__" is not allowed as a key (at ${[...path, key].join('.')})`);
+    }
+    refuseProtoKeys((x as Record<string, unknown>)[key], [...path, key]);
+  }
 }

@@ -42,12 +42,24 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     `cpreg-ledger listening on ${url}; auth ${tokens ? `on (${tokens.length} tokens)` : `OFF (no CPREG_TOKENS_FILE)${loopback ? ', loopback only' : ' — OPEN on a non-loopback address'}`}; database ${config.dbPath}`,
   );
   let closing: Promise<void> | undefined;
+  let shuttingDown = false;
+  // While shutting down, every answer closes its connection, so keep-alive clients let go.
+  server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (shuttingDown) res.setHeader('Connection', 'close');
+  });
   const close = () =>
     (closing ??= (async () => {
+      shuttingDown = true;
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       shutdownHooks.forEach((fn) => fn());
+      // In-flight requests finish; their connections are closed as soon as they go idle, and
+      // whatever still hangs after the grace period (a stalled upload) is cut.
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      const deadline = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
       server.closeIdleConnections();
       await stopped;
+      clearInterval(sweep);
+      clearTimeout(deadline);
       await store.close();
       logger.info('cpreg-ledger stopped');
     })());

@@ -25,6 +25,11 @@ export function migrationRoutes(ctx: AppContext): Router {
       const { state, version } = await loadVersion(ctx, pathParam(req, 'id'), undefined);
       const blob = exportBlob(state, format);
       const digest = sha256(blob);
+      if (req.method === 'HEAD') {
+        // HEAD is safe: the headers of the export, and nothing recorded.
+        res.set(withEtag(version, { 'X-Content-SHA256': digest })).type('application/octet-stream').set('Content-Length', String(blob.length)).end();
+        return;
+      }
       try {
         // Based on the version the blob was made from, so the recorded hash is of this very blob.
         const out = await ctx.repo.execute(pathParam(req, 'id'), { type: 'RecordExport', format, sha256: digest, byteLength: blob.length }, { expectedVersion: version, metadata });

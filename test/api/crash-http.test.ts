@@ -264,11 +264,11 @@ const exitWithin = async (s: SpawnedServer, ms: number) => {
   return r;
 };
 
-// BUG: after SIGTERM, a request in flight on a KEEP-ALIVE connection is answered (201) but
+// Regression (fixed): after SIGTERM, a request in flight on a KEEP-ALIVE connection is answered (201) but
 // without `Connection: close`, and server.close() then waits for that now-idle connection
 // until keepAliveTimeout (65 s) — closeIdleConnections() ran only once, before it was idle.
 // An orchestrator's grace period (30 s) SIGKILLs the process instead. Expected: exit 0 promptly.
-test.skip('SIGTERM with an in-flight request on a keep-alive connection exits 0 within 10 s', async () => {
+test('SIGTERM with an in-flight request on a keep-alive connection exits 0 within 10 s', async () => {
   const s = await start(path.join(tmp, 'term-ka.db'), await freePort());
   const agent = keepAliveAgent(2);
   const r = keepAliveHalfSent(s.port, agent, JSON.stringify({ accelerator: 'hvf' }));
@@ -281,10 +281,10 @@ test.skip('SIGTERM with an in-flight request on a keep-alive connection exits 0 
   agent.destroy();
 }, 30_000);
 
-// BUG: a client that sent headers and stalls its body holds the shutdown until Node's
+// Regression (fixed): a client that sent headers and stalls its body holds the shutdown until Node's
 // requestTimeout (300 s): close() has no deadline. Expected: give up on it after a bounded
 // grace (e.g. 10 s; server.closeAllConnections()) and exit.
-test.skip('SIGTERM with a stalled request still exits within 15 s', async () => {
+test('SIGTERM with a stalled request still exits within 15 s', async () => {
   const s = await start(path.join(tmp, 'term-stall.db'), await freePort());
   const agent = keepAliveAgent(2);
   const r = keepAliveHalfSent(s.port, agent, JSON.stringify({ accelerator: 'hvf' }));
