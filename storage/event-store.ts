@@ -37,12 +37,15 @@ export interface StoredEvent {
   hash: string;
 }
 
-/** The part of an event a fold needs (no metadata, no hash): cheaper to read. */
+/**
+ * The part of an event a fold needs (no metadata, no hash): cheaper to read. The data stays
+ * JSON text — the domain's fold parses only the events that change registers.
+ */
 export interface EventPayload {
   version: number;
   type: string;
   schemaVersion: number;
-  data: unknown;
+  dataJson: string;
 }
 
 /** 'any': no check; 'no-stream': the stream must not exist; n: the stream is exactly at version n (0 = no stream). */

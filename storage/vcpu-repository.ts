@@ -2,10 +2,10 @@ import { readValueAt } from '../domain/cpreg-arrays';
 import {
   CorruptHistoryError,
   decide,
-  deserializeEvent,
   deserializeState,
   diffStates,
   foldEvents,
+  foldSerialized,
   labelsOf,
   serializeEvent,
   serializeState,
@@ -310,12 +310,9 @@ function foldPayloads(base: VcpuState | undefined, payloads: EventPayload[], fro
   if (payloads.length !== to - from) {
     throw new CorruptHistoryError(`expected events ${from + 1}..${to}, found ${payloads.length}`);
   }
-  const events = new Array<VcpuEvent>(payloads.length);
   for (let i = 0; i < payloads.length; i++) {
-    const p = payloads[i];
-    if (p.version !== from + i + 1) throw new CorruptHistoryError(`event version ${p.version} where ${from + i + 1} was expected`);
-    events[i] = deserializeEvent(p.type, p.schemaVersion, p.data);
+    const v = payloads[i].version;
+    if (v !== from + i + 1) throw new CorruptHistoryError(`event version ${v} where ${from + i + 1} was expected`);
   }
-  return foldEvents(base, events);
+  return foldSerialized(base, payloads);
 }
-

@@ -13,12 +13,19 @@ import { CorruptHistoryError } from './evolve';
  */
 export const EVENT_SCHEMA_VERSION = 1;
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
-function regValuesToJson(rv: RegValues): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let k = 0; k < rv.ids.length; k++) out[formatRegId(rv.ids[k])] = formatValue(rv.ids[k], rv.values[k]);
-  return out;
+/**
+ * Register values as two parallel arrays, `{"ids": [...], "values": [...]}`: as readable as a
+ * map, and several times cheaper to parse than an object with hundreds of keys (replay speed).
+ */
+export interface RegValuesJson {
+  ids: string[];
+  values: string[];
+}
+
+function regValuesToJson(rv: RegValues): RegValuesJson {
+  return { ids: rv.ids.map(formatRegId), values: rv.ids.map((id, k) => formatValue(id, rv.values[k])) };
 }
 
 export function serializeEvent(e: VcpuEvent): { type: string; schemaVersion: number; data: Json } {
@@ -60,13 +67,8 @@ function obj(x: unknown, what: string): Json {
 
 function regValuesFromJson(x: unknown, what: string): RegValues {
   const o = obj(x, what);
-  const ids: RegId[] = [];
-  const values: bigint[] = [];
-  for (const k in o) {
-    ids.push(hex(k, what));
-    values.push(hex(o[k], what));
-  }
-  return { ids, values };
+  if (!Array.isArray(o.ids) || !Array.isArray(o.values) || o.ids.length !== o.values.length) fail(what);
+  return { ids: o.ids.map((v) => hex(v, what)), values: o.values.map((v) => hex(v, what)) };
 }
 
 function idList(x: unknown, what: string): RegId[] {

@@ -5,6 +5,7 @@ export type * from './commands';
 export { decide, checkLoad, exportBlob } from './decide';
 export { evolve, foldEvents, CorruptHistoryError } from './evolve';
 export { serializeEvent, deserializeEvent, EVENT_SCHEMA_VERSION } from './event-codec';
+export { foldSerialized, type SerializedEvent } from './fold-serialized';
 export { serializeState, deserializeState, STATE_SCHEMA_VERSION } from './state-codec';
 export { diffStates, type RegisterChange } from './diff';
 export { loadReportOf, type LoadReport } from './load-report';

@@ -22,5 +22,5 @@ export const PAYLOAD_COLUMNS = 'version, type, schema_version, data';
 export type PayloadRow = [number, string, number, string];
 
 export function toPayload(r: PayloadRow): EventPayload {
-  return { version: r[0], type: r[1], schemaVersion: r[2], data: JSON.parse(r[3]) };
+  return { version: r[0], type: r[1], schemaVersion: r[2], dataJson: r[3] };
 }
