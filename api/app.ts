@@ -8,6 +8,7 @@ import { domainProblem, HttpProblem, httpProblem, problemType, sendProblem, type
 import { cpuRoutes } from './routes/cpus';
 import { historyRoutes } from './routes/history';
 import { migrationRoutes } from './routes/migration';
+import { qemuStreamRoutes } from './routes/qemu-streams';
 import { registerRoutes } from './routes/registers';
 import { serviceRoutes } from './routes/service';
 import { syncRoutes } from './routes/syncs';
@@ -26,6 +27,7 @@ export function createApp(ctx: AppContext): express.Express {
   app.use(syncRoutes(ctx));
   app.use(migrationRoutes(ctx));
   app.use(historyRoutes(ctx));
+  app.use(qemuStreamRoutes(ctx));
   app.use((req, _res, next) => next(new HttpProblem(404, 'not-found', 'Not found', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(ctx));
   return app;

@@ -274,7 +274,14 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Read a QEMU migration stream and report every vCPU's cpreg list. */
+        /**
+         * Read a QEMU migration stream and report every vCPU's cpreg list.
+         * @description The body is read as it arrives (RAM pages are parsed and skipped, never buffered), up to
+         *     the stream limit (16 GiB, `CPREG_STREAM_LIMIT`): 413 when a Content-Length above it is
+         *     declared, or as soon as more bytes have come. Register names are QEMU's TCG names; values
+         *     are the 64-bit slots of the v22 block, shown at the register's width. A read token may
+         *     inspect.
+         */
         post: operations["inspectStream"];
         delete?: never;
         options?: never;
@@ -291,7 +298,18 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create, or load into, the vCPUs `VM.cpu<N>` from a stream, through the normal blob path. */
+        /**
+         * Create, or load into, the vCPUs `VM.cpu<N>` from a stream, through the normal blob path.
+         * @description For each `cpu` section (instance N) of the stream: `VM.cpu<N>` is created from its v22
+         *     block (`VcpuCreated` with source blob, accelerator `accelerator`, default tcg), or, if it
+         *     exists, the block is loaded into it (`BlobLoaded`, QEMU's merge rules, the load report with
+         *     its warnings). Every vCPU is validated (decoded; the load pre-flight for existing ones)
+         *     before any is written, so a refusal (422 naming the vCPU and the registers) changes
+         *     nothing. Each write is based on the version validated: a write by someone else in between
+         *     is a 412, and the vCPUs written before it stay written (the answer says which one failed).
+         *     With `Idempotency-Key`, a repeat of the same request (same URL and stream bytes) answers
+         *     what the first one recorded and records nothing.
+         */
         post: operations["importStream"];
         delete?: never;
         options?: never;
@@ -308,7 +326,24 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** The same stream with each vCPU's cpreg values replaced by the current values of `VM.cpu<N>`. */
+        /**
+         * The same stream with each vCPU's cpreg values replaced by the current values of `VM.cpu<N>`.
+         * @description Every byte is passed through except the `cpreg_vmstate_values` of each `cpu` section,
+         *     which take the values of `<vm>.cpu<N>` as they are once the whole stream has been
+         *     received. The vCPU's list must equal the stream block's list exactly (same ids, same
+         *     order), else 422 naming the registers that differ; a missing vCPU is a 404.
+         *
+         *     Errors and streaming: `<vm>.cpu0` is looked up before the body is read (404 at once).
+         *     The cpu sections sit in the device state at the very end of the stream, so the other
+         *     checks can only be made when the stream ends. The first 8 MiB of output are held back:
+         *     a stream that fits (a small VM) is checked completely before anything is answered, so
+         *     every refusal is a problem+json. A larger stream starts flowing after 8 MiB; a refusal
+         *     found at its end (missing vCPU, different list, malformed device state) then **aborts the
+         *     connection**: the answer stops short of its Content-Length (or of its last chunk), which
+         *     every HTTP client reports as an incomplete transfer. The reason is logged by the server
+         *     with the request's `X-Request-Id`. `cpreg rewrite` checks the lists against
+         *     `GET /v1/cpus/{id}/arrays` before uploading, so its user gets the reason up front.
+         */
         post: operations["rewriteStream"];
         delete?: never;
         options?: never;
@@ -433,11 +468,15 @@ export interface components {
             /** @description Cursor for the next page (null at the end). */
             next?: number | null;
         };
+        VmName: string;
         StreamInspection: {
-            machine: string;
+            /** @description Machine type from the configuration section (e.g. virt-7.2); null if the stream has none. */
+            machine: string | null;
             pageSize: number;
             cpus: {
+                /** @description The `cpu` section's instance id (QEMU's cpu_index). */
                 instance: number;
+                /** @description The `cpu` section's version (22). */
                 version: number;
                 arrayLen: number;
                 registers: components["schemas"]["NamedValue"][];
@@ -1026,15 +1065,26 @@ export interface operations {
                     "application/json": components["schemas"]["StreamInspection"];
                 };
             };
+            400: components["responses"]["Problem"];
             413: components["responses"]["Problem"];
             415: components["responses"]["Problem"];
-            422: components["responses"]["Problem"];
+            /** @description A malformed or truncated stream (`malformed-blob`, the detail starts with `at byte N:`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     importStream: {
         parameters: {
             query: {
-                vm: string;
+                /** @description The vCPUs are `<vm>.cpu<N>`. */
+                vm: components["schemas"]["VmName"];
+                /** @description For vCPUs created by this import (default tcg, what QEMU streams come from). */
                 accelerator?: components["schemas"]["Accelerator"];
             };
             header?: {
@@ -1049,9 +1099,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description What happened to each vCPU. */
+            /** @description What happened to each vCPU, in the stream's order. */
             200: {
                 headers: {
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1068,6 +1119,8 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["Problem"];
+            412: components["responses"]["Problem"];
             413: components["responses"]["Problem"];
             415: components["responses"]["Problem"];
             422: components["responses"]["Problem"];
@@ -1076,7 +1129,7 @@ export interface operations {
     rewriteStream: {
         parameters: {
             query: {
-                vm: string;
+                vm: components["schemas"]["VmName"];
             };
             header?: never;
             path?: never;
@@ -1088,7 +1141,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The rewritten stream (streamed; an error after the first byte aborts the response). */
+            /** @description The rewritten stream, exactly as long as the input (Content-Length when the request had one). */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1097,7 +1150,9 @@ export interface operations {
                     "application/octet-stream": string;
                 };
             };
+            400: components["responses"]["Problem"];
             404: components["responses"]["Problem"];
+            409: components["responses"]["Problem"];
             413: components["responses"]["Problem"];
             415: components["responses"]["Problem"];
             422: components["responses"]["Problem"];
