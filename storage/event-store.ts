@@ -3,6 +3,7 @@
  * store could implement it later without touching domain/ or api/. Everything is async for that
  * reason, even though better-sqlite3 answers synchronously.
  */
+import type { SerializedEvent } from '../domain/vcpu';
 
 /** An event to append (the domain's serializeEvent output). */
 export interface NewEvent {
@@ -38,15 +39,11 @@ export interface StoredEvent {
 }
 
 /**
- * The part of an event a fold needs (no metadata, no hash): cheaper to read. The data stays
- * JSON text — the domain's fold parses only the events that change registers.
+ * The part of an event a fold needs (no metadata, no hash), as the domain's fold takes it:
+ * [version, type, schemaVersion, dataJson]. The data stays JSON text — the fold parses only
+ * the events that change registers — and a row needs no object of its own.
  */
-export interface EventPayload {
-  version: number;
-  type: string;
-  schemaVersion: number;
-  dataJson: string;
-}
+export type EventPayload = SerializedEvent;
 
 /** 'any': no check; 'no-stream': the stream must not exist; n: the stream is exactly at version n (0 = no stream). */
 export type ExpectedVersion = 'any' | 'no-stream' | number;

@@ -311,7 +311,7 @@ function foldPayloads(base: VcpuState | undefined, payloads: EventPayload[], fro
     throw new CorruptHistoryError(`expected events ${from + 1}..${to}, found ${payloads.length}`);
   }
   for (let i = 0; i < payloads.length; i++) {
-    const v = payloads[i].version;
+    const v = payloads[i][0];
     if (v !== from + i + 1) throw new CorruptHistoryError(`event version ${v} where ${from + i + 1} was expected`);
   }
   return foldSerialized(base, payloads);

@@ -32,20 +32,21 @@ export function serializeEvent(e: VcpuEvent): { type: string; schemaVersion: num
   return { type: e.type, schemaVersion: EVENT_SCHEMA_VERSION, data: dataOf(e) };
 }
 
+/** Events that carry register values have them as top-level `ids` and `values` (flat: fast to parse). */
 function dataOf(e: VcpuEvent): Json {
   switch (e.type) {
     case 'VcpuCreated':
-      return { accelerator: e.accelerator, labels: e.labels, registers: regValuesToJson(e.registers), source: e.source };
+      return { accelerator: e.accelerator, labels: e.labels, ...regValuesToJson(e.registers), source: e.source };
     case 'RegistersWritten':
-      return { written: regValuesToJson(e.written) };
+      return { ...regValuesToJson(e.written) };
     case 'SyncedFromAccelerator':
-      return { read: regValuesToJson(e.read), failed: e.failed.map(formatRegId) };
+      return { ...regValuesToJson(e.read), failed: e.failed.map(formatRegId) };
     case 'SyncedToAccelerator':
-      return { level: e.level, written: regValuesToJson(e.written) };
+      return { level: e.level, ...regValuesToJson(e.written) };
     case 'BlobExported':
       return { format: e.format, sha256: e.sha256, byteLength: e.byteLength };
     case 'BlobLoaded':
-      return { format: e.format, sha256: e.sha256, loaded: regValuesToJson(e.loaded), changed: e.changed.map(formatRegId) };
+      return { format: e.format, sha256: e.sha256, ...regValuesToJson(e.loaded), changed: e.changed.map(formatRegId) };
   }
 }
 
@@ -92,15 +93,15 @@ export function deserializeEvent(type: string, schemaVersion: number, data: unkn
     case 'VcpuCreated': {
       if (!isAccelerator(d.accelerator)) fail('accelerator');
       const labels = obj(d.labels, 'labels') as Record<string, string>;
-      return { type, accelerator: d.accelerator, labels, registers: regValuesFromJson(d.registers, 'registers'), source: source(d.source) };
+      return { type, accelerator: d.accelerator, labels, registers: regValuesFromJson(d, 'registers'), source: source(d.source) };
     }
     case 'RegistersWritten':
-      return { type, written: regValuesFromJson(d.written, 'written') };
+      return { type, written: regValuesFromJson(d, 'written') };
     case 'SyncedFromAccelerator':
-      return { type, read: regValuesFromJson(d.read, 'read'), failed: idList(d.failed, 'failed') };
+      return { type, read: regValuesFromJson(d, 'read'), failed: idList(d.failed, 'failed') };
     case 'SyncedToAccelerator':
       if (d.level !== null && !isKvmLevel(d.level)) fail('level');
-      return { type, level: d.level, written: regValuesFromJson(d.written, 'written') };
+      return { type, level: d.level, written: regValuesFromJson(d, 'written') };
     case 'BlobExported':
       if (!isBlobFormat(d.format) || typeof d.sha256 !== 'string' || typeof d.byteLength !== 'number') fail('export');
       return { type, format: d.format, sha256: d.sha256, byteLength: d.byteLength };
@@ -110,7 +111,7 @@ export function deserializeEvent(type: string, schemaVersion: number, data: unkn
         type,
         format: d.format,
         sha256: d.sha256,
-        loaded: regValuesFromJson(d.loaded, 'loaded'),
+        loaded: regValuesFromJson(d, 'loaded'),
         changed: idList(d.changed, 'changed'),
       };
     default:

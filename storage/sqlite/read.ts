@@ -1,6 +1,6 @@
 import type { EventPayload, FeedPage, ListStreamsQuery, StoredEvent, StreamInfo, StreamPage } from '../event-store';
 import type { Db } from './open';
-import { EVENT_COLUMNS, PAYLOAD_COLUMNS, toPayload, toStoredEvent, type EventRow, type PayloadRow } from './rows';
+import { EVENT_COLUMNS, PAYLOAD_COLUMNS, toStoredEvent, type EventRow } from './rows';
 
 const MAX_VERSION = Number.MAX_SAFE_INTEGER;
 const MAX_PAGE = 10_000;
@@ -48,7 +48,7 @@ export class Reader {
   }
 
   readPayloads(streamId: string, fromVersion = 1, toVersion = MAX_VERSION): EventPayload[] {
-    return (this.stmts.payloads.all(streamId, fromVersion, toVersion) as PayloadRow[]).map(toPayload);
+    return this.stmts.payloads.all(streamId, fromVersion, toVersion) as EventPayload[];
   }
 
   readAll(afterPosition: number, limit: number): FeedPage {

@@ -1,4 +1,4 @@
-import type { EventMetadata, EventPayload, StoredEvent } from '../event-store';
+import type { EventMetadata, StoredEvent } from '../event-store';
 
 /** Column order of every full event read: position, stream_id, version, type, schema_version, data, metadata, hash. */
 export const EVENT_COLUMNS = 'position, stream_id, version, type, schema_version, data, metadata, hash';
@@ -19,8 +19,4 @@ export function toStoredEvent(r: EventRow): StoredEvent {
 
 /** Column order of a payload read: version, type, schema_version, data. */
 export const PAYLOAD_COLUMNS = 'version, type, schema_version, data';
-export type PayloadRow = [number, string, number, string];
-
-export function toPayload(r: PayloadRow): EventPayload {
-  return { version: r[0], type: r[1], schemaVersion: r[2], dataJson: r[3] };
-}
+/** A payload row is already an EventPayload ([version, type, schemaVersion, data]). */

@@ -137,7 +137,10 @@ test(`${WRITERS} writers and ${KILLS} SIGKILLs lose no acknowledged write`, asyn
   let total = 0;
   for (let c = 0; c < CPUS; c++) {
     const cpu = `crash.${c}`;
-    const events: Array<{ version: number; type: string; data: { written?: Record<string, string> } }> = [];
+    const events: Array<{ version: number; type: string; data: { ids?: string[]; values?: string[] } }> = [];
+    // the value an event wrote to a register (events carry parallel ids/values arrays)
+    const wrote = (e: { type: string; data: { ids?: string[]; values?: string[] } } | undefined, reg: string) =>
+      e?.type === 'RegistersWritten' && e.data.ids?.includes(reg) ? e.data.values![e.data.ids.indexOf(reg)] : undefined;
     for (let after = 0; ; ) {
       const page = await jsonRequest(admin, 'GET', `/v1/cpus/${cpu}/events?after=${after}&limit=1000`);
       expect(page.status).toBe(200);
@@ -151,7 +154,7 @@ test(`${WRITERS} writers and ${KILLS} SIGKILLs lose no acknowledged write`, asyn
       .filter((a) => a.cpu === cpu)
       .filter((a) => {
         const e = events[a.version - 1];
-        const written = e?.type === 'RegistersWritten' ? e.data.written?.[a.reg] : undefined;
+        const written = wrote(e, a.reg);
         return written === undefined || BigInt(written) !== a.value;
       });
     expect(lost).toEqual([]);
@@ -161,9 +164,9 @@ test(`${WRITERS} writers and ${KILLS} SIGKILLs lose no acknowledged write`, asyn
     const state = await jsonRequest(admin, 'GET', `/v1/cpus/${cpu}`);
     expect(state.json.version).toBe(events.length);
     for (const reg of REGS.filter((_, w) => w % CPUS === c)) {
-      const last = [...events].reverse().find((e) => e.data.written?.[reg] !== undefined);
+      const last = [...events].reverse().find((e) => wrote(e, reg) !== undefined);
       const now = state.json.registers.find((r: { id: string }) => r.id === reg).value;
-      expect(BigInt(now)).toBe(BigInt(last!.data.written![reg]));
+      expect(BigInt(now)).toBe(BigInt(wrote(last, reg)!));
       const lastAck = acks.filter((a) => a.cpu === cpu && a.reg === reg).pop();
       if (lastAck) expect(BigInt(now) >= lastAck.value).toBe(true);
     }

@@ -2,9 +2,9 @@ import fc from 'fast-check';
 import { decide, diffStates, foldEvents, foldSerialized, serializeEvent, type VcpuCommand, type VcpuEvent, type VcpuState } from '../../domain/vcpu';
 
 const IDS = [0x603000000013de82n, 0x603000000013c080n, 0x6020000000110000n, 0x6000000000140101n, 0x6080000000140100n, 0x6040000000140102n];
-const asStored = (e: VcpuEvent) => {
+const asStored = (e: VcpuEvent, i = 0) => {
   const s = serializeEvent(e);
-  return { type: s.type, schemaVersion: s.schemaVersion, dataJson: JSON.stringify(s.data) };
+  return [i + 1, s.type, s.schemaVersion, JSON.stringify(s.data)] as const;
 };
 const width = (id: bigint) => 8n * (1n << ((id >> 52n) & 0xfn));
 
@@ -37,14 +37,14 @@ test('foldSerialized gives exactly the state of foldEvents over the deserialized
           /* refused (e.g. a register both read and failed): not in the history */
         }
       }
-      const fast = foldSerialized(undefined, events.map(asStored))!;
+      const fast = foldSerialized(undefined, events.map((e, i) => asStored(e, i)))!;
       expect(diffStates(fast, state!)).toEqual([]);
       expect(fast.lastSyncFailed).toEqual(state!.lastSyncFailed);
       // and from a middle state, without touching it
       const half = Math.max(1, Math.floor(events.length / 2)); // at least the creation
       const mid = foldEvents(undefined, events.slice(0, half))!;
       const before = JSON.stringify(Array.from(mid.arrays.cpregValues, String));
-      expect(diffStates(foldSerialized(mid, events.slice(half).map(asStored))!, state!)).toEqual([]);
+      expect(diffStates(foldSerialized(mid, events.slice(half).map((e, i) => asStored(e, i)))!, state!)).toEqual([]);
       expect(JSON.stringify(Array.from(mid.arrays.cpregValues, String))).toBe(before);
     }),
     { numRuns: 200 },
@@ -52,12 +52,26 @@ test('foldSerialized gives exactly the state of foldEvents over the deserialized
 });
 
 test('a stored event that does not fold is refused, not guessed', () => {
-  const created = decide({ type: 'CreateVcpu', accelerator: 'kvm', registers: IDS }, undefined).map(asStored);
-  const bad = (dataJson: string) => () => foldSerialized(undefined, [...created, { type: 'RegistersWritten', schemaVersion: 1, dataJson }]);
-  expect(bad('{"written":{"ids":["0x603000000013ffff"],"values":["0x1"]}}')).toThrow(/not in the list/);
-  expect(bad('{"written":{"ids":["0x6020000000110000"],"values":["0x100000000"]}}')).toThrow(/wider/);
-  expect(bad('{"written":{"ids":["0x603000000013de82"],"values":["12"]}}')).toThrow(/not valid/);
-  expect(bad('{"written":')).toThrow(/not JSON/);
-  expect(() => foldSerialized(undefined, [{ type: 'RegistersWritten', schemaVersion: 1, dataJson: '{}' }])).toThrow(/before VcpuCreated/);
-  expect(() => foldSerialized(undefined, [{ ...created[0], schemaVersion: 2 }])).toThrow(/schema version/);
+  const created = decide({ type: 'CreateVcpu', accelerator: 'kvm', registers: IDS }, undefined).map((e) => asStored(e));
+  const bad = (dataJson: string) => () => foldSerialized(undefined, [...created, [2, 'RegistersWritten', 1, dataJson] as const]);
+  expect(bad('{"ids":["0x603000000013ffff"],"values":["0x1"]}')).toThrow(/not in the list/);
+  expect(bad('{"ids":["0x6020000000110000"],"values":["0x100000000"]}')).toThrow(/wider/);
+  expect(bad('{"ids":["0x603000000013de82"],"values":["12"]}')).toThrow(/not valid/);
+  expect(bad('{"ids":')).toThrow(/not JSON/);
+  expect(() => foldSerialized(undefined, [[1, 'RegistersWritten', 1, '{}'] as const])).toThrow(/before VcpuCreated/);
+  expect(() => foldSerialized(undefined, [[1, created[0][1], 2, created[0][3]] as const])).toThrow(/schema version/);
+});
+
+test('register writes in any valid JSON shape fold the same (the fast scanner falls back to JSON.parse)', () => {
+  const created = decide({ type: 'CreateVcpu', accelerator: 'kvm', registers: IDS }, undefined).map((e) => asStored(e));
+  const fold = (dataJson: string) => foldSerialized(undefined, [...created, [2, 'RegistersWritten', 1, dataJson] as const])!;
+  const canonical = fold('{"ids":["0x603000000013c080","0x603000000013de82"],"values":["0x0000000000000007","0x00000000000000ff"]}');
+  for (const other of [
+    '{"values":["0x0000000000000007","0x00000000000000ff"],"ids":["0x603000000013c080","0x603000000013de82"]}',
+    '{ "ids": ["0x603000000013c080", "0x603000000013de82"], "values": ["0x7", "0xff"] }',
+    '{"ids":["0x603000000013c080","0x603000000013de82"],"values":["0x0000000000000007","0x00000000000000ff"],"note":"x"}',
+  ]) {
+    expect(diffStates(fold(other), canonical)).toEqual([]);
+  }
+  expect(() => fold('{"ids":["0x603000000013de82\\u0022"],"values":["0x1"]}')).toThrow(/not in the list/);
 });

@@ -250,7 +250,7 @@ describe('events and state', () => {
     expect(diffStates(deserializeState(snap.schemaVersion, snap.data), s1)).toEqual([]);
     expect(() => deserializeState(99, snap.data)).toThrow();
     expect(() => deserializeEvent('RegistersWritten', 2, {})).toThrow();
-    expect(serializeEvent(e1[0]).data).toEqual({ written: { ids: ['0x603000000013de82', '0x6080000000140100'], values: ['0x0000000000000001', '0x8' + '0'.repeat(510) + '3'] } });
+    expect(serializeEvent(e1[0]).data).toEqual({ ids: ['0x603000000013de82', '0x6080000000140100'], values: ['0x0000000000000001', '0x8' + '0'.repeat(510) + '3'] });
   });
 
   test('foldEvents does not mutate the state it starts from', () => {

@@ -23,7 +23,7 @@ describe('SQLite event store: append and read', () => {
     expect(read.map((e) => e.data)).toEqual([ev(1).data, ev(2).data, ev(4).data]);
     expect(read[2].hash).toBe(c.events[0].hash);
     expect((await h.store.readStream('cpu-a', 2, 2)).map((e) => e.version)).toEqual([2]);
-    expect((await h.store.readPayloads('cpu-a', 2)).map((e) => e.version)).toEqual([2, 3]);
+    expect((await h.store.readPayloads('cpu-a', 2)).map((e) => e[0])).toEqual([2, 3]);
   });
 
   test('expected version: no-stream, exactly n, any; a conflict is typed and appends nothing', async () => {

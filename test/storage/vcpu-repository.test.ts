@@ -155,7 +155,7 @@ describe('vCPU repository', () => {
           const viaSnap = await cold.load(id, target, { cache: false });
           const viaFold = await cold.load(id, target, { snapshots: false, cache: false });
           same(viaSnap?.state, viaFold?.state);
-          same(viaFold?.state, foldEvents(undefined, all.slice(0, target).map((p) => deserializeEvent(p.type, p.schemaVersion, JSON.parse(p.dataJson)))));
+          same(viaFold?.state, foldEvents(undefined, all.slice(0, target).map((p) => deserializeEvent(p[1], p[2], JSON.parse(p[3])))));
         }
         same((await r.load(id))?.state, state);
       }),
