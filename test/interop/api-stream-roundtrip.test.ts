@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import request from 'supertest';
@@ -28,6 +28,8 @@ const TPIDR_EL0 = 0x603000000013de82n;
 /** TPIDRURW (NS): QEMU keeps it in TPIDR_EL0's state, so it reads back the low 32 bits. */
 const TPIDRURW_NS = 0x40200000200f6802n;
 const ID_AA64MMFR0_EL1 = 0x603000000013c038n;
+/** ID_MMFR0 (cp15 c0 c1 4, AArch32 U32): a constant of QEMU's too. */
+const ID_MMFR0 = 0x40200000200f0084n;
 /** DACR (NS); QEMU looks every AArch32 entry up as the NS register, so the Secure entry follows. */
 const DACR_NS = 0x40200000200f1800n;
 const DACR_S = 0x40200000000f1800n;
@@ -41,11 +43,31 @@ interface Case {
   /** Other entries QEMU derives from the same state: id → the value they then hold. */
   mirrors: (ids: BigUint64Array) => Map<bigint, bigint>;
   via: 'api' | 'cli';
+  /** A guest program (little-endian 32-bit instruction words) vCPU 0 runs before the migration. */
+  program?: number[];
 }
+
+/**
+ * AArch64: TPIDR_EL0 = TPIDR_EL1 = 0x1234, then count in x1 forever:
+ * movz x0,#0x1234; msr tpidr_el0,x0; msr tpidr_el1,x0; add x1,x1,#1; b .-4
+ */
+const A64_PROGRAM = [0xd2824680, 0xd51bd040, 0xd518d080, 0x91000421, 0x17ffffff];
+/**
+ * AArch32 (A32): TPIDRURW = DACR = 0x12, then count in r1 forever:
+ * mov r0,#0x12; mcr p15,0,r0,c13,c0,2; mcr p15,0,r0,c3,c0,0; add r1,r1,#1; b .-4
+ */
+const A32_PROGRAM = [0xe3a00012, 0xee0d0f50, 0xee030f10, 0xe2811001, 0xeafffffd];
+/** Above the DTB, which QEMU puts at the start of RAM (0x40000000) when there is no kernel. */
+const PROGRAM_ADDR = 0x40200000;
 
 const tpidrMirrors = (v: bigint) => (ids: BigUint64Array) => new Map(ids.includes(TPIDRURW_NS) ? [[TPIDRURW_NS, v & 0xffffffffn]] : []);
 
 const CASES: Case[] = [
+  { vm: { bin: 'qemu-system-aarch64', cpu: 'max', smp: 2 }, register: TPIDR_EL0, value: 0x1122334455667788n, mirrors: tpidrMirrors(0x1122334455667788n), via: 'api', program: A64_PROGRAM },
+  { vm: { bin: 'qemu-system-arm', cpu: 'cortex-a15', smp: 2 }, register: DACR_NS, value: 0x55555555n, mirrors: () => new Map([[DACR_S, 0x55555555n]]), via: 'cli', program: A32_PROGRAM },
+  { vm: { bin: 'qemu-system-aarch64', cpu: 'cortex-a72', smp: 2 }, register: TPIDR_EL0, value: 0x7fn, mirrors: tpidrMirrors(0x7fn), via: 'api' },
+  { vm: { bin: 'qemu-system-arm', cpu: 'cortex-a7', smp: 2 }, register: DACR_NS, value: 0x40000001n, mirrors: () => new Map([[DACR_S, 0x40000001n]]), via: 'cli' },
+  { vm: { bin: 'qemu-system-aarch64', cpu: 'cortex-a15', smp: 2 }, register: DACR_NS, value: 0x3n, mirrors: () => new Map([[DACR_S, 0x3n]]), via: 'api' },
   { vm: { bin: 'qemu-system-aarch64', cpu: 'max', smp: 2 }, register: TPIDR_EL0, value: 0x1122334455667788n, mirrors: tpidrMirrors(0x1122334455667788n), via: 'api' },
   { vm: { bin: 'qemu-system-aarch64', cpu: 'cortex-a57', smp: 2 }, register: TPIDR_EL0, value: 0x0badc0ffee0ddf00n, mirrors: tpidrMirrors(0x0badc0ffee0ddf00n), via: 'cli' },
   { vm: { bin: 'qemu-system-arm', cpu: 'cortex-a15', smp: 2 }, register: DACR_NS, value: 0x55555555n, mirrors: () => new Map([[DACR_S, 0x55555555n]]), via: 'api' },
@@ -64,6 +86,40 @@ function differences(before: StreamInfo, after: StreamInfo, expected: Map<string
     }
   }
   return out;
+}
+
+/**
+ * A guest that ran code: QEMU starts vCPU 0 at PROGRAM_ADDR (no -S), lets it run, then migrates
+ * out (QEMU stops the guest to complete the migration). Time-bounded like migrateOut.
+ */
+async function runGuestAndMigrate(vm: VmSpec, program: number[], dir: string, out: string, timeoutMs = 60000): Promise<string> {
+  const prog = join(dir, `${vm.cpu}.prog.bin`);
+  const words = Buffer.alloc(program.length * 4);
+  program.forEach((w, i) => words.writeUInt32LE(w >>> 0, i * 4));
+  writeFileSync(prog, words);
+  const args = ['-M', 'virt', '-cpu', vm.cpu, '-smp', String(vm.smp), '-m', '64', '-display', 'none', '-monitor', 'stdio', '-nodefaults',
+    '-device', `loader,file=${prog},addr=0x${PROGRAM_ADDR.toString(16)},force-raw=on`, '-device', `loader,addr=0x${PROGRAM_ADDR.toString(16)},cpu-num=0`];
+  const child = spawn(vm.bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout!.on('data', (d: Buffer) => (log += d.toString('latin1')));
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString('latin1')));
+  child.stdin!.on('error', () => undefined);
+  const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    await sleep(1500); // the guest runs
+    child.stdin!.write(`migrate "exec:cat > ${out}.part && mv ${out}.part ${out}"\n`);
+    const deadline = Date.now() + timeoutMs - 5000;
+    while (!existsSync(out) && Date.now() < deadline && child.exitCode === null) await sleep(100);
+    child.stdin!.write('quit\n');
+    child.stdin!.end();
+    if (!existsSync(out)) throw new Error(`QEMU did not migrate out:\n${log}`);
+    return log;
+  } finally {
+    await Promise.race([new Promise((r) => child.once('exit', r)), sleep(10000)]);
+    clearTimeout(killer);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
 }
 
 function cpreg(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -102,15 +158,24 @@ function cpreg(args: string[], env: Record<string, string>): Promise<{ code: num
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each(CASES.map((c) => [`${c.vm.bin} -cpu ${c.vm.cpu} -smp ${c.vm.smp} (${c.via})`, c] as const))(
+  it.each(CASES.map((c) => [`${c.vm.bin} -cpu ${c.vm.cpu} -smp ${c.vm.smp}${c.program ? ', a guest that ran code' : ''} (${c.via})`, c] as const))(
     '%s: import, PUT a register of vCPU 1, rewrite; QEMU loads it and migrates the new value out, all else unchanged',
     async (_name, c) => {
-      const tag = `${c.vm.cpu}-${c.via}`;
+      const tag = `${c.vm.bin.replace('qemu-system-', '')}-${c.vm.cpu}-${c.via}${c.program ? '-ran' : ''}`;
       const vm = `rt-${tag}`;
-      const a = await migrateOut(c.vm, join(dir, `${tag}.a.mig`));
-      if (!a.migrated) throw new Error(`QEMU did not migrate out:\n${a.log}`);
+      if (c.program) await runGuestAndMigrate(c.vm, c.program, dir, join(dir, `${tag}.a.mig`));
+      else {
+        const a = await migrateOut(c.vm, join(dir, `${tag}.a.mig`));
+        if (!a.migrated) throw new Error(`QEMU did not migrate out:\n${a.log}`);
+      }
       const original = readFileSync(join(dir, `${tag}.a.mig`));
       const before = readStream([original]);
+      if (c.program) {
+        // the guest's own writes are in the stream (vCPU 0 ran the program)
+        const cpu0 = before.cpus[0]!;
+        const ran = c.vm.bin === 'qemu-system-arm' ? [DACR_NS, 0x12n] : [TPIDR_EL0, 0x1234n];
+        expect(cpu0.values[cpu0.indexes.indexOf(ran[0]!)]).toBe(ran[1]);
+      }
       expect(before.cpus.map((x) => x.instance)).toEqual([0, 1]);
       expect(before.cpus[1]!.indexes.includes(c.register)).toBe(true);
       const rewritten = join(dir, `${tag}.b.mig`);
@@ -140,7 +205,7 @@ function cpreg(args: string[], env: Record<string, string>): Promise<{ code: num
         const imp = await cpreg(['import', join(dir, `${tag}.a.mig`), '--vm', vm], env);
         expect(imp.stderr).toBe('');
         expect(imp.stdout).toBe(`${vm}.cpu0: created, version 1\n${vm}.cpu1: created, version 1\n`);
-        await request(server.url).put(`/v1/cpus/${vm}.cpu1/registers/TPIDR_EL0`).set('content-type', 'application/json').send({ value: hex(c.value) }).expect(200);
+        await request(server.url).put(`/v1/cpus/${vm}.cpu1/registers/0x${c.register.toString(16).padStart(16, '0')}`).set('content-type', 'application/json').send({ value: hex(c.value) }).expect(200);
         const rw = await cpreg(['rewrite', join(dir, `${tag}.a.mig`), '--vm', vm, '-o', rewritten], env);
         expect(rw.stderr).toBe('');
         expect(rw.code).toBe(0);
@@ -167,21 +232,27 @@ function cpreg(args: string[], env: Record<string, string>): Promise<{ code: num
     240000,
   );
 
-  it('a changed ID register (ID_AA64MMFR0_EL1 of vCPU 1): the pre-flight warns, QEMU refuses the stream', async () => {
-    const spec: VmSpec = { bin: 'qemu-system-aarch64', cpu: 'max', smp: 2 };
-    const a = await migrateOut(spec, join(dir, 'id.a.mig'));
+  it.each([
+    ['qemu-system-aarch64 -cpu max, ID_AA64MMFR0_EL1', { bin: 'qemu-system-aarch64', cpu: 'max', smp: 2 }, ID_AA64MMFR0_EL1, 'ID_AA64MMFR0_EL1'],
+    ['qemu-system-arm -cpu cortex-a15, ID_MMFR0 (AArch32)', { bin: 'qemu-system-arm', cpu: 'cortex-a15', smp: 2 }, ID_MMFR0, 'ID_MMFR0'],
+  ] as const)('%s of vCPU 1 changed: the pre-flight warns, QEMU refuses the stream', async (_n, spec: VmSpec, reg: bigint, regName: string) => {
+    const tag = `id-${spec.cpu}`;
+    const src = `src-${spec.cpu}`;
+    const dst = `dst-${spec.cpu}`;
+    const regHex = '0x' + reg.toString(16).padStart(16, '0');
+    const a = await migrateOut(spec, join(dir, `${tag}.a.mig`));
     expect(a.migrated).toBe(true);
-    const original = readFileSync(join(dir, 'id.a.mig'));
+    const original = readFileSync(join(dir, `${tag}.a.mig`));
     const post = (path: string, body: Buffer) => request(t.app).post(path).set('content-type', OCTET).send(body);
     // "src" is what we edit; "dst" mirrors the destination QEMU (same model, its own constants)
-    await post('/v1/qemu-streams/import?vm=src', original).expect(200);
-    await post('/v1/qemu-streams/import?vm=dst', original).expect(200);
+    await post(`/v1/qemu-streams/import?vm=${src}`, original).expect(200);
+    await post(`/v1/qemu-streams/import?vm=${dst}`, original).expect(200);
     const cpu1 = readStream([original]).cpus[1]!;
-    const old = cpu1.values[cpu1.indexes.indexOf(ID_AA64MMFR0_EL1)]!;
+    const old = cpu1.values[cpu1.indexes.indexOf(reg)]!;
     const changedValue = old ^ 0xfn;
-    const put = await request(t.app).put('/v1/cpus/src.cpu1/registers/ID_AA64MMFR0_EL1').set('content-type', 'application/json').send({ value: hex(changedValue) });
+    const put = await request(t.app).put(`/v1/cpus/${src}.cpu1/registers/${regHex}`).set('content-type', 'application/json').send({ value: hex(changedValue) });
     expect(put.status).toBe(200);
-    const rw = await post('/v1/qemu-streams/rewrite?vm=src', original)
+    const rw = await post(`/v1/qemu-streams/rewrite?vm=${src}`, original)
       .buffer(true)
       .parse((res, cb) => {
         const parts: Buffer[] = [];
@@ -189,23 +260,23 @@ function cpreg(args: string[], env: Record<string, string>): Promise<{ code: num
         res.on('end', () => cb(null, Buffer.concat(parts)));
       });
     expect(rw.status).toBe(200);
-    const file = join(dir, 'id.b.mig');
+    const file = join(dir, `${tag}.b.mig`);
     writeFileSync(file, rw.body as Buffer);
     const block = Buffer.from(readStream([rw.body as Buffer]).cpus[1]!.block);
 
     // The pre-flight of that block against the destination's vCPU 1 warns …
-    const check = await post('/v1/cpus/dst.cpu1/migration/check?format=v22', block);
+    const check = await post(`/v1/cpus/${dst}.cpu1/migration/check?format=v22`, block);
     expect(check.status).toBe(200);
-    expect(check.body.warnings).toEqual([expect.objectContaining({ kind: 'read-only-id-register-changed', register: '0x603000000013c038', name: 'ID_AA64MMFR0_EL1' })]);
-    expect(check.body.changed).toEqual([{ id: '0x603000000013c038', name: 'ID_AA64MMFR0_EL1', value: '0x' + changedValue.toString(16).padStart(16, '0') }]);
+    expect(check.body.warnings).toEqual([expect.objectContaining({ kind: 'read-only-id-register-changed', register: regHex, name: regName })]);
+    expect(check.body.changed).toEqual([{ id: regHex, name: regName, value: '0x' + changedValue.toString(16).padStart(reg >> 52n === 0x402n ? 8 : 16, '0') }]);
     // … and so does importing the whole stream into it (a load, reported with the warning).
-    const imp = await post('/v1/qemu-streams/import?vm=dst', rw.body as Buffer);
+    const imp = await post(`/v1/qemu-streams/import?vm=${dst}`, rw.body as Buffer);
     expect(imp.status).toBe(200);
     expect(imp.body.cpus[1].report.warnings).toHaveLength(1);
     expect(imp.body.cpus[0].report.warnings).toHaveLength(0);
 
     // … and real QEMU refuses it.
-    const r = await migrateOut(spec, join(dir, 'id.c.mig'), file);
+    const r = await migrateOut(spec, join(dir, `${tag}.c.mig`), file);
     expect(r.log).toMatch(/error while loading state for instance 0x1 of device 'cpu'/);
     expect(r.migrated).toBe(false);
     expect(r.exitCode).not.toBe(0);
