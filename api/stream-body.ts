@@ -47,12 +47,22 @@ export function checkStreamRequest(req: Request, limit: number): number | undefi
  */
 export async function* streamBody(req: Request, limit: number): AsyncGenerator<Buffer> {
   let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  const cutOff = () => new HttpProblem(400, 'bad-request', 'Malformed request', `the request body was cut off after ${total} bytes (the client went away)`);
+  const it = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Buffer>;
+    try {
+      next = await it.next();
+    } catch {
+      throw cutOff(); // 'aborted' (ECONNRESET): not a fault of ours
+    }
+    if (next.done) break;
+    const chunk = next.value;
     total += chunk.length;
-    if (total > limit) throw tooLarge(limit, 'the stream');
+    if (total > limit) throw tooLarge(limit, 'the stream'); // the rest stays unread: closeAfterAnswer
     yield chunk;
   }
-  if (!req.complete) throw new HttpProblem(400, 'bad-request', 'Malformed request', `the request body ended early (after ${total} bytes)`);
+  if (!req.complete) throw cutOff();
 }
 
 /** After a refusal with part of the body unread: answer, then close (do not drain gigabytes). */

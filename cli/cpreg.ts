@@ -9,8 +9,8 @@
  * $CPREG_TOKEN. Errors: one line `cpreg: …` on stderr, exit 1; usage errors exit 2.
  */
 import * as fs from 'fs';
-import * as http from 'http';
-import * as https from 'https';
+import type * as http from 'http';
+import type * as https from 'https';
 import { inspectionView, vcpuIdOf } from '../api/stream-body';
 import { registerName } from '../domain/names';
 import { StreamReader, type StreamInfo } from '../domain/qemu-stream';
@@ -28,7 +28,8 @@ const USAGE = `usage: cpreg <command> [options]
 
   --server URL   the cpreg-ledger server (default $CPREG_URL or http://127.0.0.1:8080)
   --token T      bearer token (default $CPREG_TOKEN)
-  --quiet        no progress bar
+  --quiet        no progress bar (shown on a terminal for files of 64 MiB and more)
+  --progress     a progress bar even when stderr is not a terminal
   -h, --help     this text
 
 Exit status: 0 ok, 1 error, 2 usage error.`;
@@ -46,7 +47,8 @@ interface Options {
   server: string;
   token?: string;
   check: boolean;
-  quiet: boolean;
+  /** Progress bar: auto (a terminal and a file ≥ 64 MiB), on (--progress), off (--quiet). */
+  progress: 'auto' | 'on' | 'off';
 }
 
 export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
@@ -54,7 +56,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | 'he
   if (argv.includes('-h') || argv.includes('--help') || argv[0] === 'help') return 'help';
   const [command, ...rest] = argv;
   if (!['inspect', 'import', 'rewrite'].includes(command!)) throw new UsageError(`unknown command ${JSON.stringify(command)} (inspect, import or rewrite)`);
-  const o: Options = { command: command!, file: '', json: false, server: env.CPREG_URL || 'http://127.0.0.1:8080', token: env.CPREG_TOKEN || undefined, check: true, quiet: false };
+  const o: Options = { command: command!, file: '', json: false, server: env.CPREG_URL || 'http://127.0.0.1:8080', token: env.CPREG_TOKEN || undefined, check: true, progress: 'auto' };
   const files: string[] = [];
   const value = (i: number, flag: string): string => {
     const v = rest[i + 1];
@@ -72,7 +74,10 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | 'he
         break;
       case '--quiet':
       case '-q':
-        o.quiet = true;
+        o.progress = 'off';
+        break;
+      case '--progress':
+        o.progress = 'on';
         break;
       case '--no-check':
         o.check = false;
@@ -124,9 +129,9 @@ export class Progress {
   constructor(
     private readonly total: number,
     private readonly label: string,
-    quiet: boolean,
+    mode: Options['progress'],
   ) {
-    this.on = !quiet && process.stderr.isTTY === true && total >= PROGRESS_MIN;
+    this.on = mode === 'on' || (mode === 'auto' && process.stderr.isTTY === true && total >= PROGRESS_MIN);
   }
   update(done: number): void {
     if (!this.on) return;
@@ -221,7 +226,8 @@ function requestOptions(o: Options, method: string, path: string, headers: Recor
   const h: Record<string, string | number> = { ...headers };
   if (o.token) h.authorization = `Bearer ${o.token}`;
   return {
-    mod: url.protocol === 'https:' ? https : http,
+    // loaded on demand: `cpreg inspect` starts faster without TLS
+    mod: url.protocol === 'https:' ? (require('https') as typeof https) : (require('http') as typeof http),
     opts: { method, hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || undefined, path: url.pathname + url.search, headers: h },
   };
 }
@@ -264,7 +270,7 @@ function getJson(o: Options, path: string): Promise<Answer> {
 function postFile(o: Options, path: string, file: string, label: string, sink?: fs.WriteStream): Promise<Answer & { received: number }> {
   const size = fileSize(file);
   const { mod, opts } = requestOptions(o, 'POST', path, { 'content-type': 'application/octet-stream', 'content-length': size, accept: 'application/json, application/octet-stream' });
-  const progress = new Progress(size, label, o.quiet);
+  const progress = new Progress(size, label, o.progress);
   return new Promise((resolve, reject) => {
     let settled = false;
     const fail = (e: Error) => {
@@ -273,8 +279,16 @@ function postFile(o: Options, path: string, file: string, label: string, sink?: 
       progress.done();
       reject(e);
     };
+    let answered = false;
+    const input = fs.createReadStream(file, { highWaterMark: 1024 * 1024 });
     const req = mod.request(opts, (res) => {
       const status = res.statusCode ?? 0;
+      answered = true;
+      if (status !== 200) {
+        // A refusal can come before the upload is done: stop sending, read the problem.
+        input.unpipe(req);
+        input.destroy();
+      }
       const parts: Buffer[] = [];
       let received = 0;
       const toSink = status === 200 && sink !== undefined;
@@ -293,11 +307,14 @@ function postFile(o: Options, path: string, file: string, label: string, sink?: 
         if (settled) return;
         settled = true;
         progress.done();
+        if (status !== 200) req.destroy();
         resolve({ status, headers: res.headers, body: Buffer.concat(parts), received });
       });
     });
-    req.on('error', (e) => fail(connectionError(o, e)));
-    const input = fs.createReadStream(file, { highWaterMark: 1024 * 1024 });
+    // Once an answer has come, a failed write (the server closed after refusing) is not the story.
+    req.on('error', (e) => {
+      if (!answered) fail(connectionError(o, e));
+    });
     let sent = 0;
     input.on('data', (d) => {
       sent += d.length;
@@ -358,7 +375,7 @@ async function checkRewrite(o: Options, info: StreamInfo): Promise<void> {
 async function cmdRewrite(o: Options, out: (s: string) => void): Promise<void> {
   const size = fileSize(o.file);
   if (o.check) {
-    const p = new Progress(size, 'check  ', o.quiet);
+    const p = new Progress(size, 'check  ', o.progress);
     const info = inspectFile(o.file, (d) => p.update(d));
     p.done();
     await checkRewrite(o, info);
@@ -399,7 +416,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       return 0;
     }
     if (o.command === 'inspect') {
-      const p = new Progress(fileSize(o.file), 'inspect', o.quiet);
+      const p = new Progress(fileSize(o.file), 'inspect', o.progress);
       const info = inspectFile(o.file, (d) => p.update(d));
       p.done();
       out(o.json ? JSON.stringify(inspectionView(info), null, 2) : humanInspection(o.file, info));

@@ -20,6 +20,9 @@ import { loadReportView } from '../views';
 /** `vm` names the vCPUs `<vm>.cpu<N>`; with the suffix it stays within a vCPU id's 128 characters. */
 export const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,100}$/;
 
+/** Rewrite output held back before the answer starts (CPREG_REWRITE_HOLDBACK bytes overrides it). */
+export const DEFAULT_HOLDBACK = 8 * 1024 * 1024;
+
 export interface QemuStreamOptions {
   /** Largest stream accepted (default CPREG_STREAM_LIMIT or 16 GiB). */
   limit?: number;
@@ -27,6 +30,7 @@ export interface QemuStreamOptions {
    * Rewrite: output held back before the first byte is sent (default 8 MiB). A stream that fits
    * is checked completely before answering, so every refusal is a problem+json; a larger stream
    * starts flowing after this much and a refusal at its end aborts the connection.
+   * Default CPREG_REWRITE_HOLDBACK or 8 MiB.
    */
   holdBack?: number;
 }
@@ -78,7 +82,7 @@ function about(id: string, e: unknown): unknown {
 export function qemuStreamRoutes(ctx: AppContext, opts: QemuStreamOptions = {}): Router {
   const r = Router();
   const limit = opts.limit ?? streamLimitFromEnv();
-  const holdBack = opts.holdBack ?? 8 * 1024 * 1024;
+  const holdBack = opts.holdBack ?? (Number(process.env.CPREG_REWRITE_HOLDBACK) || DEFAULT_HOLDBACK);
 
   /** Reads a whole stream (never buffered: RAM pages are skipped as they come). */
   async function read(req: Request, res: Response, onChunk?: (c: Buffer) => void): Promise<StreamInfo> {

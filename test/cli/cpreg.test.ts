@@ -87,6 +87,14 @@ describe('offline', () => {
     expect((await cpreg(['inspect', bad])).stderr).toMatch(/^cpreg: at byte \d+: /);
   });
 
+  test('--progress: a progress bar on stderr (by default only on a terminal, for files ≥ 64 MiB)', async () => {
+    const r = await cpreg(['inspect', '--progress', '--json', mig]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^\rinspect \[[#-]{30}\] .*\rinspect \[#{30}\] 100% 1\/1 MB \d+ MB\/s \n$|^\rinspect \[#{30}\] 100% 1\/1 MB \d+ MB\/s \n$/s);
+    expect(JSON.parse(r.stdout).cpus).toHaveLength(2);
+    expect((await cpreg(['inspect', '--json', mig])).stderr).toBe('');
+  });
+
   test('usage errors: exit 2; --help: exit 0', async () => {
     for (const args of [[], ['frob'], ['inspect'], ['inspect', mig, '--bogus'], ['import', mig], ['rewrite', mig, '--vm', 'v'], ['import', mig, '--vm', 'v', '--accelerator', 'xen']]) {
       const r = await cpreg(args);
@@ -146,6 +154,28 @@ describe('against a server', () => {
     expect(serverSide.stderr).toMatch(/^cpreg: 422 Migration blob refused: the register list of a57\.cpu0/);
     expect(fs.existsSync(out)).toBe(false);
     expect(fs.existsSync(out + '.part')).toBe(false);
+  });
+
+  test('a refusal after the answer started (server aborts): exit 1, one line, no output file', async () => {
+    process.env.CPREG_REWRITE_HOLDBACK = '4096';
+    const small = await startServer(configFromEnv({ PORT: '0', HOST: '127.0.0.1', CPREG_DB: path.join(dir, 'db2', 'cpreg.db') }), createLogger('silent'));
+    delete process.env.CPREG_REWRITE_HOLDBACK;
+    try {
+      const one = readStream([stream('aarch64-max-smp2')]).cpus[0]!.block;
+      await request(small.url).post('/v1/cpus?format=v22&accelerator=tcg&id=half.cpu0').set('content-type', 'application/octet-stream').send(Buffer.from(one)).expect(201);
+      const out = path.join(dir, 'half.mig');
+      const r = await cpreg(['rewrite', mig, '--vm', 'half', '-o', out, '--no-check', '--server', small.url]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^cpreg: the server aborted the answer after \d+ bytes .*request id [0-9a-f-]{36}.*\n$/);
+      expect(fs.existsSync(out)).toBe(false);
+      expect(fs.existsSync(out + '.part')).toBe(false);
+      // with the client-side check the reason comes first, and nothing is uploaded
+      const checked = await cpreg(['rewrite', mig, '--vm', 'half', '-o', out, '--server', small.url]);
+      expect(checked.code).toBe(1);
+      expect(checked.stderr).toBe("cpreg: no vCPU half.cpu1 on the server for the stream's cpu 1 (import the stream first)\n");
+    } finally {
+      await small.close();
+    }
   });
 
   test('import refusal and an unreachable server: exit 1, one line', async () => {
