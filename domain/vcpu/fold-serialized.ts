@@ -26,9 +26,11 @@ export function foldSerialized(state: VcpuState | undefined, events: Iterable<Se
       case 'BlobExported':
         if (!s) throw new CorruptHistoryError(`${type} before VcpuCreated`);
         continue;
-      case 'RegistersWritten':
-        writeAll(need(s, e), scanIdsValues(e[3]) ?? parse(e));
+      case 'RegistersWritten': {
+        const st = need(s, e);
+        if (!writeRegistersFromText(st.arrays, indexOf(st.arrays), wordsOf(st.arrays.cpregValues), e[3])) writeAll(st, parse(e));
         continue;
+      }
       case 'BlobLoaded':
         writeAll(need(s, e), parse(e));
         continue;
@@ -80,6 +82,8 @@ interface ListIndex {
   oneSlot: Uint8Array;
   /** 2^bits for registers narrower than 8 bytes (their value must stay below it), else 0. */
   narrow: Float64Array;
+  /** The ids as 32-bit words (low word of id i at 2i), for binary search without BigInts. */
+  idWords: Uint32Array;
 }
 const indexes = new WeakMap<BigUint64Array, ListIndex>();
 
@@ -87,13 +91,15 @@ function indexOf(a: CpregArrays): ListIndex {
   let x = indexes.get(a.cpregIndexes);
   if (!x) {
     const n = a.cpregIndexes.length;
-    x = { byId: new Map(), limit: new Array(n), oneSlot: new Uint8Array(n), narrow: new Float64Array(n) };
+    x = { byId: new Map(), limit: new Array(n), oneSlot: new Uint8Array(n), narrow: new Float64Array(n), idWords: new Uint32Array(2 * n) };
     for (let i = 0; i < n; i++) {
       const id = a.cpregIndexes[i];
       x.byId.set(formatRegId(id), i);
       x.limit[i] = 1n << BigInt(sizeBytes(id) * 8);
       x.oneSlot[i] = slotsFor(id) === 1 ? 1 : 0;
       x.narrow[i] = sizeBytes(id) < 8 ? 2 ** (sizeBytes(id) * 8) : 0;
+      x.idWords[2 * i] = Number(id & 0xffffffffn);
+      x.idWords[2 * i + 1] = Number(id >> 32n);
     }
     indexes.set(a.cpregIndexes, x);
   }
@@ -109,7 +115,7 @@ function writeAll(s: VcpuState, rv: RegValuesJson | undefined): void {
   const a = s.arrays;
   const x = indexOf(a);
   // One-slot values go straight into the 32-bit halves of their slot: no BigInt per value.
-  const words = LITTLE_ENDIAN_HOST ? new Uint32Array(a.cpregValues.buffer, a.cpregValues.byteOffset, a.cpregValues.length * 2) : undefined;
+  const words = wordsOf(a.cpregValues);
   for (let k = 0; k < rv.ids.length; k++) {
     const i = x.byId.get(rv.ids[k]);
     if (i === undefined) throw new CorruptHistoryError(`value for register ${String(rv.ids[k]).slice(0, 20)} not in the list`);
@@ -128,6 +134,18 @@ function writeAll(s: VcpuState, rv: RegValuesJson | undefined): void {
     if (v >= x.limit[i]) throw new CorruptHistoryError(`value wider than register ${rv.ids[k]}`);
     writeValueAt(a, i, v);
   }
+}
+
+/** The 32-bit view of a fold's value slots, made once per slots array, not once per event. */
+let lastSlots: BigUint64Array | undefined;
+let lastWords: Uint32Array | undefined;
+function wordsOf(slots: BigUint64Array): Uint32Array | undefined {
+  if (!LITTLE_ENDIAN_HOST) return undefined;
+  if (slots !== lastSlots) {
+    lastSlots = slots;
+    lastWords = new Uint32Array(slots.buffer, slots.byteOffset, slots.length * 2);
+  }
+  return lastWords;
 }
 
 let halfHi = 0;
@@ -153,37 +171,91 @@ function hexHalves(t: string): boolean {
 
 /**
  * A register write's data is exactly `{"ids":["0x…",…],"values":["0x…",…]}` as JSON.stringify
- * wrote it: read that one shape directly (the most common event, so replay's hottest path), and
- * answer undefined on any deviation, for JSON.parse to handle. Strings here are hex: a quote or
- * backslash inside one is a deviation.
+ * wrote it, and it is the most common event: write it into the slots straight from the text —
+ * ids found by binary search on the list's 32-bit words, one-slot values parsed into their
+ * halves — with no allocation. Any deviation (other shape, spacing, a multi-slot register, an
+ * unknown id) answers false before anything is written, and the general path takes over.
  */
-function scanIdsValues(t: string): RegValuesJson | undefined {
-  const HEAD = '{"ids":[';
-  const MID = '],"values":[';
-  if (!t.startsWith(HEAD)) return undefined;
-  const ids: string[] = [];
-  let p = scanStrings(t, HEAD.length, ids);
-  if (p < 0 || !t.startsWith(MID, p)) return undefined;
-  const values: string[] = [];
-  p = scanStrings(t, p + MID.length, values);
-  if (p < 0 || p + 2 !== t.length || t.charCodeAt(p) !== 93 || t.charCodeAt(p + 1) !== 125) return undefined;
-  return { ids, values };
+const HEAD = '{"ids":[';
+const MID = '],"values":[';
+let found = new Int32Array(64);
+
+function writeRegistersFromText(a: CpregArrays, x: ListIndex, words: Uint32Array | undefined, t: string): boolean {
+  if (!words || !t.startsWith(HEAD)) return false;
+  let p = HEAD.length;
+  let n = 0;
+  if (t.charCodeAt(p) !== 93) {
+    for (;;) {
+      if (t.charCodeAt(p) !== 34 || (p = hexAt(t, p + 1)) < 0 || t.charCodeAt(p) !== 34) return false;
+      const i = findReg(x.idWords, halfHi, halfLo);
+      if (i < 0 || !x.oneSlot[i]) return false;
+      if (n === found.length) found = Int32Array.from({ length: 2 * n }, (_, j) => found[j] ?? 0);
+      found[n++] = i;
+      const c = t.charCodeAt(++p);
+      if (c === 93) break;
+      if (c !== 44) return false;
+      p++;
+    }
+  }
+  if (!t.startsWith(MID, p)) return false;
+  p += MID.length;
+  // check every value before writing any, so a deviation leaves the slots untouched
+  const start = p;
+  for (let pass = 0; pass < 2; pass++) {
+    p = start;
+    let k = 0;
+    if (t.charCodeAt(p) !== 93) {
+      for (;;) {
+        if (k >= n || t.charCodeAt(p) !== 34 || (p = hexAt(t, p + 1)) < 0 || t.charCodeAt(p) !== 34) return false;
+        const i = found[k++];
+        if (x.narrow[i] !== 0 && (halfHi !== 0 || halfLo >= x.narrow[i])) return false;
+        if (pass === 1) {
+          const slot = 2 * a.cpregValueIndexes[i];
+          words[slot] = halfLo;
+          words[slot + 1] = halfHi;
+        }
+        const c = t.charCodeAt(++p);
+        if (c === 93) break;
+        if (c !== 44) return false;
+        p++;
+      }
+    }
+    if (k !== n || p + 2 !== t.length || t.charCodeAt(p + 1) !== 125) return false;
+  }
+  return true;
 }
 
-/** `"a","b"` up to (not including) the closing `]`; the position of that `]`, or -1. */
-function scanStrings(t: string, p: number, out: string[]): number {
-  if (t.charCodeAt(p) === 93) return p;
-  for (;;) {
-    if (t.charCodeAt(p) !== 34) return -1;
-    const end = t.indexOf('"', p + 1);
-    if (end < 0) return -1;
-    const s = t.slice(p + 1, end);
-    if (s.indexOf('\\') >= 0) return -1;
-    out.push(s);
-    p = end + 1;
-    const c = t.charCodeAt(p);
-    if (c === 93) return p;
-    if (c !== 44) return -1;
-    p++;
+/** Hex digits "0x…" starting at p (up to 16 of them) → halfHi/halfLo; the position after them, or -1. */
+function hexAt(t: string, p: number): number {
+  if (t.charCodeAt(p) !== 48 || t.charCodeAt(p + 1) !== 120) return -1;
+  let hi = 0;
+  let lo = 0;
+  let q = p + 2;
+  for (; q < t.length; q++) {
+    const c = t.charCodeAt(q);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) break;
+    hi = ((hi << 4) | (lo >>> 28)) >>> 0;
+    lo = ((lo << 4) | d) >>> 0;
   }
+  const digits = q - p - 2;
+  if (digits < 1 || digits > 16) return -1;
+  halfHi = hi;
+  halfLo = lo;
+  return q;
+}
+
+/** Index of the id (hi, lo) in an ascending list given as 32-bit words, or -1. */
+function findReg(w: Uint32Array, hi: number, lo: number): number {
+  let l = 0;
+  let h = (w.length >>> 1) - 1;
+  while (l <= h) {
+    const m = (l + h) >>> 1;
+    const mh = w[2 * m + 1];
+    const ml = w[2 * m];
+    if (mh === hi && ml === lo) return m;
+    if (mh < hi || (mh === hi && ml < lo)) l = m + 1;
+    else h = m - 1;
+  }
+  return -1;
 }
