@@ -4,8 +4,13 @@ import pino from 'pino';
 
 export type Logger = pino.Logger;
 
+/**
+ * JSON lines on stdout, written asynchronously in 4 KiB chunks so logging never sits on a
+ * request's path (the durable record is the event store, not the log). flushLogs() on shutdown.
+ */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino({ level, base: { service: 'cpreg-ledger' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  const dest = destination ?? (level === 'silent' ? undefined : pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+  return pino({ level, base: { service: 'cpreg-ledger' }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
 }
 
 const HEADER_ID = /^[\x21-\x7e]{1,128}$/;

@@ -7,6 +7,7 @@ async function main(): Promise<void> {
   const config = configFromEnv();
   const logger = createLogger(config.logLevel);
   const running = await startServer(config, logger);
+  logger.flush(); // the "listening" line now, not when the first 4 KiB of logs are buffered
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     running.close().then(

@@ -62,6 +62,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       clearTimeout(deadline);
       await store.close();
       logger.info('cpreg-ledger stopped');
+      logger.flush();
     })());
   return { server, url, close };
 }

@@ -53,28 +53,46 @@ function lookupKeys(id: RegId, accelerator: Accelerator): readonly string[] {
   return keys;
 }
 
+/** Finds registers of one list by name; build once per list, look up many times. */
+export interface NameIndex {
+  /** As findRegisterByName. */
+  find(name: string): RegId;
+}
+
+/** An index of the names (real and generic, normalized) of `candidates` under an accelerator. */
+export function indexByName(candidates: Iterable<RegId>, accelerator: Accelerator): NameIndex {
+  const byKey = new Map<string, RegId[]>();
+  for (const id of candidates) {
+    for (const key of lookupKeys(id, accelerator)) {
+      const ids = byKey.get(key);
+      if (!ids) byKey.set(key, [id]);
+      else if (!ids.includes(id)) ids.push(id);
+    }
+  }
+  return {
+    find(name: string): RegId {
+      const ids = [...(byKey.get(normalize(String(name))) ?? [])].sort(compareRegIds);
+      const shown = JSON.stringify(String(name).slice(0, 80));
+      if (ids.length === 0) {
+        throw new DomainError('unknown-register', `no register named ${shown} in this vCPU's list (${accelerator})`);
+      }
+      if (ids.length > 1) {
+        throw new DomainError(
+          'ambiguous-name',
+          `${shown} names ${ids.length} registers in this vCPU's list (${ids.map(formatRegId).join(', ')}); use the id`,
+          ids,
+        );
+      }
+      return ids[0];
+    },
+  };
+}
+
 /**
  * Resolve a name to an id among `candidates` (a vCPU's list). Case-insensitive. Throws DomainError
  * kind 'unknown-register' if no candidate has that name, 'ambiguous-name' (with the ids) if several do.
  * Generic forms (S3_3_C13_C0_2, "p15 0 c13 c0 3", with " (NS)") are accepted too.
  */
 export function findRegisterByName(name: string, accelerator: Accelerator, candidates: readonly RegId[]): RegId {
-  const wanted = normalize(String(name));
-  const found = new Set<RegId>();
-  for (const id of candidates) {
-    if (lookupKeys(id, accelerator).includes(wanted)) found.add(id);
-  }
-  const ids = [...found].sort(compareRegIds);
-  const shown = JSON.stringify(String(name).slice(0, 80));
-  if (ids.length === 0) {
-    throw new DomainError('unknown-register', `no register named ${shown} in this vCPU's list (${accelerator})`);
-  }
-  if (ids.length > 1) {
-    throw new DomainError(
-      'ambiguous-name',
-      `${shown} names ${ids.length} registers in this vCPU's list (${ids.map(formatRegId).join(', ')}); use the id`,
-      ids,
-    );
-  }
-  return ids[0];
+  return indexByName(candidates, accelerator).find(name);
 }

@@ -1,6 +1,6 @@
 import { indexOfReg } from '../cpreg-arrays';
 import { DomainError } from '../errors';
-import { findRegisterByName } from '../names';
+import { indexByName, type NameIndex } from '../names';
 import { formatRegId, RegId } from '../regid';
 import { listRegs } from '../vmstate/check';
 import type { RegRef } from './commands';
@@ -14,7 +14,19 @@ export function resolveRegister(state: VcpuState, ref: RegRef): RegId {
     }
     return ref;
   }
-  return findRegisterByName(ref, state.accelerator, Array.from(state.arrays.cpregIndexes));
+  return nameIndexOf(state).find(ref);
+}
+
+/** One name index per cpreg list (a vCPU's states share their ids array) and accelerator. */
+const nameIndexes = new WeakMap<BigUint64Array, { accelerator: string; index: NameIndex }>();
+function nameIndexOf(state: VcpuState): NameIndex {
+  const ids = state.arrays.cpregIndexes;
+  let e = nameIndexes.get(ids);
+  if (!e || e.accelerator !== state.accelerator) {
+    e = { accelerator: state.accelerator, index: indexByName(ids, state.accelerator) };
+    nameIndexes.set(ids, e);
+  }
+  return e.index;
 }
 
 /** Resolves every ref; refuses (all at once) unknown ones and registers named twice. */
