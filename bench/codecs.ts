@@ -1,10 +1,12 @@
 /**
  * Blob codec throughput: decode+encode round trips per second, one core.
- *  - a 304-register v22 block shaped like QEMU 7.2 `-cpu max` (183 AArch64 sysregs,
- *    114 AArch32 U32, 7 AArch32 U64) — target ≥ 100,000 round trips/s;
+ *  - the real 304-register v22 block of QEMU 7.2 `-cpu max` (183 AArch64 sysregs, 114 AArch32
+ *    U32, 7 AArch32 U64) — target ≥ 100,000 round trips/s;
  *  - a 600-register v23 block with 32 U2048 firmware registers.
  * Run: npm run bench:build && node build/bench/codecs.js
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import { layoutArrays, writeValueAt } from '../domain/cpreg-arrays';
 import { sizeBytes } from '../domain/regid';
 import { decodeV22, encodeV22 } from '../domain/vmstate/v22';
@@ -20,11 +22,8 @@ function arrays(ids: bigint[]) {
   return a;
 }
 
-const tcgMax: bigint[] = [];
-for (let i = 0; i < 183; i++) tcgMax.push(0x6030000000130000n | BigInt(0x8000 + i * 97));
-for (let i = 0; i < 114; i++) tcgMax.push(0x4020000020000000n | (BigInt(14 + (i & 1)) << 16n) | BigInt(i * 37));
-for (let i = 0; i < 7; i++) tcgMax.push(0x4030000020000000n | (15n << 16n) | BigInt(i << 7));
-const v22Block = encodeV22(arrays(tcgMax));
+// The real block of QEMU 7.2 `-M virt -cpu max` (test/fixtures/qemu, made by scripts/make-qemu-fixtures.sh).
+const v22Block = new Uint8Array(fs.readFileSync(path.join(__dirname, '../../test/fixtures/qemu/aarch64-max-smp2.cpu0.v22.bin')));
 
 const big: bigint[] = [];
 for (let i = 0; i < 568; i++) big.push(0x6030000000130000n | BigInt(i * 13));
