@@ -39,6 +39,7 @@ async function replayIfSeen(ctx: AppContext, key: string, requestHash: string, r
   if (record.requestHash !== requestHash) {
     throw new HttpProblem(422, 'idempotency-key-reused', 'Idempotency key reused', `Idempotency-Key ${JSON.stringify(key)} was already used for a different request`);
   }
+  await ctx.store.whenDurable(); // the original may be committed but its sync still in flight
   const events = await ctx.store.readStream(record.streamId, record.fromVersion, record.toVersion);
   const after = await ctx.repo.load(record.streamId, record.toVersion);
   if (!after) throw new Error(`idempotency record for ${record.streamId} points at a missing stream`);

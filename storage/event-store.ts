@@ -162,6 +162,8 @@ export interface EventStore {
   putSnapshot(snapshot: SnapshotInput): Promise<void>;
   /** Walks the hash chain; `anchor` checks a head recorded elsewhere is still in the chain. */
   verify(anchor?: VerifyAnchor): Promise<VerifyReport>;
+  /** Resolves once every append acknowledged or committed so far is on disk. */
+  whenDurable(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -26,6 +26,8 @@ export class GroupCommitter<T, R> {
   constructor(
     private readonly runBatch: BatchRunner<T, R>,
     private readonly maxBatch = 1000,
+    /** Makes a committed batch durable (an fsync off the event loop); answers wait for it. */
+    private readonly durable?: () => Promise<void>,
   ) {}
 
   submit(item: T): Promise<R> {
@@ -51,11 +53,14 @@ export class GroupCommitter<T, R> {
         for (const p of batch) p.reject(error);
         continue;
       }
-      batch.forEach((p, k) => {
-        const o = outcomes[k];
-        if (o.ok) p.resolve(o.value);
-        else p.reject(o.error);
-      });
+      const answer = () =>
+        batch.forEach((p, k) => {
+          const o = outcomes[k];
+          if (o.ok) p.resolve(o.value);
+          else p.reject(o.error);
+        });
+      if (!this.durable) answer();
+      else this.durable().then(answer, (error) => batch.forEach((p) => p.reject(error)));
     }
   }
 

@@ -245,6 +245,8 @@ export class VcpuRepository {
 
   private async replay(id: string, rec: IdempotencyRecord, idem: { key: string; requestHash: string }): Promise<ExecuteResult> {
     if (rec.requestHash !== idem.requestHash || rec.streamId !== id) throw new IdempotencyConflictError(idem.key);
+    // The original may be committed but not yet synced: a repeat is answered from durable data only.
+    await this.store.whenDurable();
     const loaded = await this.load(id, rec.toVersion);
     if (!loaded) throw new CorruptHistoryError(`idempotency key ${idem.key} points at ${id}@${rec.toVersion}, which is missing`);
     const events = await this.store.readStream(id, rec.fromVersion, rec.toVersion);

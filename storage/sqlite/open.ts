@@ -13,7 +13,8 @@ export interface OpenOptions {
 /**
  * Opens (creating its directory) a database with the durability this service promises:
  * WAL (readers never block the writer), synchronous=FULL (every commit syncs the WAL before
- * it returns, so an acknowledged append survives kill -9 and power loss).
+ * it returns, so an acknowledged append survives kill -9 and power loss). The event store then
+ * moves that sync off the event loop (wal-sync.ts) without weakening it.
  */
 export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });

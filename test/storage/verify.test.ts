@@ -59,8 +59,12 @@ describe('hash chain', () => {
         verified = true;
         return r;
       });
-      const appended = await h.store.append({ streamId: 'during', expectedVersion: 'any', events: [ev(1)], metadata: meta });
-      expect(verified).toBe(false); // the append was answered while the walk was still going
+      const commitsBefore = h.store.stats.commits;
+      const appending = h.store.append({ streamId: 'during', expectedVersion: 'any', events: [ev(1)], metadata: meta });
+      await new Promise((r) => setImmediate(r)); // the group commit runs
+      expect(h.store.stats.commits).toBe(commitsBefore + 1);
+      expect(verified).toBe(false); // the append committed while the walk was still going
+      const appended = await appending;
       expect(appended.events[0].position).toBe(12_001);
       expect(await verifying).toMatchObject({ ok: true, events: 12_000 });
       h.store.db.prepare("UPDATE events SET metadata = '{\"actor\":\"x\"}' WHERE position = 10001").run();
