@@ -6,6 +6,7 @@ import { readStream } from '../../domain/qemu-stream';
 import { qemuStreamRoutes } from '../../api/routes/qemu-streams';
 import { makeTestApp, type TestApp } from '../helpers/app';
 import { manifest, stream } from '../domain/qemu-stream/helpers';
+import { syntheticStream } from '../domain/qemu-stream/synthetic';
 
 /** The three /v1/qemu-streams routes on the real app, with the real QEMU 7.2 fixture streams. */
 
@@ -304,5 +305,63 @@ describe('migration pre-flight with a real stream block', () => {
     // and the same through the API write path: PUT the ID register, rewrite, pre-flight the block
     const unchanged = await post('/v1/cpus/vm9.cpu1/migration/check?format=v22', Buffer.from(readStream([stream(MAX)]).cpus[1]!.block));
     expect(unchanged.body.warnings).toEqual([]);
+  });
+});
+
+describe('stream bodies are streamed, not buffered', () => {
+  const MB = 1024 * 1024;
+  /** Sends a 256 MB stream chunk by chunk (chunked encoding) and samples this process's memory. */
+  async function send(path: string): Promise<{ status: number; body: Buffer; received: number; peak: number }> {
+    const server = http.createServer(t.app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = process.memoryUsage();
+    let peak = 0;
+    const sample = () => {
+      const m = process.memoryUsage();
+      peak = Math.max(peak, m.arrayBuffers - base.arrayBuffers + (m.heapUsed - base.heapUsed));
+    };
+    try {
+      const { port } = server.address() as AddressInfo;
+      return await new Promise((resolve, reject) => {
+        let received = 0;
+        const head: Buffer[] = [];
+        const req = http.request({ port, host: '127.0.0.1', method: 'POST', path, headers: { 'content-type': OCTET, 'transfer-encoding': 'chunked' } }, (res) => {
+          res.on('data', (d: Buffer) => {
+            received += d.length;
+            if (head.length < 64) head.push(d); // keep only the start (a JSON answer is small)
+          });
+          res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(head), received, peak }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        const gen = syntheticStream({ ramBytes: 256 * MB });
+        let sent = 0;
+        const more = () => {
+          for (;;) {
+            const n = gen.next();
+            if (n.done) return void req.end();
+            sent += n.value.length;
+            if (sent % (16 * MB) < n.value.length) sample();
+            if (!req.write(n.value)) return void req.once('drain', more);
+          }
+        };
+        more();
+      });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  }
+
+  test('inspect and rewrite of a 256 MB stream: memory stays far below the stream size', async () => {
+    const a = await send('/v1/qemu-streams/inspect');
+    expect(a.status).toBe(200);
+    expect(JSON.parse(a.body.toString()).cpus.map((c: { arrayLen: number }) => c.arrayLen)).toEqual([304, 304]);
+    expect(a.peak).toBeLessThan(96 * MB);
+    await importVm('big').expect(200);
+    const b = await send('/v1/qemu-streams/rewrite?vm=big');
+    expect(b.status).toBe(200);
+    expect(b.received).toBeGreaterThan(256 * MB);
+    expect(b.peak).toBeLessThan(96 * MB);
   });
 });
