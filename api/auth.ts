@@ -33,9 +33,13 @@ export function hashToken(token: string): string {
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** Whether a request changes state (GET of a migration blob records the export). */
+/**
+ * Whether a request changes stored state. A pre-flight check, a stream inspection and a stream
+ * rewrite only read (read tokens may do them); a GET of a migration blob records the export as
+ * an audit event, which a reader may cause.
+ */
 function writes(req: Request): boolean {
-  return WRITE_METHODS.has(req.method) && !/\/migration\/check$|\/qemu-streams\/inspect$/.test(req.path);
+  return WRITE_METHODS.has(req.method) && !/\/migration\/check$|\/qemu-streams\/(inspect|rewrite)$/.test(req.path);
 }
 
 /** Sets res.locals.actor; with tokens configured, refuses missing, unknown or read-only tokens. */

@@ -10,6 +10,8 @@ export interface Config {
   logLevel: string;
   /** How long a shutdown waits for in-flight requests before cutting them. */
   shutdownGraceMs: number;
+  /** Longest time to receive one request (a multi-GB stream upload included). */
+  requestTimeoutMs: number;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
@@ -23,5 +25,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     snapshotEvery: snapshotEveryFromEnv(env),
     logLevel: env.LOG_LEVEL || 'info',
     shutdownGraceMs: Number(env.CPREG_SHUTDOWN_GRACE_MS ?? 10_000),
+    requestTimeoutMs: Number(env.CPREG_REQUEST_TIMEOUT_MS ?? 6 * 3600_000),
   };
 }

@@ -29,6 +29,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const ctx: AppContext = { store, repo, logger, tokens, onShutdown: (fn) => shutdownHooks.push(fn) };
   const server = http.createServer(createApp(ctx));
   server.keepAliveTimeout = 65_000;
+  // A multi-GB migration stream may take longer than Node's default 300 s to upload: the time
+  // limit is per request (CPREG_REQUEST_TIMEOUT_MS); stalled headers are still cut at 60 s.
+  server.requestTimeout = config.requestTimeoutMs;
+  server.headersTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
