@@ -5,8 +5,22 @@
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
+/**
+ * A native in-memory byte swap when the runtime has one (Node's Buffer.swap64: pure, and about
+ * twice as fast as element-wise DataView access); undefined elsewhere, where DataView serves.
+ */
+type Swapper = (bytes: Uint8Array) => void;
+const swap64: Swapper | undefined = (() => {
+  const B = (globalThis as { Buffer?: { from(ab: ArrayBuffer, offset: number, length: number): { swap64(): unknown } } }).Buffer;
+  return B && LITTLE_ENDIAN_HOST ? (bytes: Uint8Array) => void B.from(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.length).swap64() : undefined;
+})();
+
 export function writeU64Block(view: DataView, offset: number, src: BigUint64Array): void {
-  if (LITTLE_ENDIAN_HOST) {
+  if (swap64) {
+    const out = new Uint8Array(view.buffer, view.byteOffset + offset, src.length * 8);
+    out.set(new Uint8Array(src.buffer, src.byteOffset, src.length * 8));
+    swap64(out);
+  } else if (LITTLE_ENDIAN_HOST) {
     const w = new Uint32Array(src.buffer, src.byteOffset, src.length * 2);
     for (let i = 0, o = offset; i < src.length; i++, o += 8) {
       view.setUint32(o, w[2 * i + 1], false);
@@ -24,7 +38,11 @@ export function writeU64Block(view: DataView, offset: number, src: BigUint64Arra
  */
 export function readU64Words(view: DataView, offset: number, count: number): Uint32Array {
   const w = new Uint32Array(count * 2);
-  if (LITTLE_ENDIAN_HOST) {
+  if (swap64) {
+    const bytes = new Uint8Array(w.buffer);
+    bytes.set(new Uint8Array(view.buffer, view.byteOffset + offset, count * 8));
+    swap64(bytes);
+  } else if (LITTLE_ENDIAN_HOST) {
     for (let i = 0, o = offset; i < w.length; i += 2, o += 8) {
       w[i + 1] = view.getUint32(o, false);
       w[i] = view.getUint32(o + 4, false);
