@@ -28,15 +28,21 @@ export function foldSerialized(state: VcpuState | undefined, events: Iterable<Se
         continue;
       case 'RegistersWritten': {
         const st = need(s, e);
-        if (!writeRegistersFromText(st.arrays, indexOf(st.arrays), wordsOf(st.arrays.cpregValues), e[3])) writeAll(st, parse(e));
+        if (!writeFromText(st.arrays, indexOf(st.arrays), wordsOf(st.arrays.cpregValues), e[3], false)) writeAll(st, parse(e));
         continue;
       }
       case 'BlobLoaded':
         writeAll(need(s, e), parse(e));
         continue;
       case 'SyncedFromAccelerator': {
+        const st = need(s, e);
+        const fast = writeFromText(st.arrays, indexOf(st.arrays), wordsOf(st.arrays.cpregValues), e[3], true);
+        if (fast) {
+          s!.lastSyncFailed = fast;
+          continue;
+        }
         const d = parse(e);
-        writeAll(need(s, e), d);
+        writeAll(st, d);
         if (!Array.isArray(d.failed)) throw new CorruptHistoryError('SyncedFromAccelerator without failed');
         s!.lastSyncFailed = d.failed.map((x: unknown) => hexBig(x));
         continue;
@@ -170,59 +176,89 @@ function hexHalves(t: string): boolean {
 }
 
 /**
- * A register write's data is exactly `{"ids":["0x…",…],"values":["0x…",…]}` as JSON.stringify
- * wrote it, and it is the most common event: write it into the slots straight from the text —
- * ids found by binary search on the list's 32-bit words, one-slot values parsed into their
- * halves — with no allocation. Any deviation (other shape, spacing, a multi-slot register, an
- * unknown id) answers false before anything is written, and the general path takes over.
+ * Register writes and syncs from the accelerator — nearly every event — are stored as canonical
+ * JSON (sorted keys): `{"ids":["0x…",…],"values":["0x…",…]}`, a sync with `"failed":["0x…",…],`
+ * first. Those are written into the slots straight from
+ * the text — ids found by binary search on the list's 32-bit words, one-slot values parsed into
+ * their halves — with no allocation. The whole text is checked before anything is written; any
+ * deviation (another shape, spacing, a multi-slot register, an unknown id) answers undefined and
+ * the general path (JSON.parse) takes over. The answer is the failed ids ([] without any).
  */
 const HEAD = '{"ids":[';
 const MID = '],"values":[';
+const FAILED_HEAD = '{"failed":[';
+const IDS_AFTER_FAILED = ',"ids":[';
 let found = new Int32Array(64);
+let halves = new Uint32Array(128);
 
-function writeRegistersFromText(a: CpregArrays, x: ListIndex, words: Uint32Array | undefined, t: string): boolean {
-  if (!words || !t.startsWith(HEAD)) return false;
-  let p = HEAD.length;
-  let n = 0;
-  if (t.charCodeAt(p) !== 93) {
-    for (;;) {
-      if (t.charCodeAt(p) !== 34 || (p = hexAt(t, p + 1)) < 0 || t.charCodeAt(p) !== 34) return false;
-      const i = findReg(x.idWords, halfHi, halfLo);
-      if (i < 0 || !x.oneSlot[i]) return false;
-      if (n === found.length) found = Int32Array.from({ length: 2 * n }, (_, j) => found[j] ?? 0);
-      found[n++] = i;
-      const c = t.charCodeAt(++p);
-      if (c === 93) break;
-      if (c !== 44) return false;
-      p++;
-    }
-  }
-  if (!t.startsWith(MID, p)) return false;
-  p += MID.length;
-  // check every value before writing any, so a deviation leaves the slots untouched
-  const start = p;
-  for (let pass = 0; pass < 2; pass++) {
-    p = start;
-    let k = 0;
+function writeFromText(a: CpregArrays, x: ListIndex, words: Uint32Array | undefined, t: string, withFailed: boolean): bigint[] | undefined {
+  if (!words) return undefined;
+  let p: number;
+  const failed: bigint[] = [];
+  if (withFailed) {
+    if (!t.startsWith(FAILED_HEAD)) return undefined;
+    p = FAILED_HEAD.length;
     if (t.charCodeAt(p) !== 93) {
       for (;;) {
-        if (k >= n || t.charCodeAt(p) !== 34 || (p = hexAt(t, p + 1)) < 0 || t.charCodeAt(p) !== 34) return false;
-        const i = found[k++];
-        if (x.narrow[i] !== 0 && (halfHi !== 0 || halfLo >= x.narrow[i])) return false;
-        if (pass === 1) {
-          const slot = 2 * a.cpregValueIndexes[i];
-          words[slot] = halfLo;
-          words[slot + 1] = halfHi;
-        }
+        if (t.charCodeAt(p) !== 34 || (p = hexAt(t, p + 1)) < 0 || t.charCodeAt(p) !== 34) return undefined;
+        failed.push((BigInt(halfHi) << 32n) | BigInt(halfLo));
         const c = t.charCodeAt(++p);
         if (c === 93) break;
-        if (c !== 44) return false;
+        if (c !== 44) return undefined;
         p++;
       }
     }
-    if (k !== n || p + 2 !== t.length || t.charCodeAt(p + 1) !== 125) return false;
+    if (!t.startsWith(IDS_AFTER_FAILED, ++p)) return undefined;
+    p += IDS_AFTER_FAILED.length;
+  } else {
+    if (!t.startsWith(HEAD)) return undefined;
+    p = HEAD.length;
   }
-  return true;
+  let n = 0;
+  if (t.charCodeAt(p) !== 93) {
+    for (;;) {
+      if (t.charCodeAt(p) !== 34 || (p = hexAt(t, p + 1)) < 0 || t.charCodeAt(p) !== 34) return undefined;
+      const i = findReg(x.idWords, halfHi, halfLo);
+      if (i < 0 || !x.oneSlot[i]) return undefined;
+      if (n === found.length) {
+        const bigger = new Int32Array(2 * n);
+        bigger.set(found);
+        found = bigger;
+      }
+      found[n++] = i;
+      const c = t.charCodeAt(++p);
+      if (c === 93) break;
+      if (c !== 44) return undefined;
+      p++;
+    }
+  }
+  if (!t.startsWith(MID, p)) return undefined;
+  const start = p + MID.length;
+  // Check every value (kept in `halves`) and the end first; only then write.
+  p = start;
+  let k = 0;
+  if (halves.length < 2 * n) halves = new Uint32Array(4 * n);
+  if (t.charCodeAt(p) !== 93) {
+    for (;;) {
+      if (k >= n || t.charCodeAt(p) !== 34 || (p = hexAt(t, p + 1)) < 0 || t.charCodeAt(p) !== 34) return undefined;
+      const i = found[k];
+      if (x.narrow[i] !== 0 && (halfHi !== 0 || halfLo >= x.narrow[i])) return undefined;
+      halves[2 * k] = halfLo;
+      halves[2 * k + 1] = halfHi;
+      k++;
+      const c = t.charCodeAt(++p);
+      if (c === 93) break;
+      if (c !== 44) return undefined;
+      p++;
+    }
+  }
+  if (k !== n || p + 2 !== t.length || t.charCodeAt(p + 1) !== 125) return undefined;
+  for (let j = 0; j < n; j++) {
+    const slot = 2 * a.cpregValueIndexes[found[j]];
+    words[slot] = halves[2 * j];
+    words[slot + 1] = halves[2 * j + 1];
+  }
+  return failed;
 }
 
 /** Hex digits "0x…" starting at p (up to 16 of them) → halfHi/halfLo; the position after them, or -1. */
