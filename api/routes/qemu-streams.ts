@@ -1,12 +1,9 @@
 import { createHash } from 'crypto';
 import { Router, type Request, type Response } from 'express';
 import { isAccelerator, type Accelerator } from '../../domain/accelerator';
-import { readValueAt } from '../../domain/cpreg-arrays';
 import { DomainError } from '../../domain/errors';
 import { StreamReader, StreamRewriter, type CpuCpregBlock, type StreamInfo } from '../../domain/qemu-stream';
-import { sizeBytes, type RegId } from '../../domain/regid';
-import { checkLoad, decide, loadReportOf, type BlobLoaded, type VcpuState } from '../../domain/vcpu';
-import { listRegs } from '../../domain/vmstate/check';
+import { checkLoad, decide, loadReportOf, valuesForStreamBlock, type BlobLoaded, type VcpuState } from '../../domain/vcpu';
 import { domainEvents } from '../command';
 import type { AppContext } from '../context';
 import { badRequest, domainProblem, HttpProblem, notFound } from '../problem';
@@ -39,38 +36,6 @@ function vmParam(x: string | undefined): string {
   if (x === undefined) throw badRequest('query parameter vm is required (the vCPUs are <vm>.cpu<N>)');
   if (!VM_NAME.test(x)) throw badRequest('vm must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,100}$');
   return x;
-}
-
-/**
- * A vCPU's list must be the stream block's list exactly (same ids, same order) for its values to
- * be written into the stream; the refusal names the registers that differ.
- */
-export function valuesForBlock(id: string, state: VcpuState, cpu: Pick<CpuCpregBlock, 'instance' | 'indexes'>): BigUint64Array {
-  const a = state.arrays;
-  const n = cpu.indexes.length;
-  const mine = a.cpregIndexes;
-  const same = mine.length === n && mine.every((x, i) => x === cpu.indexes[i]);
-  if (!same) {
-    const inStream = new Set(cpu.indexes);
-    const inVcpu = new Set(mine);
-    const onlyVcpu = Array.from(mine).filter((x) => !inStream.has(x));
-    const onlyStream = Array.from(cpu.indexes).filter((x) => !inVcpu.has(x));
-    const parts: string[] = [];
-    if (onlyStream.length) parts.push(`in the stream but not in ${id}: ${listRegs(onlyStream)}`);
-    if (onlyVcpu.length) parts.push(`in ${id} but not in the stream: ${listRegs(onlyVcpu)}`);
-    if (!parts.length) parts.push('the same registers in a different order');
-    const regs = [...onlyStream, ...onlyVcpu].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
-    throw new DomainError(
-      'blob-rejected',
-      `the register list of ${id} (${mine.length} registers) differs from the stream's cpu ${cpu.instance} (${n}): ${parts.join('; ')}`,
-      regs,
-    );
-  }
-  const wide: RegId[] = Array.from(mine).filter((x) => sizeBytes(x) > 8);
-  if (wide.length) throw new DomainError('not-representable', `${id}: a v22 stream cannot carry registers wider than 8 bytes: ${listRegs(wide)}`, wide);
-  const out = new BigUint64Array(n);
-  for (let i = 0; i < n; i++) out[i] = readValueAt(a, i);
-  return out;
 }
 
 /** Prefixes a domain refusal with the vCPU it is about. */
@@ -200,7 +165,7 @@ export function qemuStreamRoutes(ctx: AppContext, opts: QemuStreamOptions = {}):
       const s = states.get(instance);
       if (!s) throw new DomainError('vcpu-not-found', `no vCPU ${JSON.stringify(id)} for the stream's cpu ${instance}`);
       res.locals.accelerator = s.state.accelerator;
-      return valuesForBlock(id, s.state, { instance, indexes });
+      return valuesForStreamBlock(id, s.state, { instance, indexes });
     });
 
     let held: Buffer[] = [];

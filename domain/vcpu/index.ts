@@ -10,3 +10,4 @@ export { serializeState, deserializeState, STATE_SCHEMA_VERSION } from './state-
 export { diffStates, type RegisterChange } from './diff';
 export { loadReportOf, type LoadReport } from './load-report';
 export { resolveRegister } from './resolve';
+export { valuesForStreamBlock } from './stream-values';
