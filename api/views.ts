@@ -5,12 +5,16 @@ import { formatValue } from '../domain/values';
 import type { LoadReport, RegValues, VcpuState } from '../domain/vcpu';
 import type { Accelerator } from '../domain/accelerator';
 import type { StoredEvent } from '../storage/event-store';
+import type { components } from './generated/openapi';
+
+/** Shapes of the contract (openapi.yaml → api/generated/openapi.ts): the compiler holds the views to them. */
+type Schemas = components['schemas'];
 
 /** Domain state and events as the contract (openapi.yaml) shapes them. Pure formatting. */
 
-export function stateView(id: string, version: number, s: VcpuState) {
+export function stateView(id: string, version: number, s: VcpuState): Schemas['VcpuState'] {
   const a = s.arrays;
-  const registers = new Array(a.cpregIndexes.length);
+  const registers: Schemas['Register'][] = new Array(a.cpregIndexes.length);
   for (let i = 0; i < a.cpregIndexes.length; i++) {
     const reg = a.cpregIndexes[i];
     registers[i] = {
@@ -34,7 +38,7 @@ export function stateView(id: string, version: number, s: VcpuState) {
   };
 }
 
-export function arraysView(id: string, version: number, s: VcpuState) {
+export function arraysView(id: string, version: number, s: VcpuState): Schemas['CpregArrays'] {
   const a = s.arrays;
   return {
     id,
@@ -47,7 +51,7 @@ export function arraysView(id: string, version: number, s: VcpuState) {
   };
 }
 
-export function namedValues(rv: RegValues, accelerator: Accelerator) {
+export function namedValues(rv: RegValues, accelerator: Accelerator): Schemas['NamedValue'][] {
   return rv.ids.map((id, k) => ({ id: formatRegId(id), name: registerName(id, accelerator), value: formatValue(id, rv.values[k]) }));
 }
 
@@ -55,7 +59,7 @@ export function namedValueOf(s: VcpuState, id: RegId) {
   return { id: formatRegId(id), name: registerName(id, s.accelerator) };
 }
 
-export function loadReportView(r: LoadReport, s: VcpuState, format: string, dryRun: boolean, values: Map<RegId, bigint>) {
+export function loadReportView(r: LoadReport, s: VcpuState, format: 'v22' | 'v23', dryRun: boolean, values: Map<RegId, bigint>): Schemas['LoadReport'] {
   return {
     format,
     dryRun,
@@ -66,14 +70,14 @@ export function loadReportView(r: LoadReport, s: VcpuState, format: string, dryR
   };
 }
 
-export function eventView(e: StoredEvent) {
+export function eventView(e: StoredEvent): Schemas['Event'] {
   return {
     position: e.position,
     streamId: e.streamId,
     version: e.version,
     type: e.type,
     schemaVersion: e.schemaVersion,
-    data: e.data,
+    data: e.data as Schemas['Event']['data'],
     metadata: e.metadata,
     hash: e.hash,
   };

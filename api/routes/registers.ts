@@ -10,11 +10,13 @@ import { onlyQuery, parseBody, writeRegisterBody, writeRegistersBody } from '../
 import { namedValues } from '../views';
 import { parseValue } from '../../domain/values';
 import { HttpProblem } from '../problem';
+import type { components } from '../generated/openapi';
 
 /** The write summary: version and what was written (names included). */
 const written: Render = (id, events, state, version) => {
   const e = events[0] as RegisteredEvent<'RegistersWritten'>;
-  return { status: 200, body: { id, version, written: namedValues(e.written, state.accelerator) }, headers: withEtag(version) };
+  const body = { id, version, written: namedValues(e.written, state.accelerator) } satisfies components['schemas']['WriteSummary'];
+  return { status: 200, body, headers: withEtag(version) };
 };
 
 export function registerRoutes(ctx: AppContext): Router {

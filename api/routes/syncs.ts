@@ -8,10 +8,11 @@ import { assignments, regRef } from '../reg-refs';
 import { onlyQuery, parseBody, syncBody } from '../schemas';
 import { namedValues } from '../views';
 import type { RegisteredEvent } from './event-types';
+import type { components } from '../generated/openapi';
 
 const syncResult: Render = (id, events, state, version) => {
   const e = events[0];
-  const body =
+  const body: components['schemas']['SyncResult'] =
     e.type === 'SyncedFromAccelerator'
       ? { id, version, direction: 'from-accelerator', read: namedValues(e.read, state.accelerator), failed: e.failed.map(formatRegId) }
       : {
