@@ -86,6 +86,3 @@ export function writeValueAt(a: CpregArrays, i: number, value: bigint): void {
   }
 }
 
-export function idsOf(a: CpregArrays): RegId[] {
-  return Array.from(a.cpregIndexes);
-}

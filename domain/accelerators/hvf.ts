@@ -4,10 +4,6 @@ import { HVF_SYSREGS } from './hvf-table';
 
 const HVF_SET = new Set<RegId>(HVF_SYSREGS);
 
-export function isHvfRegister(id: RegId): boolean {
-  return HVF_SET.has(id);
-}
-
 /**
  * HVF: QEMU's fixed table, filtered to the registers the CPU model defines. Without a given
  * list the whole table is the list; a given list must be a subset of it. Always sorted

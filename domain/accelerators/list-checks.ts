@@ -1,5 +1,5 @@
 import { DomainError } from '../errors';
-import { formatRegId, RegId } from '../regid';
+import type { RegId } from '../regid';
 import { listRegs } from '../vmstate/check';
 
 /** Sorted copy as a BigUint64Array, refusing repeated ids (naming every one). */
@@ -20,6 +20,3 @@ export function refuseIf(bad: RegId[], what: string): void {
   }
 }
 
-export function describeId(id: RegId): string {
-  return formatRegId(id);
-}

@@ -1,5 +1,4 @@
 import type { CpregArrays } from '../cpreg-arrays';
-import { DomainError } from '../errors';
 import { decodeV22, encodeV22 } from './v22';
 import { decodeV23, encodeV23 } from './v23';
 
@@ -23,7 +22,3 @@ export function convertBlob(from: BlobFormat, to: BlobFormat, blob: Uint8Array):
   return encodeBlob(to, decodeBlob(from, blob));
 }
 
-export function parseBlobFormat(x: unknown): BlobFormat {
-  if (!isBlobFormat(x)) throw new DomainError('invalid-command', `format must be v22 or v23, got ${JSON.stringify(x)}`);
-  return x;
-}
