@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,34 +8,14 @@ import { createLogger } from '../../api/logging';
 import { startServer, type RunningServer } from '../../api/server';
 import { readStream } from '../../domain/qemu-stream';
 import { stream } from '../domain/qemu-stream/helpers';
+import { runCpreg } from '../helpers/cli';
 
 /** The `cpreg` bin as users run it: built once (npm run build), then spawned. */
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const BIN = path.join(ROOT, 'bin', 'cpreg.js');
 const TPIDR_EL0 = 0x603000000013de82n;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Async (the server runs in this process and must keep answering). */
-function cpreg(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, CPREG_URL: '', CPREG_TOKEN: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cpreg = runCpreg;
 
 let dir = '';
 let mig = '';

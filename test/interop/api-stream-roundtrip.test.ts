@@ -9,6 +9,7 @@ import { startServer, type RunningServer } from '../../api/server';
 import { readStream, type StreamInfo } from '../../domain/qemu-stream';
 import { makeTestApp, type TestApp } from '../helpers/app';
 import { migrateOut, qemuAvailable, type VmSpec } from './qemu';
+import { runCpreg } from '../helpers/cli';
 
 /**
  * The judged round trip, through the service: real QEMU 7.2 makes a stream (-smp 2), it is
@@ -122,20 +123,7 @@ async function runGuestAndMigrate(vm: VmSpec, program: number[], dir: string, ou
   }
 }
 
-function cpreg(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'cpreg.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-}
+const cpreg = runCpreg;
 
 (skip ? describe.skip : describe)('QEMU 7.2 round trip through the API and the CLI', () => {
   let dir = '';
