@@ -28,7 +28,9 @@ export function createApp(ctx: AppContext): express.Express {
   app.use(migrationRoutes(ctx));
   app.use(historyRoutes(ctx));
   app.use(qemuStreamRoutes(ctx));
-  app.use((req, _res, next) => next(new HttpProblem(404, 'not-found', 'Not found', `no route ${req.method} ${req.path}`)));
+  app.use((req, _res, next) =>
+    next(new HttpProblem(404, 'not-found', 'Not found', `no route ${req.method} ${req.path}`)),
+  );
   app.use(errorHandler(ctx));
   return app;
 }
@@ -63,19 +65,39 @@ async function toProblem(ctx: AppContext, err: unknown, req: Request, res: Respo
     };
   }
   if (err instanceof IdempotencyConflictError) {
-    return { type: problemType('idempotency-key-reused'), title: 'Idempotency key reused', status: 422, detail: err.message };
+    return {
+      type: problemType('idempotency-key-reused'),
+      title: 'Idempotency key reused',
+      status: 422,
+      detail: err.message,
+    };
   }
   const e = err as { type?: string; status?: number; statusCode?: number; limit?: number };
   // body-parser errors carry a type and a status
   if (e && e.type === 'entity.too.large') {
-    return { type: problemType('payload-too-large'), title: 'Payload too large', status: 413, detail: `the body exceeds the limit of ${e.limit} bytes` };
+    return {
+      type: problemType('payload-too-large'),
+      title: 'Payload too large',
+      status: 413,
+      detail: `the body exceeds the limit of ${e.limit} bytes`,
+    };
   }
-  if (e && typeof e.type === 'string' && e.type.startsWith('entity.') ) {
-    return { type: problemType('bad-request'), title: 'Malformed request', status: 400, detail: `the body could not be read: ${(err as Error).message}` };
+  if (e && typeof e.type === 'string' && e.type.startsWith('entity.')) {
+    return {
+      type: problemType('bad-request'),
+      title: 'Malformed request',
+      status: 400,
+      detail: `the body could not be read: ${(err as Error).message}`,
+    };
   }
   if (e && (e.status ?? e.statusCode) && (e.status ?? e.statusCode)! < 500) {
     const status = (e.status ?? e.statusCode)!;
     return { type: problemType('bad-request'), title: 'Malformed request', status, detail: (err as Error).message };
   }
-  return { type: problemType('internal'), title: 'Internal error', status: 500, detail: 'the service failed to answer this request; it is logged' };
+  return {
+    type: problemType('internal'),
+    title: 'Internal error',
+    status: 500,
+    detail: 'the service failed to answer this request; it is logged',
+  };
 }

@@ -20,9 +20,11 @@ export function loadTokens(file: string): TokenEntry[] {
   if (!Array.isArray(raw)) throw new Error(`${file}: expected a JSON array of {name, role, sha256}`);
   return raw.map((t, i) => {
     const e = t as Record<string, unknown>;
-    if (typeof e.name !== 'string' || !/^[A-Za-z0-9._@-]{1,64}$/.test(e.name)) throw new Error(`${file}[${i}]: bad name`);
+    if (typeof e.name !== 'string' || !/^[A-Za-z0-9._@-]{1,64}$/.test(e.name))
+      throw new Error(`${file}[${i}]: bad name`);
     if (e.role !== 'read' && e.role !== 'write') throw new Error(`${file}[${i}]: role must be read or write`);
-    if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/i.test(e.sha256)) throw new Error(`${file}[${i}]: sha256 must be 64 hex digits`);
+    if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/i.test(e.sha256))
+      throw new Error(`${file}[${i}]: sha256 must be 64 hex digits`);
     return { name: e.name, role: e.role, sha256: Buffer.from(e.sha256, 'hex') };
   });
 }

@@ -10,11 +10,13 @@ export const jsonBody = express.json({ limit: JSON_LIMIT, type: 'application/jso
 export const blobBody = express.raw({ limit: BLOB_LIMIT, type: 'application/octet-stream' });
 
 export function requireJson(req: Request, _res: Response, next: NextFunction): void {
-  if (!req.is('application/json')) return next(unsupportedMediaType(`${req.method} ${req.path} takes application/json`));
+  if (!req.is('application/json'))
+    return next(unsupportedMediaType(`${req.method} ${req.path} takes application/json`));
   next();
 }
 
 export function requireBlob(req: Request, _res: Response, next: NextFunction): void {
-  if (!req.is('application/octet-stream')) return next(unsupportedMediaType(`${req.method} ${req.path} takes application/octet-stream`));
+  if (!req.is('application/octet-stream'))
+    return next(unsupportedMediaType(`${req.method} ${req.path} takes application/octet-stream`));
   next();
 }

@@ -20,7 +20,14 @@ export const domainEvents = (events: readonly StoredEvent[]): VcpuEvent[] =>
  * Runs a command for a write route: Idempotency-Key (a repeat answers the original result from
  * the events it recorded), If-Match (412 when stale), metadata, then the answer with its ETag.
  */
-export async function runCommand(ctx: AppContext, req: Request, res: Response, id: string, command: VcpuCommand, render: Render): Promise<void> {
+export async function runCommand(
+  ctx: AppContext,
+  req: Request,
+  res: Response,
+  id: string,
+  command: VcpuCommand,
+  render: Render,
+): Promise<void> {
   const idempotency = idempotencyOf(req);
   const expectedVersion = ifMatchVersion(req);
   const metadata = metadataOf(req, res);
@@ -33,11 +40,21 @@ export async function runCommand(ctx: AppContext, req: Request, res: Response, i
   send(res, render(id, domainEvents(out.events), out.state, out.version), out.replayed);
 }
 
-async function replayIfSeen(ctx: AppContext, key: string, requestHash: string, render: Render): Promise<Rendered | undefined> {
+async function replayIfSeen(
+  ctx: AppContext,
+  key: string,
+  requestHash: string,
+  render: Render,
+): Promise<Rendered | undefined> {
   const record = await ctx.store.findIdempotency(key);
   if (!record) return undefined;
   if (record.requestHash !== requestHash) {
-    throw new HttpProblem(422, 'idempotency-key-reused', 'Idempotency key reused', `Idempotency-Key ${JSON.stringify(key)} was already used for a different request`);
+    throw new HttpProblem(
+      422,
+      'idempotency-key-reused',
+      'Idempotency key reused',
+      `Idempotency-Key ${JSON.stringify(key)} was already used for a different request`,
+    );
   }
   await ctx.store.whenDurable(); // the original may be committed but its sync still in flight
   const events = await ctx.store.readStream(record.streamId, record.fromVersion, record.toVersion);

@@ -9,7 +9,8 @@ export type Logger = pino.Logger;
  * request's path (the durable record is the event store, not the log). flushLogs() on shutdown.
  */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  const dest = destination ?? (level === 'silent' ? undefined : pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+  const dest =
+    destination ?? (level === 'silent' ? undefined : pino.destination({ dest: 1, sync: false, minLength: 4096 }));
   return pino({ level, base: { service: 'cpreg-ledger' }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
 }
 

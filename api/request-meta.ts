@@ -51,7 +51,8 @@ export function ifMatchVersion(req: Request): number | undefined {
   if (v === undefined || v.trim() === '*') return undefined;
   const versions = v.split(',').map((part) => {
     const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(part);
-    if (!m) throw badRequest(`If-Match must be an ETag of this service ("<version>"), got ${JSON.stringify(v.slice(0, 60))}`);
+    if (!m)
+      throw badRequest(`If-Match must be an ETag of this service ("<version>"), got ${JSON.stringify(v.slice(0, 60))}`);
     return Number(m[1]);
   });
   return Math.max(...versions);
@@ -87,6 +88,9 @@ export function pathParam(req: Request, name: string): string {
 }
 
 export function formatParam(x: unknown): BlobFormat {
-  if (!isBlobFormat(x)) throw badRequest(`format must be v22 or v23${x === undefined ? ' (query parameter format is required)' : `, got ${JSON.stringify(String(x).slice(0, 20))}`}`);
+  if (!isBlobFormat(x))
+    throw badRequest(
+      `format must be v22 or v23${x === undefined ? ' (query parameter format is required)' : `, got ${JSON.stringify(String(x).slice(0, 20))}`}`,
+    );
   return x;
 }

@@ -49,7 +49,10 @@ export function onlyQuery(query: unknown, allowed: readonly string[]): Record<st
   const q = (query ?? {}) as Record<string, unknown>;
   const out: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(q)) {
-    if (!allowed.includes(k)) throw badRequest(`unknown query parameter ${JSON.stringify(k)}; this route takes: ${allowed.join(', ') || 'none'}`);
+    if (!allowed.includes(k))
+      throw badRequest(
+        `unknown query parameter ${JSON.stringify(k)}; this route takes: ${allowed.join(', ') || 'none'}`,
+      );
     if (typeof v !== 'string') throw badRequest(`query parameter ${k} must be given once`);
     out[k] = v;
   }

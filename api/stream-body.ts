@@ -16,12 +16,18 @@ export const DEFAULT_STREAM_LIMIT = 16 * 1024 ** 3;
 export function streamLimitFromEnv(env: NodeJS.ProcessEnv = process.env): number {
   const v = env.CPREG_STREAM_LIMIT;
   if (v === undefined || v === '') return DEFAULT_STREAM_LIMIT;
-  if (!/^\d{1,16}$/.test(v) || Number(v) < 1) throw new Error(`CPREG_STREAM_LIMIT must be a positive number of bytes, got ${JSON.stringify(v)}`);
+  if (!/^\d{1,16}$/.test(v) || Number(v) < 1)
+    throw new Error(`CPREG_STREAM_LIMIT must be a positive number of bytes, got ${JSON.stringify(v)}`);
   return Number(v);
 }
 
 export const tooLarge = (limit: number, what: string) =>
-  new HttpProblem(413, 'payload-too-large', 'Payload too large', `${what} exceeds the limit of ${limit} bytes for QEMU streams`);
+  new HttpProblem(
+    413,
+    'payload-too-large',
+    'Payload too large',
+    `${what} exceeds the limit of ${limit} bytes for QEMU streams`,
+  );
 
 /**
  * Checks what can be checked before reading: the content type (415) and a Content-Length above
@@ -47,7 +53,13 @@ export function checkStreamRequest(req: Request, limit: number): number | undefi
  */
 export async function* streamBody(req: Request, limit: number): AsyncGenerator<Buffer> {
   let total = 0;
-  const cutOff = () => new HttpProblem(400, 'bad-request', 'Malformed request', `the request body was cut off after ${total} bytes (the client went away)`);
+  const cutOff = () =>
+    new HttpProblem(
+      400,
+      'bad-request',
+      'Malformed request',
+      `the request body was cut off after ${total} bytes (the client went away)`,
+    );
   const it = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   for (;;) {
     let next: IteratorResult<Buffer>;
@@ -83,8 +95,11 @@ export function inspectionView(info: StreamInfo) {
       instance: c.instance,
       version: c.version,
       arrayLen: c.n,
-      registers: Array.from(c.indexes, (id, i) => ({ id: formatRegId(id), name: registerName(id, 'tcg'), value: formatValue(id, c.values[i]!) })),
+      registers: Array.from(c.indexes, (id, i) => ({
+        id: formatRegId(id),
+        name: registerName(id, 'tcg'),
+        value: formatValue(id, c.values[i]!),
+      })),
     })),
   };
 }
-

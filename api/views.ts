@@ -52,21 +52,36 @@ export function arraysView(id: string, version: number, s: VcpuState): Schemas['
 }
 
 export function namedValues(rv: RegValues, accelerator: Accelerator): Schemas['NamedValue'][] {
-  return rv.ids.map((id, k) => ({ id: formatRegId(id), name: registerName(id, accelerator), value: formatValue(id, rv.values[k]) }));
+  return rv.ids.map((id, k) => ({
+    id: formatRegId(id),
+    name: registerName(id, accelerator),
+    value: formatValue(id, rv.values[k]),
+  }));
 }
 
 export function namedValueOf(s: VcpuState, id: RegId) {
   return { id: formatRegId(id), name: registerName(id, s.accelerator) };
 }
 
-export function loadReportView(r: LoadReport, s: VcpuState, format: 'v22' | 'v23', dryRun: boolean, values: Map<RegId, bigint>): Schemas['LoadReport'] {
+export function loadReportView(
+  r: LoadReport,
+  s: VcpuState,
+  format: 'v22' | 'v23',
+  dryRun: boolean,
+  values: Map<RegId, bigint>,
+): Schemas['LoadReport'] {
   return {
     format,
     dryRun,
     updated: r.updated.map(formatRegId),
     changed: r.changed.map((id) => ({ ...namedValueOf(s, id), value: formatValue(id, values.get(id) ?? 0n) })),
     kept: r.kept.map(formatRegId),
-    warnings: r.warnings.map((w) => ({ kind: w.kind, register: formatRegId(w.register), name: registerName(w.register, s.accelerator), message: w.message })),
+    warnings: r.warnings.map((w) => ({
+      kind: w.kind,
+      register: formatRegId(w.register),
+      name: registerName(w.register, s.accelerator),
+      message: w.message,
+    })),
   };
 }
 

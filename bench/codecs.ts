@@ -23,7 +23,9 @@ function arrays(ids: bigint[]) {
 }
 
 // The real block of QEMU 7.2 `-M virt -cpu max` (test/fixtures/qemu, made by scripts/make-qemu-fixtures.sh).
-const v22Block = new Uint8Array(fs.readFileSync(path.join(__dirname, '../../test/fixtures/qemu/aarch64-max-smp2.cpu0.v22.bin')));
+const v22Block = new Uint8Array(
+  fs.readFileSync(path.join(__dirname, '../../test/fixtures/qemu/aarch64-max-smp2.cpu0.v22.bin')),
+);
 
 const big: bigint[] = [];
 for (let i = 0; i < 568; i++) big.push(0x6030000000130000n | BigInt(i * 13));

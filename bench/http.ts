@@ -63,22 +63,33 @@ async function setup(port: number): Promise<string[]> {
   const blob = fs.readFileSync(FIXTURE);
   const ids: string[] = [];
   for (let c = 0; c < CLIENTS; c++) {
-    const r = await httpRequest({ host: '127.0.0.1', port }, { method: 'POST', path: `/v1/cpus?format=v22&accelerator=tcg&id=bench.${c}`, headers: { 'content-type': 'application/octet-stream' }, body: blob });
+    const r = await httpRequest(
+      { host: '127.0.0.1', port },
+      {
+        method: 'POST',
+        path: `/v1/cpus?format=v22&accelerator=tcg&id=bench.${c}`,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: blob,
+      },
+    );
     if (r.status !== 201) throw new Error(`setup: ${r.status} ${r.text}`);
   }
   const state = await jsonRequest({ host: '127.0.0.1', port }, 'GET', '/v1/cpus/bench.0');
-  for (const r of state.json.registers as Array<{ id: string; size: number }>) if (r.size <= 8 && ids.length < 300) ids.push(r.id);
+  for (const r of state.json.registers as Array<{ id: string; size: number }>)
+    if (r.size <= 8 && ids.length < 300) ids.push(r.id);
   if (ids.length !== 300) throw new Error(`the fixture has ${ids.length} registers of ≤ 8 bytes, 300 wanted`);
   return ids;
 }
 
-const put = (cpu: (c: number) => string) => (c: number, n: number): RawRequest => ({
-  method: 'PUT',
-  path: `/v1/cpus/${cpu(c)}/registers/TPIDR_EL0`,
-  headers: { 'content-type': 'application/json' },
-  // distinct values: every write is a change
-  body: `{"value":"0x${((BigInt(c + 1) << 40n) | BigInt(n)).toString(16)}"}`,
-});
+const put =
+  (cpu: (c: number) => string) =>
+  (c: number, n: number): RawRequest => ({
+    method: 'PUT',
+    path: `/v1/cpus/${cpu(c)}/registers/TPIDR_EL0`,
+    headers: { 'content-type': 'application/json' },
+    // distinct values: every write is a change
+    body: `{"value":"0x${((BigInt(c + 1) << 40n) | BigInt(n)).toString(16)}"}`,
+  });
 
 function syncBodies(ids: string[]): string[] {
   return Array.from({ length: 64 }, (_, k) => {
@@ -87,14 +98,20 @@ function syncBodies(ids: string[]): string[] {
     return JSON.stringify({ direction: 'from-accelerator', values });
   });
 }
-const sync = (bodies: string[]) => (c: number, n: number): RawRequest => ({
-  method: 'POST',
-  path: `/v1/cpus/bench.${c}/syncs`,
-  headers: { 'content-type': 'application/json' },
-  body: bodies[(c * 13 + n) % bodies.length],
-});
+const sync =
+  (bodies: string[]) =>
+  (c: number, n: number): RawRequest => ({
+    method: 'POST',
+    path: `/v1/cpus/bench.${c}/syncs`,
+    headers: { 'content-type': 'application/json' },
+    body: bodies[(c * 13 + n) % bodies.length],
+  });
 
-async function load(port: number, request: (c: number, n: number) => RawRequest, seconds = SECONDS): Promise<LoadResult> {
+async function load(
+  port: number,
+  request: (c: number, n: number) => RawRequest,
+  seconds = SECONDS,
+): Promise<LoadResult> {
   return runLoad({ port, clients: CLIENTS, warmupMs: WARMUP_MS, durationMs: seconds * 1000, request });
 }
 
@@ -103,9 +120,18 @@ async function fsyncCounts(): Promise<string[]> {
   if (spawnSync('strace', ['-V']).status !== 0) return ['fsync count: skipped (strace is not installed)'];
   const log = path.join(tmp, 'strace.log');
   const s = await real('strace', { wrapper: ['strace', '-f', '-qq', '-e', 'trace=fsync,fdatasync', '-o', log] });
-  const serverPid = Number(execFileSync('ps', ['-o', 'pid=', '--ppid', String(s.child.pid)]).toString().trim().split(/\s+/)[0]);
+  const serverPid = Number(
+    execFileSync('ps', ['-o', 'pid=', '--ppid', String(s.child.pid)])
+      .toString()
+      .trim()
+      .split(/\s+/)[0],
+  );
   await setup(s.port);
-  const count = () => fs.readFileSync(log, 'utf8').split('\n').filter((l) => /\b(fsync|fdatasync)\(/.test(l)).length;
+  const count = () =>
+    fs
+      .readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => /\b(fsync|fdatasync)\(/.test(l)).length;
   const settle = () => new Promise((r) => setTimeout(r, 300));
   const N = 200;
   await settle();
@@ -117,10 +143,17 @@ async function fsyncCounts(): Promise<string[]> {
   await settle();
   const sequential = (count() - before) / N;
   before = count();
-  const c = await runLoad({ port: s.port, clients: CLIENTS, warmupMs: 0, durationMs: 3000, request: put((k) => `bench.${k}`) });
+  const c = await runLoad({
+    port: s.port,
+    clients: CLIENTS,
+    warmupMs: 0,
+    durationMs: 3000,
+    request: put((k) => `bench.${k}`),
+  });
   await settle();
   // every answered request (also the ones answered after the measuring window closed) was synced
-  const events = (await jsonRequest({ host: '127.0.0.1', port: s.port }, 'GET', '/v1/audit/verify')).json.events as number;
+  const events = (await jsonRequest({ host: '127.0.0.1', port: s.port }, 'GET', '/v1/audit/verify')).json
+    .events as number;
   const concurrentWrites = events - CLIENTS - N;
   const concurrent = (count() - before) / concurrentWrites;
   await stop(s, serverPid);
@@ -140,7 +173,11 @@ async function profile(name: string, request: (c: number, n: number) => RawReque
   if (!file) return [`profile ${name}: no .cpuprofile written`];
   const keep = path.join(ROOT, 'build', 'bench', `http-${name}.cpuprofile`);
   fs.copyFileSync(path.join(dir, file), keep);
-  return [`profile of the server during ${name} (16 clients, ${Math.min(SECONDS, 6)} s):`, ...summarizeProfile(keep, ROOT, 15), `(full profile: ${path.relative(ROOT, keep)}; open it in Chrome DevTools)`];
+  return [
+    `profile of the server during ${name} (16 clients, ${Math.min(SECONDS, 6)} s):`,
+    ...summarizeProfile(keep, ROOT, 15),
+    `(full profile: ${path.relative(ROOT, keep)}; open it in Chrome DevTools)`,
+  ];
 }
 
 async function main(): Promise<void> {
@@ -150,7 +187,9 @@ async function main(): Promise<void> {
     console.log(l);
     lines.push(l);
   };
-  say(`${CLIENTS} keep-alive clients (http.Agent keepAlive, maxSockets ${CLIENTS}), closed loop, ${WARMUP_MS / 1000} s warm-up + ${SECONDS} s per run; load generator in the same machine`);
+  say(
+    `${CLIENTS} keep-alive clients (http.Agent keepAlive, maxSockets ${CLIENTS}), closed loop, ${WARMUP_MS / 1000} s warm-up + ${SECONDS} s per run; load generator in the same machine`,
+  );
 
   const bare = await spawnServer({ entry: BARE });
   children.push(bare);
@@ -163,29 +202,60 @@ async function main(): Promise<void> {
   const ratios: number[] = [];
   const rounds: Array<[LoadResult, LoadResult]> = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const b = await load(bare.port, put((c) => `bench.${c}`));
-    const p = await load(s.port, put((c) => `bench.${c}`));
+    const b = await load(
+      bare.port,
+      put((c) => `bench.${c}`),
+    );
+    const p = await load(
+      s.port,
+      put((c) => `bench.${c}`),
+    );
     rounds.push([b, p]);
     ratios.push(p.rps / b.rps);
-    say(`round ${r + 1}: bare express 5 PUT (express.json, small JSON answer): ${fmt(b)}; cpreg-ledger PUT TPIDR_EL0, 16 clients on 16 vCPUs: ${fmt(p)}; ratio ${(p.rps / b.rps).toFixed(2)}`);
+    say(
+      `round ${r + 1}: bare express 5 PUT (express.json, small JSON answer): ${fmt(b)}; cpreg-ledger PUT TPIDR_EL0, 16 clients on 16 vCPUs: ${fmt(p)}; ratio ${(p.rps / b.rps).toFixed(2)}`,
+    );
   }
   const ratio = [...ratios].sort((a, b) => a - b)[Math.floor(ROUNDS / 2)];
   const put16 = rounds[ratios.indexOf(ratio)][1];
   const barePut = rounds[ratios.indexOf(ratio)][0];
-  say(`PUT / bare, median of ${ROUNDS} rounds: ${ratio.toFixed(3)} (rounds: ${ratios.map((x) => x.toFixed(2)).join(', ')}) — target ≥ 0.5: ${ratio >= 0.5 ? 'met' : 'NOT met'}`);
+  say(
+    `PUT / bare, median of ${ROUNDS} rounds: ${ratio.toFixed(3)} (rounds: ${ratios.map((x) => x.toFixed(2)).join(', ')}) — target ≥ 0.5: ${ratio >= 0.5 ? 'met' : 'NOT met'}`,
+  );
   const bareSync = await load(bare.port, sync(bodies));
   say(`bare express 5, POST 300 values: ${fmt(bareSync)}`);
   await stop(bare);
 
-  const put1 = await load(s.port, put(() => 'bench.0'));
-  say(`cpreg-ledger PUT TPIDR_EL0, 16 clients on ONE vCPU: ${fmt(put1)} — ratio to bare ${(put1.rps / barePut.rps).toFixed(2)}`);
-  const seq = await runLoad({ port: s.port, clients: 1, warmupMs: 500, durationMs: Math.min(SECONDS, 5) * 1000, request: put(() => 'bench.0') });
+  const put1 = await load(
+    s.port,
+    put(() => 'bench.0'),
+  );
+  say(
+    `cpreg-ledger PUT TPIDR_EL0, 16 clients on ONE vCPU: ${fmt(put1)} — ratio to bare ${(put1.rps / barePut.rps).toFixed(2)}`,
+  );
+  const seq = await runLoad({
+    port: s.port,
+    clients: 1,
+    warmupMs: 500,
+    durationMs: Math.min(SECONDS, 5) * 1000,
+    request: put(() => 'bench.0'),
+  });
   say(`cpreg-ledger PUT TPIDR_EL0, ONE client (sequential: each write waits for its own WAL sync): ${fmt(seq)}`);
   const syncs = await load(s.port, sync(bodies));
-  say(`cpreg-ledger POST /syncs from-accelerator, 300 values, 16 clients on 16 vCPUs: ${fmt(syncs)} — ratio to bare ${(syncs.rps / bareSync.rps).toFixed(2)}`);
-  const v = (await jsonRequest({ host: '127.0.0.1', port: s.port }, 'GET', '/v1/audit/verify')).json as { ok: boolean; events: number };
+  say(
+    `cpreg-ledger POST /syncs from-accelerator, 300 values, 16 clients on 16 vCPUs: ${fmt(syncs)} — ratio to bare ${(syncs.rps / bareSync.rps).toFixed(2)}`,
+  );
+  const v = (await jsonRequest({ host: '127.0.0.1', port: s.port }, 'GET', '/v1/audit/verify')).json as {
+    ok: boolean;
+    events: number;
+  };
   const versions = await Promise.all(
-    Array.from({ length: CLIENTS }, async (_, c) => (await jsonRequest({ host: '127.0.0.1', port: s.port }, 'GET', `/v1/cpus/bench.${c}/events?after=0&limit=1`)).status),
+    Array.from(
+      { length: CLIENTS },
+      async (_, c) =>
+        (await jsonRequest({ host: '127.0.0.1', port: s.port }, 'GET', `/v1/cpus/bench.${c}/events?after=0&limit=1`))
+          .status,
+    ),
   );
   const runs = [...rounds.map(([, p]) => p), put1, seq, syncs];
   const acked = runs.reduce((n, r) => n + r.acked, 0);
@@ -196,7 +266,12 @@ async function main(): Promise<void> {
   await stop(s);
 
   for (const l of await fsyncCounts()) say(l);
-  if (PROFILE || put16.rps < 0.5 * barePut.rps) for (const l of await profile('put', put((c) => `bench.${c}`))) say(l);
+  if (PROFILE || put16.rps < 0.5 * barePut.rps)
+    for (const l of await profile(
+      'put',
+      put((c) => `bench.${c}`),
+    ))
+      say(l);
   if (PROFILE) for (const l of await profile('sync', sync(bodies))) say(l);
   appendResults('HTTP (bench/http.ts)', lines);
 }

@@ -33,7 +33,8 @@ const PAGES_PER_PART = 8192; // 32 MiB per PART section
 
 function findRoot(dir: string): string {
   for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
-    if (fs.existsSync(path.join(d, 'package.json')) && fs.existsSync(path.join(d, 'test', 'fixtures', 'qemu'))) return d;
+    if (fs.existsSync(path.join(d, 'package.json')) && fs.existsSync(path.join(d, 'test', 'fixtures', 'qemu')))
+      return d;
   }
   throw new Error('cannot find the repository root (test/fixtures/qemu)');
 }
@@ -52,17 +53,21 @@ const str8 = (s: string) => Buffer.concat([Buffer.from([s.length]), Buffer.from(
 
 /** Writes the big stream; returns its size and what a reader must find in it. */
 function buildStream(file: string, extraRam: number): { bytes: number; pages: number } {
-  const fixture = gunzipSync(fs.readFileSync(path.join(findRoot(__dirname), 'test', 'fixtures', 'qemu', 'aarch64-max-smp2.mig.gz')));
+  const fixture = gunzipSync(
+    fs.readFileSync(path.join(findRoot(__dirname), 'test', 'fixtures', 'qemu', 'aarch64-max-smp2.mig.gz')),
+  );
   const info = readStream([fixture]);
   const start = info.sections[0]!;
-  if (start.idstr !== 'ram' || start.kind !== 'start') throw new Error('fixture: the first section is not the ram START');
+  if (start.idstr !== 'ram' || start.kind !== 'start')
+    throw new Error('fixture: the first section is not the ram START');
   const firstDevice = info.sections.find((s) => s.kind === 'full')!.offset;
   const ramBlock = info.ramBlocks.find((b) => b.name === BLOCK)!;
   const oldRam = ramBlock.length;
   // The fixture's START section: header, MEM_SIZE, block list, EOS, footer.
   const headerLen = 1 + 4 + 1 + start.idstr.length + 4 + 4;
   const startLen = headerLen + 8 + info.ramBlocks.reduce((n, b) => n + 1 + b.name.length + 8, 0) + 8 + 5;
-  if (fixture[start.offset + startLen] !== 0x02) throw new Error('fixture: the ram START section is not followed by a PART section');
+  if (fixture[start.offset + startLen] !== 0x02)
+    throw new Error('fixture: the ram START section is not followed by a PART section');
   const sectionId = start.sectionId;
   const footer = Buffer.concat([Buffer.from([0x7e]), be32(sectionId)]);
 
@@ -75,7 +80,10 @@ function buildStream(file: string, extraRam: number): { bytes: number; pages: nu
   };
   try {
     put(fixture.subarray(0, start.offset)); // magic, version, configuration section
-    const blocks = info.ramBlocks.map((b) => ({ name: b.name, length: b.name === BLOCK ? b.length + extraRam : b.length }));
+    const blocks = info.ramBlocks.map((b) => ({
+      name: b.name,
+      length: b.name === BLOCK ? b.length + extraRam : b.length,
+    }));
     const total = blocks.reduce((n, b) => n + b.length, 0);
     put(
       Buffer.concat([
@@ -134,7 +142,14 @@ function child(file: string): void {
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const maxRssBytes = process.resourceUsage().maxRSS * 1024;
   process.stdout.write(
-    JSON.stringify({ secs, maxRssBytes, totalBytes: info.totalBytes, ramPages: info.ramPages, cpus: info.cpus.map((c) => c.n), blocks: info.ramBlocks.length }) + '\n',
+    JSON.stringify({
+      secs,
+      maxRssBytes,
+      totalBytes: info.totalBytes,
+      ramPages: info.ramPages,
+      cpus: info.cpus.map((c) => c.n),
+      blocks: info.ramBlocks.length,
+    }) + '\n',
   );
 }
 
@@ -145,7 +160,9 @@ function main(): void {
   try {
     const t = Date.now();
     const built = buildStream(file, extraGib * 1024 ** 3);
-    console.log(`built ${file}: ${built.bytes.toLocaleString('en-US')} bytes in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    console.log(
+      `built ${file}: ${built.bytes.toLocaleString('en-US')} bytes in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+    );
 
     const cat = (): number => {
       const s = process.hrtime.bigint();
@@ -158,11 +175,25 @@ function main(): void {
       const r = spawnSync(process.execPath, [__filename, '--child', file], { encoding: 'utf8', maxBuffer: 1 << 20 });
       const wall = Number(process.hrtime.bigint() - s) / 1e9;
       if (r.status !== 0) throw new Error(`inspection failed: ${r.stderr}`);
-      return { ...(JSON.parse(r.stdout) as { secs: number; maxRssBytes: number; totalBytes: number; ramPages: number; cpus: number[]; blocks: number }), wall };
+      return {
+        ...(JSON.parse(r.stdout) as {
+          secs: number;
+          maxRssBytes: number;
+          totalBytes: number;
+          ramPages: number;
+          cpus: number[];
+          blocks: number;
+        }),
+        wall,
+      };
     };
     const cli = (): number => {
       const s = process.hrtime.bigint();
-      const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'cli', 'cpreg.js'), 'inspect', '--json', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const r = spawnSync(
+        process.execPath,
+        [path.join(__dirname, '..', 'cli', 'cpreg.js'), 'inspect', '--json', file],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
       if (r.status !== 0) throw new Error(`cpreg inspect failed: ${r.stderr}`);
       return Number(process.hrtime.bigint() - s) / 1e9;
     };

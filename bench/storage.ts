@@ -39,7 +39,8 @@ const smallWrite = (): VcpuCommand => {
 };
 const bigSync = (): VcpuCommand => ({ type: 'SyncFromAccelerator', values: REGS.map((id) => [id, value()] as const) });
 /** A history shaped like a busy vCPU: mostly small writes, 1% full syncs from and to the accelerator. */
-const historyCommand = (k: number): VcpuCommand => (k % 100 === 50 ? bigSync() : k % 100 === 99 ? { type: 'SyncToAccelerator' } : smallWrite());
+const historyCommand = (k: number): VcpuCommand =>
+  k % 100 === 50 ? bigSync() : k % 100 === 99 ? { type: 'SyncToAccelerator' } : smallWrite();
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -63,7 +64,9 @@ async function sequential(repo: VcpuRepository, id: string, command: () => VcpuC
 }
 
 async function concurrent(repo: VcpuRepository, store: SqliteEventStore, writers: number, ms: number) {
-  await Promise.all(Array.from({ length: writers }, (_, w) => repo.execute(`conc-${writers}-${w}`, create, { metadata: meta })));
+  await Promise.all(
+    Array.from({ length: writers }, (_, w) => repo.execute(`conc-${writers}-${w}`, create, { metadata: meta })),
+  );
   const commits0 = store.stats.commits;
   let n = 0;
   const start = performance.now();
@@ -82,9 +85,11 @@ async function concurrent(repo: VcpuRepository, store: SqliteEventStore, writers
 /** Appends `count` commands to one vCPU, 1,000 at a time (group-committed, decided in order). */
 async function populate(repo: VcpuRepository, id: string, count: number): Promise<void> {
   await repo.execute(id, create, { metadata: meta });
-  for (let k = 1; k < count; ) {
+  for (let k = 1; k < count;) {
     const chunk = Math.min(1000, count - k);
-    await Promise.all(Array.from({ length: chunk }, (_, j) => repo.execute(id, historyCommand(k + j), { metadata: meta })));
+    await Promise.all(
+      Array.from({ length: chunk }, (_, j) => repo.execute(id, historyCommand(k + j), { metadata: meta })),
+    );
     k += chunk;
   }
 }
@@ -93,7 +98,11 @@ async function populate(repo: VcpuRepository, id: string, count: number): Promis
 function rawRead(store: SqliteEventStore) {
   const streams = store.db.prepare('SELECT stream_id FROM streams ORDER BY stream_id').pluck().all() as string[];
   // 1. what a replay reads (4 columns), by the same index, stream by stream
-  const byStream = store.db.prepare('SELECT version, type, schema_version, data FROM events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version').raw(true);
+  const byStream = store.db
+    .prepare(
+      'SELECT version, type, schema_version, data FROM events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version',
+    )
+    .raw(true);
   let rows = 0;
   let sink = 0;
   let t0 = performance.now();
@@ -120,7 +129,10 @@ function rawRead(store: SqliteEventStore) {
 /** Where a replay's time goes, per event, on one stream: read, JSON.parse, deserializeEvent, fold. */
 function breakdown(store: SqliteEventStore, id: string) {
   const t0 = performance.now();
-  const rows = store.db.prepare('SELECT version, type, schema_version, data FROM events WHERE stream_id = ? ORDER BY version').raw(true).all(id) as [number, string, number, string][];
+  const rows = store.db
+    .prepare('SELECT version, type, schema_version, data FROM events WHERE stream_id = ? ORDER BY version')
+    .raw(true)
+    .all(id) as [number, string, number, string][];
   const t1 = performance.now();
   const data = rows.map((r) => JSON.parse(r[3]) as unknown);
   const t2 = performance.now();
@@ -143,7 +155,9 @@ async function main(): Promise<void> {
   try {
     const appendStore = new SqliteEventStore({ file: path.join(dir, 'appends.db') });
     const appendRepo = new VcpuRepository(appendStore, { snapshotEvery: 100 });
-    say(`databases in ${dir} (on disk: ${fsType(dir)}), journal_mode=WAL, commits synced by fdatasync of the WAL before each answer (storage/sqlite/wal-sync.ts), snapshots every 100 events`);
+    say(
+      `databases in ${dir} (on disk: ${fsType(dir)}), journal_mode=WAL, commits synced by fdatasync of the WAL before each answer (storage/sqlite/wal-sync.ts), snapshots every 100 events`,
+    );
 
     const small = await sequential(appendRepo, 'seq-small', smallWrite, 3000);
     say(`sequential appends, one small event (1–4 registers) per transaction, each awaited: ${fmt(small)} appends/s`);
@@ -151,7 +165,9 @@ async function main(): Promise<void> {
     say(`sequential appends, one 300-value sync event per transaction, each awaited: ${fmt(big)} appends/s`);
     for (const writers of [8, 64]) {
       const c = await concurrent(appendRepo, appendStore, writers, 3000);
-      say(`${writers} concurrent writers (group commit), small events: ${fmt(c.perSec)} appends/s, ${fmt(c.perCommit, 1)} appends per transaction`);
+      say(
+        `${writers} concurrent writers (group commit), small events: ${fmt(c.perSec)} appends/s, ${fmt(c.perCommit, 1)} appends per transaction`,
+      );
     }
     await appendStore.close();
 
@@ -161,7 +177,9 @@ async function main(): Promise<void> {
 
     let t = performance.now();
     await populate(repo, 'big', HISTORY);
-    say(`populated a vCPU with ${fmt(HISTORY)} events (1,000 concurrent commands at a time) in ${fmt((performance.now() - t) / 1000, 1)} s`);
+    say(
+      `populated a vCPU with ${fmt(HISTORY)} events (1,000 concurrent commands at a time) in ${fmt((performance.now() - t) / 1000, 1)} s`,
+    );
     t = performance.now();
     for (let v = 0; v < FLEET; v++) await populate(repo, `fleet-${String(v).padStart(4, '0')}`, 1000);
     say(`populated ${FLEET} vCPUs × 1,000 events in ${fmt((performance.now() - t) / 1000, 1)} s`);
@@ -230,12 +248,18 @@ async function main(): Promise<void> {
       await cold.load('big', v, { cache: false });
       past.push(performance.now() - t0);
     }
-    say(`state at a random past version (time travel), snapshots: median ${fmt(median(past), 2)} ms, p95 ${fmt(pct(past, 0.95), 2)} ms`);
+    say(
+      `state at a random past version (time travel), snapshots: median ${fmt(median(past), 2)} ms, p95 ${fmt(pct(past, 0.95), 2)} ms`,
+    );
 
     t = performance.now();
     const report = await store.verify();
-    say(`verify (hash chain walk) of ${fmt(report.events)} events: ${fmt((report.events * 1000) / (performance.now() - t))} events/s, ok=${report.ok}`);
-    say(`database size: ${fmt(fs.statSync(file).size / 2 ** 20, 1)} MiB (+ WAL ${fmt((fs.existsSync(file + '-wal') ? fs.statSync(file + '-wal').size : 0) / 2 ** 20, 1)} MiB)`);
+    say(
+      `verify (hash chain walk) of ${fmt(report.events)} events: ${fmt((report.events * 1000) / (performance.now() - t))} events/s, ok=${report.ok}`,
+    );
+    say(
+      `database size: ${fmt(fs.statSync(file).size / 2 ** 20, 1)} MiB (+ WAL ${fmt((fs.existsSync(file + '-wal') ? fs.statSync(file + '-wal').size : 0) / 2 ** 20, 1)} MiB)`,
+    );
     await store.close();
     appendResults('Event store (bench/storage.ts)', lines);
   } finally {
@@ -245,7 +269,10 @@ async function main(): Promise<void> {
 
 function fsType(dir: string): string {
   try {
-    const mounts = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' '));
+    const mounts = fs
+      .readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' '));
     let best = ['', '/', 'unknown'];
     for (const m of mounts) if (m[1] && dir.startsWith(m[1]) && m[1].length >= best[1].length) best = m;
     return `${best[2]} ${best[0]} at ${best[1]}`;

@@ -55,8 +55,17 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | 'he
   if (argv.length === 0) throw new UsageError('a command is required (inspect, import or rewrite)');
   if (argv.includes('-h') || argv.includes('--help') || argv[0] === 'help') return 'help';
   const [command, ...rest] = argv;
-  if (!['inspect', 'import', 'rewrite'].includes(command!)) throw new UsageError(`unknown command ${JSON.stringify(command)} (inspect, import or rewrite)`);
-  const o: Options = { command: command!, file: '', json: false, server: env.CPREG_URL || 'http://127.0.0.1:8080', token: env.CPREG_TOKEN || undefined, check: true, progress: 'auto' };
+  if (!['inspect', 'import', 'rewrite'].includes(command!))
+    throw new UsageError(`unknown command ${JSON.stringify(command)} (inspect, import or rewrite)`);
+  const o: Options = {
+    command: command!,
+    file: '',
+    json: false,
+    server: env.CPREG_URL || 'http://127.0.0.1:8080',
+    token: env.CPREG_TOKEN || undefined,
+    check: true,
+    progress: 'auto',
+  };
   const files: string[] = [];
   const value = (i: number, flag: string): string => {
     const v = rest[i + 1];
@@ -107,10 +116,13 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | 'he
   o.file = files[0]!;
   if (o.command !== 'inspect') {
     if (!o.vm) throw new UsageError(`${command} needs --vm NAME`);
-    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,100}$/.test(o.vm)) throw new UsageError('--vm must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,100}$');
-    if (!/^https?:\/\//.test(o.server)) throw new UsageError(`--server must be an http:// or https:// URL, got ${JSON.stringify(o.server)}`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,100}$/.test(o.vm))
+      throw new UsageError('--vm must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,100}$');
+    if (!/^https?:\/\//.test(o.server))
+      throw new UsageError(`--server must be an http:// or https:// URL, got ${JSON.stringify(o.server)}`);
   }
-  if (o.command === 'import' && o.accelerator && !['tcg', 'kvm', 'hvf'].includes(o.accelerator)) throw new UsageError('--accelerator must be tcg, kvm or hvf');
+  if (o.command === 'import' && o.accelerator && !['tcg', 'kvm', 'hvf'].includes(o.accelerator))
+    throw new UsageError('--accelerator must be tcg, kvm or hvf');
   if (o.command === 'rewrite' && !o.out) throw new UsageError('rewrite needs -o OUT.mig');
   if (o.command !== 'import' && o.accelerator) throw new UsageError('--accelerator is for import');
   if (o.command !== 'rewrite' && o.out) throw new UsageError('-o is for rewrite');
@@ -143,7 +155,9 @@ export class Progress {
     const full = Math.round(frac * width);
     const secs = Math.max(0.001, (now - this.started) / 1000);
     const mb = (n: number) => (n / 1e6).toFixed(0);
-    process.stderr.write(`\r${this.label} [${'#'.repeat(full)}${'-'.repeat(width - full)}] ${(frac * 100).toFixed(0).padStart(3)}% ${mb(done)}/${mb(this.total)} MB ${(done / 1e6 / secs).toFixed(0)} MB/s `);
+    process.stderr.write(
+      `\r${this.label} [${'#'.repeat(full)}${'-'.repeat(width - full)}] ${(frac * 100).toFixed(0).padStart(3)}% ${mb(done)}/${mb(this.total)} MB ${(done / 1e6 / secs).toFixed(0)} MB/s `,
+    );
   }
   done(): void {
     if (this.on) process.stderr.write('\n');
@@ -184,7 +198,9 @@ function openFile(file: string): number {
     return fd;
   } catch (e) {
     if (e instanceof CliError) throw e;
-    throw new CliError(`${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new CliError(
+      `${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+    );
   }
 }
 
@@ -198,12 +214,18 @@ function fileSize(file: string): number {
 }
 
 function humanInspection(file: string, info: StreamInfo): string {
-  const lines = [`${file}: ${info.totalBytes} bytes, machine ${info.machine ?? '(none)'}, page size ${info.pageSize}, ${info.cpus.length} vCPU${info.cpus.length === 1 ? '' : 's'}`];
+  const lines = [
+    `${file}: ${info.totalBytes} bytes, machine ${info.machine ?? '(none)'}, page size ${info.pageSize}, ${info.cpus.length} vCPU${info.cpus.length === 1 ? '' : 's'}`,
+  ];
   for (const c of info.cpus) {
-    lines.push(`cpu ${c.instance}: ${c.n} registers (cpu section version ${c.version}, block at byte ${c.blockOffset})`);
+    lines.push(
+      `cpu ${c.instance}: ${c.n} registers (cpu section version ${c.version}, block at byte ${c.blockOffset})`,
+    );
     const names = Array.from(c.indexes, (id) => registerName(id, 'tcg'));
     const w = Math.max(0, ...names.map((n) => n.length));
-    c.indexes.forEach((id, i) => lines.push(`  ${formatRegId(id)}  ${names[i]!.padEnd(w)}  ${formatValue(id, c.values[i]!)}`));
+    c.indexes.forEach((id, i) =>
+      lines.push(`  ${formatRegId(id)}  ${names[i]!.padEnd(w)}  ${formatValue(id, c.values[i]!)}`),
+    );
   }
   return lines.join('\n');
 }
@@ -216,7 +238,12 @@ interface Answer {
   body: Buffer;
 }
 
-function requestOptions(o: Options, method: string, path: string, headers: Record<string, string | number>): { mod: typeof http | typeof https; opts: http.RequestOptions } {
+function requestOptions(
+  o: Options,
+  method: string,
+  path: string,
+  headers: Record<string, string | number>,
+): { mod: typeof http | typeof https; opts: http.RequestOptions } {
   let url: URL;
   try {
     url = new URL(path, o.server.endsWith('/') ? o.server : o.server + '/');
@@ -228,13 +255,22 @@ function requestOptions(o: Options, method: string, path: string, headers: Recor
   return {
     // loaded on demand: `cpreg inspect` starts faster without TLS
     mod: url.protocol === 'https:' ? (require('https') as typeof https) : (require('http') as typeof http),
-    opts: { method, hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || undefined, path: url.pathname + url.search, headers: h },
+    opts: {
+      method,
+      hostname: url.hostname.replace(/^\[|\]$/g, ''),
+      port: url.port || undefined,
+      path: url.pathname + url.search,
+      headers: h,
+    },
   };
 }
 
 function connectionError(o: Options, e: Error): CliError {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ECONNREFUSED') return new CliError(`cannot connect to ${o.server} (connection refused; is the server running? --server or CPREG_URL)`);
+  if (code === 'ECONNREFUSED')
+    return new CliError(
+      `cannot connect to ${o.server} (connection refused; is the server running? --server or CPREG_URL)`,
+    );
   return new CliError(`${o.server}: ${e.message}`);
 }
 
@@ -267,9 +303,19 @@ function getJson(o: Options, path: string): Promise<Answer> {
  * POSTs the file as the body (Content-Length set, read as a stream). A 200 answer's body goes to
  * `sink` when given (else it is collected); anything else is collected for the error message.
  */
-function postFile(o: Options, path: string, file: string, label: string, sink?: fs.WriteStream): Promise<Answer & { received: number }> {
+function postFile(
+  o: Options,
+  path: string,
+  file: string,
+  label: string,
+  sink?: fs.WriteStream,
+): Promise<Answer & { received: number }> {
   const size = fileSize(file);
-  const { mod, opts } = requestOptions(o, 'POST', path, { 'content-type': 'application/octet-stream', 'content-length': size, accept: 'application/json, application/octet-stream' });
+  const { mod, opts } = requestOptions(o, 'POST', path, {
+    'content-type': 'application/octet-stream',
+    'content-length': size,
+    accept: 'application/json, application/octet-stream',
+  });
   const progress = new Progress(size, label, o.progress);
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -301,8 +347,20 @@ function postFile(o: Options, path: string, file: string, label: string, sink?: 
           }
         } else parts.push(d);
       });
-      res.on('aborted', () => fail(new CliError(`the server aborted the answer after ${received} bytes (request id ${res.headers['x-request-id'] ?? '?'}; its log has the reason)`)));
-      res.on('error', (e) => fail(new CliError(`the server aborted the answer after ${received} bytes (${e.message}; request id ${res.headers['x-request-id'] ?? '?'}; its log has the reason)`)));
+      res.on('aborted', () =>
+        fail(
+          new CliError(
+            `the server aborted the answer after ${received} bytes (request id ${res.headers['x-request-id'] ?? '?'}; its log has the reason)`,
+          ),
+        ),
+      );
+      res.on('error', (e) =>
+        fail(
+          new CliError(
+            `the server aborted the answer after ${received} bytes (${e.message}; request id ${res.headers['x-request-id'] ?? '?'}; its log has the reason)`,
+          ),
+        ),
+      );
       res.on('end', () => {
         if (settled) return;
         settled = true;
@@ -337,12 +395,19 @@ async function cmdImport(o: Options, out: (s: string) => void): Promise<void> {
   if (a.status !== 200) throw new CliError(problemLine(a));
   const report = JSON.parse(a.body.toString('utf8')) as {
     vm: string;
-    cpus: Array<{ instance: number; id: string; action: string; version: number; report?: { changed: Array<{ name: string; value: string }>; warnings: Array<{ name: string; message: string }> } }>;
+    cpus: Array<{
+      instance: number;
+      id: string;
+      action: string;
+      version: number;
+      report?: { changed: Array<{ name: string; value: string }>; warnings: Array<{ name: string; message: string }> };
+    }>;
   };
   if (o.json) return out(JSON.stringify(report, null, 2));
   for (const c of report.cpus) {
     let line = `${c.id}: ${c.action}, version ${c.version}`;
-    if (c.report) line += `, ${c.report.changed.length} register${c.report.changed.length === 1 ? '' : 's'} changed${c.report.changed.length ? ` (${c.report.changed.map((x) => `${x.name}=${x.value}`).join(', ')})` : ''}`;
+    if (c.report)
+      line += `, ${c.report.changed.length} register${c.report.changed.length === 1 ? '' : 's'} changed${c.report.changed.length ? ` (${c.report.changed.map((x) => `${x.name}=${x.value}`).join(', ')})` : ''}`;
     out(line);
     for (const w of c.report?.warnings ?? []) out(`  warning: ${w.name}: ${w.message}`);
   }
@@ -353,7 +418,8 @@ async function checkRewrite(o: Options, info: StreamInfo): Promise<void> {
   for (const c of info.cpus) {
     const id = vcpuIdOf(o.vm!, c.instance);
     const a = await getJson(o, `v1/cpus/${encodeURIComponent(id)}/arrays`);
-    if (a.status === 404) throw new CliError(`no vCPU ${id} on the server for the stream's cpu ${c.instance} (import the stream first)`);
+    if (a.status === 404)
+      throw new CliError(`no vCPU ${id} on the server for the stream's cpu ${c.instance} (import the stream first)`);
     if (a.status !== 200) throw new CliError(problemLine(a));
     const arrays = JSON.parse(a.body.toString('utf8')) as { cpregIndexes: string[] };
     const mine = arrays.cpregIndexes;
@@ -363,11 +429,17 @@ async function checkRewrite(o: Options, info: StreamInfo): Promise<void> {
       const inStream = new Set(theirs);
       const onlyStream = theirs.filter((x) => !inVcpu.has(x));
       const onlyVcpu = mine.filter((x) => !inStream.has(x));
-      const show = (l: string[]) => l.slice(0, 8).map((x) => `${registerName(BigInt(x), 'tcg')} ${x}`).join(', ') + (l.length > 8 ? ` and ${l.length - 8} more` : '');
+      const show = (l: string[]) =>
+        l
+          .slice(0, 8)
+          .map((x) => `${registerName(BigInt(x), 'tcg')} ${x}`)
+          .join(', ') + (l.length > 8 ? ` and ${l.length - 8} more` : '');
       const parts = [];
       if (onlyStream.length) parts.push(`only in the stream: ${show(onlyStream)}`);
       if (onlyVcpu.length) parts.push(`only in ${id}: ${show(onlyVcpu)}`);
-      throw new CliError(`the register list of ${id} (${mine.length}) differs from the stream's cpu ${c.instance} (${theirs.length})${parts.length ? ': ' + parts.join('; ') : ''}`);
+      throw new CliError(
+        `the register list of ${id} (${mine.length}) differs from the stream's cpu ${c.instance} (${theirs.length})${parts.length ? ': ' + parts.join('; ') : ''}`,
+      );
     }
   }
 }
@@ -389,8 +461,16 @@ async function cmdRewrite(o: Options, out: (s: string) => void): Promise<void> {
   });
   await opened;
   try {
-    const a = await postFile(o, `v1/qemu-streams/rewrite?${new URLSearchParams({ vm: o.vm! })}`, o.file, 'rewrite', sink);
-    await new Promise<void>((resolve, reject) => sink.end((e?: Error | null) => (e ? reject(new CliError(`${target}: ${e.message}`)) : resolve())));
+    const a = await postFile(
+      o,
+      `v1/qemu-streams/rewrite?${new URLSearchParams({ vm: o.vm! })}`,
+      o.file,
+      'rewrite',
+      sink,
+    );
+    await new Promise<void>((resolve, reject) =>
+      sink.end((e?: Error | null) => (e ? reject(new CliError(`${target}: ${e.message}`)) : resolve())),
+    );
     if (a.status !== 200) throw new CliError(problemLine(a));
     if (a.received !== size) throw new CliError(`the server answered ${a.received} bytes for a ${size}-byte stream`);
     fs.renameSync(part, target);

@@ -85,4 +85,3 @@ export function writeValueAt(a: CpregArrays, i: number, value: bigint): void {
     v >>= 64n;
   }
 }
-

@@ -16,7 +16,8 @@ export function checkLabels(labels: unknown): Labels {
   if (entries.length > MAX_LABELS) throw new DomainError('invalid-command', `at most ${MAX_LABELS} labels`);
   const out: Record<string, string> = {};
   for (const [k, v] of entries) {
-    if (!KEY.test(k)) throw new DomainError('invalid-command', `label key ${JSON.stringify(k.slice(0, 70))} must match ${KEY.source}`);
+    if (!KEY.test(k))
+      throw new DomainError('invalid-command', `label key ${JSON.stringify(k.slice(0, 70))} must match ${KEY.source}`);
     if (typeof v !== 'string' || v.length > MAX_VALUE) {
       throw new DomainError('invalid-command', `label ${k} must be a string of at most ${MAX_VALUE} characters`);
     }

@@ -146,8 +146,7 @@ export function aarch32Fields(id: RegId): AArch32Fields {
 
 /** An AArch32 id as QEMU's TCG lists carry it. */
 export function aarch32Id(f: AArch32Fields): RegId {
-  const low =
-    ((f.ns ? 1 : 0) << 29) | (f.cp << 16) | (f.crn << 11) | (f.crm << 7) | (f.opc1 << 3) | f.opc2;
+  const low = ((f.ns ? 1 : 0) << 29) | (f.cp << 16) | (f.crn << 11) | (f.crm << 7) | (f.opc1 << 3) | f.opc2;
   const hi = f.is64 ? 0x40300000n : 0x40200000n;
   return (hi << 32n) | BigInt(low >>> 0);
 }

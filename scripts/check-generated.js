@@ -6,7 +6,11 @@ const { join } = require('path');
 const os = require('os');
 const root = join(__dirname, '..');
 const tmp = join(mkdtempSync(join(os.tmpdir(), 'cpreg-gen-')), 'openapi.ts');
-execFileSync(process.execPath, [join(root, 'node_modules/openapi-typescript/bin/cli.js'), join(root, 'openapi.yaml'), '-o', tmp], { stdio: 'pipe' });
+execFileSync(
+  process.execPath,
+  [join(root, 'node_modules/openapi-typescript/bin/cli.js'), join(root, 'openapi.yaml'), '-o', tmp],
+  { stdio: 'pipe' },
+);
 const fresh = readFileSync(tmp, 'utf8');
 const committed = readFileSync(join(root, 'api/generated/openapi.ts'), 'utf8');
 if (fresh !== committed) {

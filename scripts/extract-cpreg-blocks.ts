@@ -24,7 +24,8 @@ interface ManifestEntry {
 
 async function main(): Promise<void> {
   const [outDir, qemuVersion, ...specs] = process.argv.slice(2);
-  if (!outDir || !qemuVersion || specs.length === 0) throw new Error('usage: OUTDIR QEMU_VERSION name:binary:cpu:smp ...');
+  if (!outDir || !qemuVersion || specs.length === 0)
+    throw new Error('usage: OUTDIR QEMU_VERSION name:binary:cpu:smp ...');
   const fixtures: ManifestEntry[] = [];
   for (const spec of specs) {
     const [name, binary, cpu, smp] = spec.split(':');
@@ -49,7 +50,9 @@ async function main(): Promise<void> {
       entry.cpus.push({ instance: c.instance, n: c.n, file: bin, sha256, blockOffset: c.blockOffset });
     }
     fixtures.push(entry);
-    process.stderr.write(`${name}: ${info.totalBytes} bytes, cpus ${entry.cpus.map((c) => `${c.instance}(N=${c.n})`).join(' ')}\n`);
+    process.stderr.write(
+      `${name}: ${info.totalBytes} bytes, cpus ${entry.cpus.map((c) => `${c.instance}(N=${c.n})`).join(' ')}\n`,
+    );
   }
   const manifest = { generator: 'scripts/make-qemu-fixtures.sh', qemu: qemuVersion, fixtures };
   writeFileSync(join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');

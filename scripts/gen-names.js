@@ -95,7 +95,13 @@ function build(opts) {
       qualified++;
     }
   }
-  return { kernel, qemu, sysreg, aarch32, stats: { fromKernel64: kernel.sysreg.size, fromQemu64, aarch32: aarch32.size, qualified } };
+  return {
+    kernel,
+    qemu,
+    sysreg,
+    aarch32,
+    stats: { fromKernel64: kernel.sysreg.size, fromQemu64, aarch32: aarch32.size, qualified },
+  };
 }
 
 function duplicates(map) {
@@ -113,7 +119,8 @@ function q(s) {
 
 function emit(b, opts) {
   const sorted = (m) => [...m].sort((x, y) => (BigInt(x[0]) < BigInt(y[0]) ? -1 : 1));
-  const low = (id, digits) => '0x' + (BigInt(id) & ((1n << BigInt(4 * digits)) - 1n)).toString(16).padStart(digits, '0');
+  const low = (id, digits) =>
+    '0x' + (BigInt(id) & ((1n << BigInt(4 * digits)) - 1n)).toString(16).padStart(digits, '0');
   const u32 = sorted(b.aarch32).filter(([id]) => id.startsWith('0x4020'));
   const u64 = sorted(b.aarch32).filter(([id]) => id.startsWith('0x4030'));
   const lines = [];
@@ -122,12 +129,16 @@ function emit(b, opts) {
   lines.push('// ../shared/reference/data/sysreg-names.json + get-reg-list-ids-annotated.json, KVM uapi names.');
   lines.push('/* eslint-disable */');
   lines.push('');
-  lines.push('/** AArch64 SYSREG ids (0x6030000000130000 | low 16 bits): [low 16 bits, name]. Architectural names, else QEMU\'s. */');
+  lines.push(
+    "/** AArch64 SYSREG ids (0x6030000000130000 | low 16 bits): [low 16 bits, name]. Architectural names, else QEMU's. */",
+  );
   lines.push('export const SYSREG_NAMES: readonly (readonly [number, string])[] = [');
   for (const [id, n] of sorted(b.sysreg)) lines.push(`  [${low(id, 4)}, ${q(n)}],`);
   lines.push('];');
   lines.push('');
-  lines.push('/** AArch32 U32 ids (0x40200000 << 32 | low 32 bits, QEMU\'s NS bit 29 kept): [low 32 bits, QEMU name]. */');
+  lines.push(
+    "/** AArch32 U32 ids (0x40200000 << 32 | low 32 bits, QEMU's NS bit 29 kept): [low 32 bits, QEMU name]. */",
+  );
   lines.push('export const AARCH32_U32_NAMES: readonly (readonly [number, string])[] = [');
   for (const [id, n] of u32) lines.push(`  [${low(id, 8)}, ${q(n)}],`);
   lines.push('];');
@@ -159,11 +170,21 @@ function main() {
   const b = build(opts);
   fs.writeFileSync(opts.out, emit(b, opts));
   const s = b.stats;
-  console.log(`QEMU ${qemuVersion(opts.qemu)}: ${b.qemu.instances} register instances from ${b.qemu.files.length} files`);
-  console.log(`SYSREG: ${s.fromKernel64} architectural + ${s.fromQemu64} QEMU-only names; AArch32: ${s.aarch32} (${s.qualified} qualified "(AArch32)" / "(64-bit)")`);
-  for (const [label, m] of [['SYSREG', b.sysreg], ['AArch32', b.aarch32]]) {
+  console.log(
+    `QEMU ${qemuVersion(opts.qemu)}: ${b.qemu.instances} register instances from ${b.qemu.files.length} files`,
+  );
+  console.log(
+    `SYSREG: ${s.fromKernel64} architectural + ${s.fromQemu64} QEMU-only names; AArch32: ${s.aarch32} (${s.qualified} qualified "(AArch32)" / "(64-bit)")`,
+  );
+  for (const [label, m] of [
+    ['SYSREG', b.sysreg],
+    ['AArch32', b.aarch32],
+  ]) {
     const d = duplicates(m);
-    if (d.length) console.log(`${label} names shared by several ids (lookup refuses them when a list holds more than one): ${d.map(([n, ids]) => `${n}×${ids.length}`).join(', ')}`);
+    if (d.length)
+      console.log(
+        `${label} names shared by several ids (lookup refuses them when a list holds more than one): ${d.map(([n, ids]) => `${n}×${ids.length}`).join(', ')}`,
+      );
   }
   console.log(`wrote ${path.relative(process.cwd(), opts.out)}`);
 }

@@ -11,7 +11,9 @@ if (!existsSync(dir)) {
   process.exit(1);
 }
 const wanted = process.argv.slice(2);
-const benches = readdirSync(dir).filter((f) => f.endsWith('.js') && (!wanted.length || wanted.includes(f.replace(/\.js$/, ''))));
+const benches = readdirSync(dir).filter(
+  (f) => f.endsWith('.js') && (!wanted.length || wanted.includes(f.replace(/\.js$/, ''))),
+);
 let failed = 0;
 for (const f of benches) {
   console.log(`\n=== bench/${f.replace(/\.js$/, '.ts')}`);

@@ -16,9 +16,12 @@ export function canonicalJson(value: unknown): string {
       return JSON.stringify(value);
     case 'object': {
       if (value === null) return 'null';
-      if (Array.isArray(value)) return '[' + value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',') + ']';
+      if (Array.isArray(value))
+        return '[' + value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',') + ']';
       const o = value as Record<string, unknown>;
-      const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+      const keys = Object.keys(o)
+        .filter((k) => o[k] !== undefined)
+        .sort();
       let out = '{';
       for (let i = 0; i < keys.length; i++) {
         if (i) out += ',';
@@ -50,13 +53,21 @@ export interface CanonicalEventFields {
  */
 export function canonicalEventText(f: CanonicalEventFields): string {
   return (
-    '{"data":' + f.dataText +
-    ',"metadata":' + f.metadataText +
-    ',"position":' + f.position +
-    ',"schemaVersion":' + f.schemaVersion +
-    ',"streamId":' + JSON.stringify(f.streamId) +
-    ',"type":' + JSON.stringify(f.type) +
-    ',"version":' + f.version + '}'
+    '{"data":' +
+    f.dataText +
+    ',"metadata":' +
+    f.metadataText +
+    ',"position":' +
+    f.position +
+    ',"schemaVersion":' +
+    f.schemaVersion +
+    ',"streamId":' +
+    JSON.stringify(f.streamId) +
+    ',"type":' +
+    JSON.stringify(f.type) +
+    ',"version":' +
+    f.version +
+    '}'
   );
 }
 

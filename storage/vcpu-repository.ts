@@ -150,9 +150,11 @@ export class VcpuRepository {
     const run = this.attempts(id, command, opts);
     if (idem) {
       this.inflightKeys.set(idem.key, run);
-      void run.catch(() => undefined).then(() => {
-        if (this.inflightKeys.get(idem.key) === run) this.inflightKeys.delete(idem.key);
-      });
+      void run
+        .catch(() => undefined)
+        .then(() => {
+          if (this.inflightKeys.get(idem.key) === run) this.inflightKeys.delete(idem.key);
+        });
     }
     return run;
   }
@@ -237,18 +239,24 @@ export class VcpuRepository {
     if (cached && cached.pending > 0) return cached;
     const version = await this.store.streamVersion(id);
     if (cached && cached.head.version === version) return cached;
-    const fresh = version === 0 ? { state: undefined, version: 0, snapshotVersion: 0 } : await this.fold(id, version, true);
+    const fresh =
+      version === 0 ? { state: undefined, version: 0, snapshotVersion: 0 } : await this.fold(id, version, true);
     const entry: Entry = { committed: fresh, head: fresh, pending: 0, snapshotVersion: fresh.snapshotVersion };
     this.cache.set(id, entry);
     return entry;
   }
 
-  private async replay(id: string, rec: IdempotencyRecord, idem: { key: string; requestHash: string }): Promise<ExecuteResult> {
+  private async replay(
+    id: string,
+    rec: IdempotencyRecord,
+    idem: { key: string; requestHash: string },
+  ): Promise<ExecuteResult> {
     if (rec.requestHash !== idem.requestHash || rec.streamId !== id) throw new IdempotencyConflictError(idem.key);
     // The original may be committed but not yet synced: a repeat is answered from durable data only.
     await this.store.whenDurable();
     const loaded = await this.load(id, rec.toVersion);
-    if (!loaded) throw new CorruptHistoryError(`idempotency key ${idem.key} points at ${id}@${rec.toVersion}, which is missing`);
+    if (!loaded)
+      throw new CorruptHistoryError(`idempotency key ${idem.key} points at ${id}@${rec.toVersion}, which is missing`);
     const events = await this.store.readStream(id, rec.fromVersion, rec.toVersion);
     return { state: loaded.state, version: rec.toVersion, events, replayed: true, result: rec.result };
   }
@@ -308,7 +316,12 @@ export class VcpuRepository {
   }
 }
 
-function foldPayloads(base: VcpuState | undefined, payloads: EventPayload[], from: number, to: number): VcpuState | undefined {
+function foldPayloads(
+  base: VcpuState | undefined,
+  payloads: EventPayload[],
+  from: number,
+  to: number,
+): VcpuState | undefined {
   if (payloads.length !== to - from) {
     throw new CorruptHistoryError(`expected events ${from + 1}..${to}, found ${payloads.length}`);
   }

@@ -30,9 +30,19 @@ export function cpuRoutes(ctx: AppContext): Router {
       res.locals.accelerator = q.accelerator;
       const blob = new Uint8Array(req.body as Buffer);
       const sha256 = createHash('sha256').update(blob).digest('hex');
-      return runCommand(ctx, req, res, id, { type: 'CreateVcpuFromBlob', accelerator: q.accelerator, format, blob, sha256 }, created);
+      return runCommand(
+        ctx,
+        req,
+        res,
+        id,
+        { type: 'CreateVcpuFromBlob', accelerator: q.accelerator, format, blob, sha256 },
+        created,
+      );
     }
-    if (!req.is('application/json')) throw unsupportedMediaType('POST /v1/cpus takes application/json (a register list) or application/octet-stream (a blob)');
+    if (!req.is('application/json'))
+      throw unsupportedMediaType(
+        'POST /v1/cpus takes application/json (a register list) or application/octet-stream (a blob)',
+      );
     onlyQuery(req.query, []);
     const body = parseBody(createVcpuBody, req.body);
     const id = vcpuIdOrNew(body.id);
@@ -55,19 +65,31 @@ export function cpuRoutes(ctx: AppContext): Router {
 
   r.get('/v1/cpus', async (req, res) => {
     const raw = (req.query ?? {}) as Record<string, unknown>;
-    for (const k of Object.keys(raw)) if (!['label', 'after', 'limit'].includes(k)) throw badRequest(`unknown query parameter ${JSON.stringify(k)}`);
+    for (const k of Object.keys(raw))
+      if (!['label', 'after', 'limit'].includes(k)) throw badRequest(`unknown query parameter ${JSON.stringify(k)}`);
     const labels: Record<string, string> = {};
     for (const l of ([] as unknown[]).concat(raw.label ?? [])) {
       const m = typeof l === 'string' ? /^([^=]+)=(.*)$/.exec(l) : null;
       if (!m) throw badRequest('label must be key=value');
       labels[m[1]] = m[2];
     }
-    if (raw.after !== undefined && (typeof raw.after !== 'string' || !VCPU_ID.test(raw.after))) throw badRequest('after must be a vCPU id');
-    const page = await ctx.store.listStreams({ after: raw.after as string | undefined, limit: parseLimit(raw.limit), labels });
+    if (raw.after !== undefined && (typeof raw.after !== 'string' || !VCPU_ID.test(raw.after)))
+      throw badRequest('after must be a vCPU id');
+    const page = await ctx.store.listStreams({
+      after: raw.after as string | undefined,
+      limit: parseLimit(raw.limit),
+      labels,
+    });
     const items = [];
     for (const s of page.streams) {
       const loaded = await ctx.repo.load(s.streamId);
-      if (loaded) items.push({ id: s.streamId, accelerator: loaded.state.accelerator, version: loaded.version, labels: loaded.state.labels });
+      if (loaded)
+        items.push({
+          id: s.streamId,
+          accelerator: loaded.state.accelerator,
+          version: loaded.version,
+          labels: loaded.state.labels,
+        });
     }
     res.json({ items, next: page.next ?? null });
   });

@@ -43,7 +43,10 @@ export function historyRoutes(ctx: AppContext): Router {
   // The global feed; Server-Sent Events when asked for text/event-stream.
   r.get('/v1/events', async (req, res) => {
     const q = onlyQuery(req.query, ['after', 'limit']);
-    if (req.accepts(['application/json', 'text/event-stream']) === 'text/event-stream' && /text\/event-stream/.test(req.get('accept') ?? '')) {
+    if (
+      req.accepts(['application/json', 'text/event-stream']) === 'text/event-stream' &&
+      /text\/event-stream/.test(req.get('accept') ?? '')
+    ) {
       const lastId = req.get('last-event-id');
       const after = lastId !== undefined && /^\d{1,15}$/.test(lastId) ? Number(lastId) : parseAfter(q.after);
       return streamFeed(ctx, req, res, after);

@@ -3,13 +3,27 @@ import { Router, type Request, type Response } from 'express';
 import { isAccelerator, type Accelerator } from '../../domain/accelerator';
 import { DomainError } from '../../domain/errors';
 import { StreamReader, StreamRewriter, type CpuCpregBlock, type StreamInfo } from '../../domain/qemu-stream';
-import { checkLoad, decide, loadReportOf, valuesForStreamBlock, type BlobLoaded, type VcpuState } from '../../domain/vcpu';
+import {
+  checkLoad,
+  decide,
+  loadReportOf,
+  valuesForStreamBlock,
+  type BlobLoaded,
+  type VcpuState,
+} from '../../domain/vcpu';
 import { domainEvents } from '../command';
 import type { AppContext } from '../context';
 import { badRequest, domainProblem, HttpProblem, notFound } from '../problem';
 import { idempotencyOf, metadataOf } from '../request-meta';
 import { onlyQuery } from '../schemas';
-import { checkStreamRequest, closeAfterAnswer, inspectionView, streamBody, streamLimitFromEnv, vcpuIdOf } from '../stream-body';
+import {
+  checkStreamRequest,
+  closeAfterAnswer,
+  inspectionView,
+  streamBody,
+  streamLimitFromEnv,
+  vcpuIdOf,
+} from '../stream-body';
 
 export { inspectionView, vcpuIdOf };
 import { loadReportView } from '../views';
@@ -80,7 +94,8 @@ export function qemuStreamRoutes(ctx: AppContext, opts: QemuStreamOptions = {}):
     checkStreamRequest(req, limit);
     const metadata = metadataOf(req, res);
     const idem = idempotencyOf(req); // validates the header; the body is hashed as it streams
-    const hash = idem && createHash('sha256').update(`${req.method} ${req.originalUrl}\n${req.get('content-type') ?? ''}\n`);
+    const hash =
+      idem && createHash('sha256').update(`${req.method} ${req.originalUrl}\n${req.get('content-type') ?? ''}\n`);
     const info = await read(req, res, hash ? (c) => hash.update(c) : undefined);
     if (info.cpus.length === 0) throw new DomainError('malformed-blob', 'the stream has no cpu sections');
     const requestHash = hash?.digest('hex');
@@ -221,7 +236,8 @@ export function qemuStreamRoutes(ctx: AppContext, opts: QemuStreamOptions = {}):
       const tail = rw.end();
       if (!started) {
         start();
-        if (declared === undefined) res.set('Content-Length', String(heldBytes + tail.reduce((s, c) => s + c.length, 0)));
+        if (declared === undefined)
+          res.set('Content-Length', String(heldBytes + tail.reduce((s, c) => s + c.length, 0)));
         await write(held);
         held = [];
       }
@@ -233,9 +249,20 @@ export function qemuStreamRoutes(ctx: AppContext, opts: QemuStreamOptions = {}):
         throw e;
       }
       // Bytes are out: the only honest signal left is an incomplete transfer.
-      const problem = e instanceof DomainError ? domainProblem(e, res.locals.accelerator) : e instanceof HttpProblem ? { status: e.status, detail: e.message } : { status: 500, detail: String(e) };
+      const problem =
+        e instanceof DomainError
+          ? domainProblem(e, res.locals.accelerator)
+          : e instanceof HttpProblem
+            ? { status: e.status, detail: e.message }
+            : { status: 500, detail: String(e) };
       ctx.logger.warn(
-        { requestId: res.locals.requestId, path: req.path, sentBytes: sent, status: problem.status, detail: problem.detail },
+        {
+          requestId: res.locals.requestId,
+          path: req.path,
+          sentBytes: sent,
+          status: problem.status,
+          detail: problem.detail,
+        },
         'qemu-stream rewrite aborted after the response started',
       );
       res.destroy();

@@ -15,7 +15,11 @@ import type { components } from '../generated/openapi';
 /** The write summary: version and what was written (names included). */
 const written: Render = (id, events, state, version) => {
   const e = events[0] as RegisteredEvent<'RegistersWritten'>;
-  const body = { id, version, written: namedValues(e.written, state.accelerator) } satisfies components['schemas']['WriteSummary'];
+  const body = {
+    id,
+    version,
+    written: namedValues(e.written, state.accelerator),
+  } satisfies components['schemas']['WriteSummary'];
   return { status: 200, body, headers: withEtag(version) };
 };
 
@@ -27,7 +31,14 @@ export function registerRoutes(ctx: AppContext): Router {
     const body = parseBody(writeRegisterBody, req.body);
     const ref = regRef(pathParam(req, 'reg'));
     try {
-      await runCommand(ctx, req, res, pathParam(req, 'id'), { type: 'WriteRegisters', values: [[ref, parseValue(body.value)]] }, written);
+      await runCommand(
+        ctx,
+        req,
+        res,
+        pathParam(req, 'id'),
+        { type: 'WriteRegisters', values: [[ref, parseValue(body.value)]] },
+        written,
+      );
     } catch (e) {
       // The register is the resource here: an unknown one is a 404, not a refused batch.
       if (e instanceof DomainError && e.kind === 'unknown-register') {
@@ -40,7 +51,14 @@ export function registerRoutes(ctx: AppContext): Router {
   r.patch('/v1/cpus/:id/registers', requireJson, jsonBody, async (req, res) => {
     onlyQuery(req.query, []);
     const body = parseBody(writeRegistersBody, req.body);
-    await runCommand(ctx, req, res, pathParam(req, 'id'), { type: 'WriteRegisters', values: assignments(body.values) }, written);
+    await runCommand(
+      ctx,
+      req,
+      res,
+      pathParam(req, 'id'),
+      { type: 'WriteRegisters', values: assignments(body.values) },
+      written,
+    );
   });
 
   return r;

@@ -14,7 +14,13 @@ const syncResult: Render = (id, events, state, version) => {
   const e = events[0];
   const body: components['schemas']['SyncResult'] =
     e.type === 'SyncedFromAccelerator'
-      ? { id, version, direction: 'from-accelerator', read: namedValues(e.read, state.accelerator), failed: e.failed.map(formatRegId) }
+      ? {
+          id,
+          version,
+          direction: 'from-accelerator',
+          read: namedValues(e.read, state.accelerator),
+          failed: e.failed.map(formatRegId),
+        }
       : {
           id,
           version,
@@ -32,7 +38,11 @@ export function syncRoutes(ctx: AppContext): Router {
     const body = parseBody(syncBody, req.body);
     const command =
       body.direction === 'from-accelerator'
-        ? { type: 'SyncFromAccelerator' as const, values: assignments(body.values), failed: (body.failed ?? []).map(regRef) }
+        ? {
+            type: 'SyncFromAccelerator' as const,
+            values: assignments(body.values),
+            failed: (body.failed ?? []).map(regRef),
+          }
         : { type: 'SyncToAccelerator' as const, level: body.level };
     await runCommand(ctx, req, res, pathParam(req, 'id'), command, syncResult);
   });

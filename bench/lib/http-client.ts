@@ -30,16 +30,20 @@ export function httpRequest(t: Target, r: RawRequest): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const headers = { ...r.headers };
     // Node sends a GET's body with neither length nor chunking: always say how long it is
-    if (r.body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-length')) headers['content-length'] = String(Buffer.byteLength(r.body));
-    const req = http.request({ host: t.host, port: t.port, agent: t.agent, method: r.method, path: r.path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('utf8') });
-      });
-    });
+    if (r.body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-length'))
+      headers['content-length'] = String(Buffer.byteLength(r.body));
+    const req = http.request(
+      { host: t.host, port: t.port, agent: t.agent, method: r.method, path: r.path, headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const body = Buffer.concat(chunks);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('utf8') });
+        });
+      },
+    );
     req.setTimeout(r.timeoutMs ?? 10_000, () => req.destroy(new Error(`timeout: ${r.method} ${r.path.slice(0, 80)}`)));
     req.on('error', reject);
     req.end(r.body);
@@ -47,7 +51,13 @@ export function httpRequest(t: Target, r: RawRequest): Promise<RawResponse> {
 }
 
 /** JSON in, JSON out (the body parsed when it is JSON). */
-export async function jsonRequest(t: Target, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+export async function jsonRequest(
+  t: Target,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const res = await httpRequest(t, {
     method,

@@ -24,18 +24,30 @@ export function summarizeProfile(file: string, root: string, top = 20): string[]
     const where = url ? `${path.relative(root, url) || url}:${n.callFrame.lineNumber + 1}` : '(native)';
     const fn = `${n.callFrame.functionName || '(anonymous)'} ${where}`;
     byFn.set(fn, (byFn.get(fn) ?? 0) + us);
-    byArea.set(areaOf(url, n.callFrame.functionName, root), (byArea.get(areaOf(url, n.callFrame.functionName, root)) ?? 0) + us);
+    byArea.set(
+      areaOf(url, n.callFrame.functionName, root),
+      (byArea.get(areaOf(url, n.callFrame.functionName, root)) ?? 0) + us,
+    );
   }
   const pct = (us: number) => `${((100 * us) / total).toFixed(1)}%`;
   const sorted = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]);
   const inclusive = inclusiveTimes(prof.nodes, selfUs, root);
   return [
     `profile ${path.basename(file)}: ${(total / 1e6).toFixed(1)} s sampled (wall time of the main thread: a blocking fsync inside SQLite counts as the function that called it)`,
-    'self time by area: ' + sorted(byArea).slice(0, 12).map(([a, us]) => `${a} ${pct(us)}`).join(', '),
+    'self time by area: ' +
+      sorted(byArea)
+        .slice(0, 12)
+        .map(([a, us]) => `${a} ${pct(us)}`)
+        .join(', '),
     'self time, top functions:',
-    ...sorted(byFn).slice(0, top).map(([f, us]) => `  ${pct(us)}  ${f}`),
+    ...sorted(byFn)
+      .slice(0, top)
+      .map(([f, us]) => `  ${pct(us)}  ${f}`),
     "inclusive time of the service's own functions (build/):",
-    ...sorted(inclusive).filter(([f]) => / build\//.test(f)).slice(0, top).map(([f, us]) => `  ${pct(us)}  ${f}`),
+    ...sorted(inclusive)
+      .filter(([f]) => / build\//.test(f))
+      .slice(0, top)
+      .map(([f, us]) => `  ${pct(us)}  ${f}`),
   ];
 }
 
@@ -65,7 +77,14 @@ function inclusiveTimes(nodes: Node[], selfUs: Map<number, number>, root: string
 }
 
 function areaOf(url: string, fn: string, root: string): string {
-  if (!url) return fn === '(idle)' ? '(idle)' : fn === '(garbage collector)' ? '(gc)' : fn === '(program)' ? '(program)' : '(native)';
+  if (!url)
+    return fn === '(idle)'
+      ? '(idle)'
+      : fn === '(garbage collector)'
+        ? '(gc)'
+        : fn === '(program)'
+          ? '(program)'
+          : '(native)';
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (nm) return nm[1];
   if (url.startsWith('node:')) return 'node:' + url.slice(5).split('/')[0];

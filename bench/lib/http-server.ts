@@ -54,7 +54,10 @@ export async function spawnServer(o: SpawnOptions): Promise<SpawnedServer> {
   );
   const deadline = Date.now() + (o.startTimeoutMs ?? 15_000);
   for (;;) {
-    if (exit) throw new Error(`${path.basename(o.entry)} exited (${exit.code ?? exit.signal}) before listening; stderr: ${err}`);
+    if (exit)
+      throw new Error(
+        `${path.basename(o.entry)} exited (${exit.code ?? exit.signal}) before listening; stderr: ${err}`,
+      );
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`${path.basename(o.entry)} did not answer /healthz in time; stderr: ${err}`);

@@ -19,9 +19,16 @@ export function machineLine(): string {
 export function appendResults(title: string, lines: string[]): void {
   const root = findRoot(__dirname);
   const file = path.join(root, 'bench', 'RESULTS.md');
-  if (!fs.existsSync(file)) fs.writeFileSync(file, '# Benchmark results\n\nEach section is one run of `npm run bench` (or one bench script), newest last.\n');
+  if (!fs.existsSync(file))
+    fs.writeFileSync(
+      file,
+      '# Benchmark results\n\nEach section is one run of `npm run bench` (or one bench script), newest last.\n',
+    );
   const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  fs.appendFileSync(file, `\n## ${title} — ${when}\n\nMachine: ${machineLine()}\n\n${lines.map((l) => `- ${l}`).join('\n')}\n`);
+  fs.appendFileSync(
+    file,
+    `\n## ${title} — ${when}\n\nMachine: ${machineLine()}\n\n${lines.map((l) => `- ${l}`).join('\n')}\n`,
+  );
   console.log(`results appended to ${file}`);
 }
 

@@ -13,10 +13,12 @@ export { isTcgRegister } from './tcg';
 export function listFor(accelerator: Accelerator, given: readonly RegId[] | undefined): BigUint64Array {
   switch (accelerator) {
     case 'kvm':
-      if (!given) throw new DomainError('invalid-command', 'a KVM vCPU needs the kernel\'s register list (KVM_GET_REG_LIST)');
+      if (!given)
+        throw new DomainError('invalid-command', "a KVM vCPU needs the kernel's register list (KVM_GET_REG_LIST)");
       return kvmListFromKernel(given);
     case 'tcg':
-      if (!given) throw new DomainError('invalid-command', 'a TCG vCPU needs its register list (it depends on the CPU model)');
+      if (!given)
+        throw new DomainError('invalid-command', 'a TCG vCPU needs its register list (it depends on the CPU model)');
       return tcgList(given);
     case 'hvf':
       return hvfList(given);

@@ -19,4 +19,3 @@ export function refuseIf(bad: RegId[], what: string): void {
     throw new DomainError('invalid-register-list', `${what}: ${listRegs(sorted)}`, sorted);
   }
 }
-

@@ -25,7 +25,13 @@ export function be32(b: Uint8Array, i: number): number {
 /** A be64 as a JS number; refuses values beyond 2^53 (no RAM size or offset comes close). */
 export function be64Number(b: Uint8Array, i: number, offset: number, what: string): number {
   const hi = be32(b, i);
-  if (hi >= 0x200000) throw malformed(offset, `${what} 0x${hi.toString(16)}${be32(b, i + 4).toString(16).padStart(8, '0')} is too large`);
+  if (hi >= 0x200000)
+    throw malformed(
+      offset,
+      `${what} 0x${hi.toString(16)}${be32(b, i + 4)
+        .toString(16)
+        .padStart(8, '0')} is too large`,
+    );
   return hi * 0x100000000 + be32(b, i + 4);
 }
 export function be64(b: Uint8Array, i: number): bigint {

@@ -84,6 +84,9 @@ export function tryReadConfigSubsection(src: ByteSource, cfg: StreamConfig): 're
       return 'read';
     }
     default:
-      throw malformed(start, `unknown configuration subsection "${name}" (expected target-page-bits, capabilities or uuid)`);
+      throw malformed(
+        start,
+        `unknown configuration subsection "${name}" (expected target-page-bits, capabilities or uuid)`,
+      );
   }
 }

@@ -47,16 +47,27 @@ export function walkTail(cur: Cursor, ctx: TailContext): number {
         const instanceId = cur.u32('a section header');
         const version = cur.u32('a section header');
         if (type === SEC_START) {
-          throw malformed(at, `START section "${idstr}" after device state: iterable sections other than "ram" cannot be walked`);
+          throw malformed(
+            at,
+            `START section "${idstr}" after device state: iterable sections other than "ram" cannot be walked`,
+          );
         }
         ctx.idstrs.set(sectionId, idstr);
         ctx.sections.push({ kind: 'full', sectionId, idstr, instanceId, version, offset: at });
         const dev = ctx.vmdesc.devices[next++];
-        if (!dev) throw malformed(at, `FULL section "${idstr}" instance ${instanceId} has no entry in the vmdesc (${ctx.vmdesc.devices.length} devices)`);
+        if (!dev)
+          throw malformed(
+            at,
+            `FULL section "${idstr}" instance ${instanceId} has no entry in the vmdesc (${ctx.vmdesc.devices.length} devices)`,
+          );
         if (dev.name !== idstr || dev.instance_id !== instanceId) {
-          throw malformed(at, `FULL section "${idstr}" instance ${instanceId}, but vmdesc device #${next - 1} is "${dev.name}" instance ${dev.instance_id}`);
+          throw malformed(
+            at,
+            `FULL section "${idstr}" instance ${instanceId}, but vmdesc device #${next - 1} is "${dev.name}" instance ${dev.instance_id}`,
+          );
         }
-        if (dev.version !== undefined && dev.version !== version) throw malformed(at, `section "${idstr}" version ${version}, vmdesc says ${dev.version}`);
+        if (dev.version !== undefined && dev.version !== version)
+          throw malformed(at, `section "${idstr}" version ${version}, vmdesc says ${dev.version}`);
         if (idstr === CPU_IDSTR) ctx.cpus.push(walkCpu(cur, dev, sectionId, version, at));
         else walkVmsd(cur, dev, idstr);
         footer(cur, sectionId, idstr);
@@ -66,9 +77,11 @@ export function walkTail(cur: Cursor, ctx: TailContext): number {
       case SEC_END: {
         const sectionId = cur.u32('a section header');
         const idstr = ctx.idstrs.get(sectionId);
-        if (idstr !== 'ram' || !ctx.ram) throw malformed(at, `PART/END for section id ${sectionId} (${idstr ?? 'never started'}) cannot be walked`);
+        if (idstr !== 'ram' || !ctx.ram)
+          throw malformed(at, `PART/END for section id ${sectionId} (${idstr ?? 'never started'}) cannot be walked`);
         ctx.partSections++;
-        if (ctx.ram.run(cur) !== 'eos') throw malformed(cur.base + cur.limit, `stream ends inside ${ctx.ram.describe()}`);
+        if (ctx.ram.run(cur) !== 'eos')
+          throw malformed(cur.base + cur.limit, `stream ends inside ${ctx.ram.describe()}`);
         footer(cur, sectionId, idstr);
         break;
       }
@@ -78,7 +91,11 @@ export function walkTail(cur: Cursor, ctx: TailContext): number {
         break;
       }
       case SEC_EOF:
-        if (cur.pos !== cur.limit) throw malformed(cur.offset, `expected the vmdescription (0x06) right after EOF; it starts at byte ${cur.base + cur.limit}`);
+        if (cur.pos !== cur.limit)
+          throw malformed(
+            cur.offset,
+            `expected the vmdescription (0x06) right after EOF; it starts at byte ${cur.base + cur.limit}`,
+          );
         if (next !== ctx.vmdesc.devices.length) {
           throw malformed(at, `EOF after ${next} device sections, but the vmdesc lists ${ctx.vmdesc.devices.length}`);
         }
@@ -92,7 +109,8 @@ export function walkTail(cur: Cursor, ctx: TailContext): number {
 function footer(cur: Cursor, sectionId: number, idstr: string): void {
   const at = cur.offset;
   const b = cur.u8(`the section footer of "${idstr}"`);
-  if (b !== SECTION_FOOTER) throw malformed(at, `expected section footer 0x7e for "${idstr}" (section ${sectionId}), got ${hex(b)}`);
+  if (b !== SECTION_FOOTER)
+    throw malformed(at, `expected section footer 0x7e for "${idstr}" (section ${sectionId}), got ${hex(b)}`);
   const id = cur.u32(`the section footer of "${idstr}"`);
   if (id !== sectionId) throw malformed(at + 1, `section footer id ${id}, expected ${sectionId} ("${idstr}")`);
 }
@@ -116,11 +134,14 @@ function walkSubsections(cur: Cursor, d: VmdescVmsd, path: string): void {
   for (const sub of d.subsections) {
     const at = cur.offset;
     const b = cur.u8(`subsection ${sub.vmsd_name}`);
-    if (b !== SUBSECTION) throw malformed(at, `expected subsection 0x05 ("${sub.vmsd_name}") in ${path}, got ${hex(b)}`);
+    if (b !== SUBSECTION)
+      throw malformed(at, `expected subsection 0x05 ("${sub.vmsd_name}") in ${path}, got ${hex(b)}`);
     const name = cur.str(cur.u8(`subsection ${sub.vmsd_name}`), `subsection ${sub.vmsd_name}`);
-    if (name !== sub.vmsd_name) throw malformed(at, `subsection "${name}" in ${path}, vmdesc expects "${sub.vmsd_name}"`);
+    if (name !== sub.vmsd_name)
+      throw malformed(at, `subsection "${name}" in ${path}, vmdesc expects "${sub.vmsd_name}"`);
     const version = cur.u32(`subsection ${name}`);
-    if (sub.version !== undefined && version !== sub.version) throw malformed(at, `subsection "${name}" version ${version}, vmdesc says ${sub.version}`);
+    if (sub.version !== undefined && version !== sub.version)
+      throw malformed(at, `subsection "${name}" version ${version}, vmdesc says ${sub.version}`);
     walkVmsd(cur, sub, name);
   }
 }
@@ -130,7 +151,13 @@ function walkSubsections(cur: Cursor, d: VmdescVmsd, path: string): void {
  * offsets (qemu-system-arm and -aarch64 differ). A 0-element VARRAY has no vmdesc entry, and a
  * 1-element one has no array_len.
  */
-function walkCpu(cur: Cursor, dev: VmdescDevice, sectionId: number, version: number, sectionOffset: number): CpuCpregBlock {
+function walkCpu(
+  cur: Cursor,
+  dev: VmdescDevice,
+  sectionId: number,
+  version: number,
+  sectionOffset: number,
+): CpuCpregBlock {
   if (version !== CPU_VERSION) {
     throw malformed(sectionOffset, `cpu section version ${version} is not ${CPU_VERSION}: not a v22 cpreg layout`);
   }
@@ -139,7 +166,8 @@ function walkCpu(cur: Cursor, dev: VmdescDevice, sectionId: number, version: num
   const arrays: number[] = []; // positions of the indexes and values arrays
   for (const f of dev.fields) {
     if (f.name === FIELD_CPREG_LEN) {
-      if (f.size !== 4 || f.array_len !== undefined || f.struct) throw malformed(cur.offset, `cpu field ${FIELD_CPREG_LEN} is not a single int32`);
+      if (f.size !== 4 || f.array_len !== undefined || f.struct)
+        throw malformed(cur.offset, `cpu field ${FIELD_CPREG_LEN} is not a single int32`);
       cur.need(4, FIELD_CPREG_LEN);
       lenAt = cur.pos;
       n = be32(cur.buf, cur.pos) | 0;
@@ -148,15 +176,23 @@ function walkCpu(cur: Cursor, dev: VmdescDevice, sectionId: number, version: num
       const count = f.array_len ?? 1;
       const want = lenAt + 4 + 8 * n * arrays.length;
       if (lenAt < 0 || count !== n || f.size !== 8 || f.struct || cur.pos !== want) {
-        throw malformed(cur.offset, `cpu field ${f.name} (${count} × ${f.size}) does not follow ${FIELD_CPREG_LEN} = ${n}`);
+        throw malformed(
+          cur.offset,
+          `cpu field ${f.name} (${count} × ${f.size}) does not follow ${FIELD_CPREG_LEN} = ${n}`,
+        );
       }
       arrays.push(cur.pos);
     }
     walkField(cur, f, CPU_IDSTR);
   }
   if (lenAt < 0) throw malformed(sectionOffset, `cpu section has no ${FIELD_CPREG_LEN} field in its vmdesc`);
-  if (n > 0 && arrays.length !== 2) throw malformed(sectionOffset, `cpu section: ${FIELD_CPREG_LEN} = ${n} but the vmdesc lacks the index/value arrays`);
-  if (n === 0 && arrays.length !== 0) throw malformed(sectionOffset, `cpu section: ${FIELD_CPREG_LEN} = 0 but the vmdesc lists cpreg arrays`);
+  if (n > 0 && arrays.length !== 2)
+    throw malformed(
+      sectionOffset,
+      `cpu section: ${FIELD_CPREG_LEN} = ${n} but the vmdesc lacks the index/value arrays`,
+    );
+  if (n === 0 && arrays.length !== 0)
+    throw malformed(sectionOffset, `cpu section: ${FIELD_CPREG_LEN} = 0 but the vmdesc lists cpreg arrays`);
   const block = copyOf(cur.buf, lenAt, lenAt + 4 + 16 * n);
   const indexes = new BigUint64Array(n);
   const values = new BigUint64Array(n);

@@ -94,7 +94,10 @@ export class RamParser {
         }
         default:
           if (flags & RAM_FLAG_HOOK) throw malformed(at, 'RAM_SAVE_FLAG_HOOK (RDMA) records are not supported');
-          throw malformed(at, `unknown combination of RAM flags ${hex(flags)} (record 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')})`);
+          throw malformed(
+            at,
+            `unknown combination of RAM flags ${hex(flags)} (record 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')})`,
+          );
       }
     }
   }
@@ -117,7 +120,10 @@ export class RamParser {
       throw malformed(at, 'RAM record with CONTINUE flag but no previous block');
     }
     if (addr + this.pageSize > block.length) {
-      throw malformed(at, `RAM page offset 0x${addr.toString(16)} outside block "${block.name}" (length 0x${block.length.toString(16)})`);
+      throw malformed(
+        at,
+        `RAM page offset 0x${addr.toString(16)} outside block "${block.name}" (length 0x${block.length.toString(16)})`,
+      );
     }
     let payload: number;
     let what: string;
@@ -132,16 +138,19 @@ export class RamParser {
     } else if (kind === RAM_FLAG_XBZRLE) {
       const b = src.view(len + 3);
       if (!b) return false;
-      if (b[len] !== XBZRLE_ENCODING) throw malformed(at + len, `expected XBZRLE encoding byte 0x01, got ${hex(b[len]!)}`);
+      if (b[len] !== XBZRLE_ENCODING)
+        throw malformed(at + len, `expected XBZRLE encoding byte 0x01, got ${hex(b[len]!)}`);
       payload = be16(b, len + 1);
-      if (payload > this.pageSize) throw malformed(at + len + 1, `XBZRLE length ${payload} exceeds page size ${this.pageSize}`);
+      if (payload > this.pageSize)
+        throw malformed(at + len + 1, `XBZRLE length ${payload} exceeds page size ${this.pageSize}`);
       len += 3;
       what = 'an XBZRLE page';
     } else {
       const b = src.view(len + 4);
       if (!b) return false;
       payload = be32(b, len);
-      if (payload > compressBound(this.pageSize)) throw malformed(at + len, `compressed page length ${payload} exceeds compressBound(${this.pageSize})`);
+      if (payload > compressBound(this.pageSize))
+        throw malformed(at + len, `compressed page length ${payload} exceeds compressBound(${this.pageSize})`);
       len += 4;
       what = 'a compressed RAM page';
     }
@@ -164,7 +173,10 @@ export class RamParser {
     const name = ascii(b, 1, nameLen);
     const length = be64Number(b, 1 + nameLen, at + 1 + nameLen, `RAM block "${name}" length`);
     if (length > this.listLeft) {
-      throw malformed(at, `RAM block "${name}" length 0x${length.toString(16)} exceeds the remaining total 0x${this.listLeft.toString(16)}`);
+      throw malformed(
+        at,
+        `RAM block "${name}" length 0x${length.toString(16)} exceeds the remaining total 0x${this.listLeft.toString(16)}`,
+      );
     }
     if (this.byName.has(name)) throw malformed(at, `RAM block "${name}" listed twice`);
     const block = { name, length };

@@ -135,7 +135,10 @@ export class StreamReader {
       const vmdesc = parseVmdesc(this.vmdescJson!, this.vmdescOffset + 5);
       this.checkPageSize(vmdesc);
       if (vmdesc.devices.length) {
-        throw malformed(this.eofOffset, `EOF without device sections, but the vmdesc lists ${vmdesc.devices.length} devices`);
+        throw malformed(
+          this.eofOffset,
+          `EOF without device sections, but the vmdesc lists ${vmdesc.devices.length} devices`,
+        );
       }
       return { info: this.info(vmdesc, []), tail: null, tailStart: -1 };
     } catch (e) {
@@ -179,7 +182,8 @@ export class StreamReader {
         const v = q.view(8);
         if (!v) return false;
         const magic = be32(v, 0);
-        if (magic !== QEVM_MAGIC) throw malformed(0, `expected magic QEVM (0x5145564d), got 0x${magic.toString(16).padStart(8, '0')}`);
+        if (magic !== QEVM_MAGIC)
+          throw malformed(0, `expected magic QEVM (0x5145564d), got 0x${magic.toString(16).padStart(8, '0')}`);
         const version = be32(v, 4);
         if (version !== STREAM_VERSION) throw malformed(4, `expected stream version 3, got ${version}`);
         q.advance(8);
@@ -227,7 +231,8 @@ export class StreamReader {
           throw malformed(q.offset, `expected section footer 0x7e for "${this.footerIdstr}", got ${hex(v[0]!)}`);
         }
         const id = be32(v, 1);
-        if (id !== this.footerId) throw malformed(q.offset + 1, `section footer id ${id}, expected ${this.footerId} ("${this.footerIdstr}")`);
+        if (id !== this.footerId)
+          throw malformed(q.offset + 1, `section footer id ${id}, expected ${this.footerId} ("${this.footerIdstr}")`);
         q.advance(5);
         this.phase = 'section';
         return true;
@@ -235,9 +240,11 @@ export class StreamReader {
       case 'vmdesc-head': {
         const v = q.view(5);
         if (!v) return false;
-        if (v[0] !== VMDESCRIPTION) throw malformed(q.offset, `expected vmdescription 0x06 after EOF, got ${hex(v[0]!)}`);
+        if (v[0] !== VMDESCRIPTION)
+          throw malformed(q.offset, `expected vmdescription 0x06 after EOF, got ${hex(v[0]!)}`);
         const len = be32(v, 1);
-        if (len > this.maxDeviceBytes) throw malformed(q.offset + 1, `vmdesc length ${len} exceeds the ${this.maxDeviceBytes}-byte limit`);
+        if (len > this.maxDeviceBytes)
+          throw malformed(q.offset + 1, `vmdesc length ${len} exceeds the ${this.maxDeviceBytes}-byte limit`);
         this.vmdescOffset = q.offset;
         q.advance(5);
         this.vmdescJson = new Uint8Array(len);
@@ -255,7 +262,11 @@ export class StreamReader {
         return true;
       }
       case 'done':
-        if (q.available) throw malformed(q.offset, `${q.available > 1 ? 'trailing bytes' : 'a trailing byte'} after the vmdesc (it must end the stream)`);
+        if (q.available)
+          throw malformed(
+            q.offset,
+            `${q.available > 1 ? 'trailing bytes' : 'a trailing byte'} after the vmdesc (it must end the stream)`,
+          );
         return false;
       case 'tail':
         return false;
@@ -303,7 +314,8 @@ export class StreamReader {
         if (!v) return false;
         const sectionId = be32(v, 1);
         const idstr = this.idstrs.get(sectionId);
-        if (idstr !== 'ram') throw malformed(at + 1, `PART/END for section id ${sectionId}, which no START section opened`);
+        if (idstr !== 'ram')
+          throw malformed(at + 1, `PART/END for section id ${sectionId}, which no START section opened`);
         q.advance(5);
         this.partSections++;
         this.enterRam(sectionId, idstr);
@@ -314,7 +326,8 @@ export class StreamReader {
         if (!h) return false;
         const cmd = be16(h, 1);
         const len = be16(h, 3);
-        if (cmd === CMD_POSTCOPY_ADVISE) throw malformed(at, 'postcopy streams are not supported (POSTCOPY_ADVISE command)');
+        if (cmd === CMD_POSTCOPY_ADVISE)
+          throw malformed(at, 'postcopy streams are not supported (POSTCOPY_ADVISE command)');
         if (!q.view(5 + len)) return false;
         q.advance(5 + len);
         return true;
@@ -341,7 +354,10 @@ export class StreamReader {
       this.tailBytes += p.length;
     }
     if (this.tailBytes > this.maxDeviceBytes) {
-      throw malformed(this.tailStart + this.maxDeviceBytes, `device state after byte ${this.tailStart} exceeds the ${this.maxDeviceBytes}-byte limit`);
+      throw malformed(
+        this.tailStart + this.maxDeviceBytes,
+        `device state after byte ${this.tailStart} exceeds the ${this.maxDeviceBytes}-byte limit`,
+      );
     }
   }
 
@@ -355,7 +371,10 @@ export class StreamReader {
     this.tail = [];
     const p = findVmdescAtEnd(buf);
     if (p < 0) {
-      throw malformed(this.total, 'stream ends without a vmdescription (0x06 + be32 length + JSON ending at end of stream) after the device sections');
+      throw malformed(
+        this.total,
+        'stream ends without a vmdescription (0x06 + be32 length + JSON ending at end of stream) after the device sections',
+      );
     }
     this.vmdescOffset = this.tailStart + p;
     const vmdesc = parseVmdesc(buf.subarray(p + 5), this.vmdescOffset + 5);
@@ -369,7 +388,10 @@ export class StreamReader {
 
   private checkPageSize(vmdesc: Vmdesc): void {
     if (vmdesc.page_size !== this.pageSize) {
-      throw malformed(this.vmdescOffset + 5, `vmdesc page_size ${vmdesc.page_size} disagrees with the configuration's ${this.pageSize}`);
+      throw malformed(
+        this.vmdescOffset + 5,
+        `vmdesc page_size ${vmdesc.page_size} disagrees with the configuration's ${this.pageSize}`,
+      );
     }
   }
 

@@ -76,7 +76,8 @@ export function parseVmdesc(json: Uint8Array, offset: number): Vmdesc {
     return out;
   };
   const devices = raw.devices.map((d, i): VmdescDevice => {
-    if (!isObj(d) || typeof d.name !== 'string' || !uint(d.instance_id)) throw bad(`devices[${i}] needs name and instance_id`);
+    if (!isObj(d) || typeof d.name !== 'string' || !uint(d.instance_id))
+      throw bad(`devices[${i}] needs name and instance_id`);
     return { ...vmsd(d, `devices[${i}] (${d.name})`), name: d.name, instance_id: d.instance_id };
   });
   return { page_size: raw.page_size, devices };

@@ -58,10 +58,4 @@ export interface LoadBlob {
 }
 
 export type VcpuCommand =
-  | CreateVcpu
-  | CreateVcpuFromBlob
-  | WriteRegisters
-  | SyncFromAccelerator
-  | SyncToAccelerator
-  | RecordExport
-  | LoadBlob;
+  CreateVcpu | CreateVcpuFromBlob | WriteRegisters | SyncFromAccelerator | SyncToAccelerator | RecordExport | LoadBlob;

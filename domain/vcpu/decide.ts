@@ -7,7 +7,16 @@ import { fitsRegister } from '../values';
 import { listRegs } from '../vmstate/check';
 import { decodeBlob, encodeBlob } from '../vmstate/format';
 import { planLoad } from '../vmstate/load';
-import type { CreateVcpu, CreateVcpuFromBlob, LoadBlob, RecordExport, RegAssignment, SyncFromAccelerator, SyncToAccelerator, VcpuCommand } from './commands';
+import type {
+  CreateVcpu,
+  CreateVcpuFromBlob,
+  LoadBlob,
+  RecordExport,
+  RegAssignment,
+  SyncFromAccelerator,
+  SyncToAccelerator,
+  VcpuCommand,
+} from './commands';
 import type { RegValues, VcpuEvent } from './events';
 import { resolveAll } from './resolve';
 import type { VcpuState } from './state';
@@ -41,7 +50,9 @@ function create(c: CreateVcpu): VcpuEvent[] {
     const written = assignments(draft, c.values, 'initial value');
     written.ids.forEach((id, k) => writeValueAt(arrays, indexOfReg(arrays, id), written.values[k]));
   }
-  return [{ type: 'VcpuCreated', accelerator: c.accelerator, labels, registers: allValues(arrays), source: { kind: 'list' } }];
+  return [
+    { type: 'VcpuCreated', accelerator: c.accelerator, labels, registers: allValues(arrays), source: { kind: 'list' } },
+  ];
 }
 
 function createFromBlob(c: CreateVcpuFromBlob): VcpuEvent[] {
@@ -66,8 +77,12 @@ function allValues(a: CpregArrays): RegValues {
 
 /** Resolves and checks a batch of (register, value); sorted by id; all or nothing. */
 function assignments(state: VcpuState, pairs: readonly RegAssignment[], what: string): RegValues {
-  if (pairs.length === 0) throw new DomainError('invalid-command', `no registers to ${what === 'write' ? 'write' : 'set'}`);
-  const ids = resolveAll(state, pairs.map(([ref]) => ref));
+  if (pairs.length === 0)
+    throw new DomainError('invalid-command', `no registers to ${what === 'write' ? 'write' : 'set'}`);
+  const ids = resolveAll(
+    state,
+    pairs.map(([ref]) => ref),
+  );
   const tooWide: RegId[] = [];
   ids.forEach((id, k) => {
     if (!fitsRegister(id, pairs[k][1])) tooWide.push(id);
@@ -96,7 +111,7 @@ function syncFrom(state: VcpuState, c: SyncFromAccelerator): VcpuEvent {
 
 function syncTo(state: VcpuState, c: SyncToAccelerator): VcpuEvent {
   const kvm = state.accelerator === 'kvm';
-  const level = kvm ? c.level ?? 'runtime' : null;
+  const level = kvm ? (c.level ?? 'runtime') : null;
   const ids: RegId[] = [];
   const values: bigint[] = [];
   const a = state.arrays;
@@ -110,7 +125,8 @@ function syncTo(state: VcpuState, c: SyncToAccelerator): VcpuEvent {
 }
 
 function recordExport(state: VcpuState, c: RecordExport): VcpuEvent {
-  if (!/^[0-9a-f]{64}$/.test(c.sha256)) throw new DomainError('invalid-command', 'sha256 must be 64 lowercase hex digits');
+  if (!/^[0-9a-f]{64}$/.test(c.sha256))
+    throw new DomainError('invalid-command', 'sha256 must be 64 lowercase hex digits');
   encodeBlob(c.format, state.arrays); // refuses v22 of a list with registers wider than 8 bytes
   return { type: 'BlobExported', format: c.format, sha256: c.sha256, byteLength: c.byteLength };
 }

@@ -93,7 +93,13 @@ export function deserializeEvent(type: string, schemaVersion: number, data: unkn
     case 'VcpuCreated': {
       if (!isAccelerator(d.accelerator)) fail('accelerator');
       const labels = obj(d.labels, 'labels') as Record<string, string>;
-      return { type, accelerator: d.accelerator, labels, registers: regValuesFromJson(d, 'registers'), source: source(d.source) };
+      return {
+        type,
+        accelerator: d.accelerator,
+        labels,
+        registers: regValuesFromJson(d, 'registers'),
+        source: source(d.source),
+      };
     }
     case 'RegistersWritten':
       return { type, written: regValuesFromJson(d, 'written') };

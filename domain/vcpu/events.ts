@@ -64,11 +64,6 @@ export interface BlobLoaded {
 }
 
 export type VcpuEvent =
-  | VcpuCreated
-  | RegistersWritten
-  | SyncedFromAccelerator
-  | SyncedToAccelerator
-  | BlobExported
-  | BlobLoaded;
+  VcpuCreated | RegistersWritten | SyncedFromAccelerator | SyncedToAccelerator | BlobExported | BlobLoaded;
 
 export type VcpuEventType = VcpuEvent['type'];

@@ -17,7 +17,9 @@ export type SerializedEvent = readonly [version: number, type: string, schemaVer
  * into their slots through a per-list index of id strings, without intermediate objects.
  */
 export function foldSerialized(state: VcpuState | undefined, events: Iterable<SerializedEvent>): VcpuState | undefined {
-  let s: { -readonly [K in keyof VcpuState]: VcpuState[K] } | undefined = state ? { ...state, arrays: cloneArrays(state.arrays) } : undefined;
+  let s: { -readonly [K in keyof VcpuState]: VcpuState[K] } | undefined = state
+    ? { ...state, arrays: cloneArrays(state.arrays) }
+    : undefined;
   for (const e of events) {
     const type = e[1];
     if (e[2] !== EVENT_SCHEMA_VERSION) throw new CorruptHistoryError(`${type} schema version ${e[2]} is unknown`);
@@ -28,7 +30,8 @@ export function foldSerialized(state: VcpuState | undefined, events: Iterable<Se
         continue;
       case 'RegistersWritten': {
         const st = need(s, e);
-        if (!writeFromText(st.arrays, indexOf(st.arrays), wordsOf(st.arrays.cpregValues), e[3], false)) writeAll(st, parse(e));
+        if (!writeFromText(st.arrays, indexOf(st.arrays), wordsOf(st.arrays.cpregValues), e[3], false))
+          writeAll(st, parse(e));
         continue;
       }
       case 'BlobLoaded':
@@ -97,7 +100,13 @@ function indexOf(a: CpregArrays): ListIndex {
   let x = indexes.get(a.cpregIndexes);
   if (!x) {
     const n = a.cpregIndexes.length;
-    x = { byId: new Map(), limit: new Array(n), oneSlot: new Uint8Array(n), narrow: new Float64Array(n), idWords: new Uint32Array(2 * n) };
+    x = {
+      byId: new Map(),
+      limit: new Array(n),
+      oneSlot: new Uint8Array(n),
+      narrow: new Float64Array(n),
+      idWords: new Uint32Array(2 * n),
+    };
     for (let i = 0; i < n; i++) {
       const id = a.cpregIndexes[i];
       x.byId.set(formatRegId(id), i);
@@ -124,7 +133,8 @@ function writeAll(s: VcpuState, rv: RegValuesJson | undefined): void {
   const words = wordsOf(a.cpregValues);
   for (let k = 0; k < rv.ids.length; k++) {
     const i = x.byId.get(rv.ids[k]);
-    if (i === undefined) throw new CorruptHistoryError(`value for register ${String(rv.ids[k]).slice(0, 20)} not in the list`);
+    if (i === undefined)
+      throw new CorruptHistoryError(`value for register ${String(rv.ids[k]).slice(0, 20)} not in the list`);
     const text = rv.values[k];
     if (words && x.oneSlot[i] && typeof text === 'string' && text.length <= 18) {
       if (!hexHalves(text)) throw new CorruptHistoryError(`stored event is not valid: ${text.slice(0, 40)}`);
@@ -191,7 +201,13 @@ const IDS_AFTER_FAILED = ',"ids":[';
 let found = new Int32Array(64);
 let halves = new Uint32Array(128);
 
-function writeFromText(a: CpregArrays, x: ListIndex, words: Uint32Array | undefined, t: string, withFailed: boolean): bigint[] | undefined {
+function writeFromText(
+  a: CpregArrays,
+  x: ListIndex,
+  words: Uint32Array | undefined,
+  t: string,
+  withFailed: boolean,
+): bigint[] | undefined {
   if (!words) return undefined;
   let p: number;
   const failed: bigint[] = [];

@@ -50,6 +50,7 @@ export function resolveAll(state: VcpuState, refs: readonly RegRef[]): RegId[] {
     if (seen.has(id)) twice.push(id);
     seen.add(id);
   }
-  if (twice.length) throw new DomainError('invalid-command', `registers named more than once: ${listRegs(twice)}`, twice);
+  if (twice.length)
+    throw new DomainError('invalid-command', `registers named more than once: ${listRegs(twice)}`, twice);
   return ids;
 }

@@ -8,7 +8,11 @@ import type { VcpuState } from './state';
  * A vCPU's list must be the stream block's list exactly (same ids, same order) for its values to
  * be written into the stream; the refusal names the registers that differ.
  */
-export function valuesForStreamBlock(id: string, state: VcpuState, cpu: { instance: number; indexes: BigUint64Array }): BigUint64Array {
+export function valuesForStreamBlock(
+  id: string,
+  state: VcpuState,
+  cpu: { instance: number; indexes: BigUint64Array },
+): BigUint64Array {
   const a = state.arrays;
   const n = cpu.indexes.length;
   const mine = a.cpregIndexes;
@@ -30,9 +34,13 @@ export function valuesForStreamBlock(id: string, state: VcpuState, cpu: { instan
     );
   }
   const wide: RegId[] = Array.from(mine).filter((x) => sizeBytes(x) > 8);
-  if (wide.length) throw new DomainError('not-representable', `${id}: a v22 stream cannot carry registers wider than 8 bytes: ${listRegs(wide)}`, wide);
+  if (wide.length)
+    throw new DomainError(
+      'not-representable',
+      `${id}: a v22 stream cannot carry registers wider than 8 bytes: ${listRegs(wide)}`,
+      wide,
+    );
   const out = new BigUint64Array(n);
   for (let i = 0; i < n; i++) out[i] = readValueAt(a, i);
   return out;
 }
-

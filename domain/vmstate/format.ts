@@ -21,4 +21,3 @@ export function encodeBlob(format: BlobFormat, arrays: CpregArrays): Uint8Array 
 export function convertBlob(from: BlobFormat, to: BlobFormat, blob: Uint8Array): Uint8Array {
   return encodeBlob(to, decodeBlob(from, blob));
 }
-

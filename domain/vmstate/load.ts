@@ -68,7 +68,11 @@ export function planLoad(dest: CpregArrays, incoming: CpregArrays): LoadPlan {
     );
   }
   if (unknown.length) {
-    throw new DomainError('blob-rejected', `the blob carries registers this vCPU does not have: ${listRegs(unknown)}`, unknown);
+    throw new DomainError(
+      'blob-rejected',
+      `the blob carries registers this vCPU does not have: ${listRegs(unknown)}`,
+      unknown,
+    );
   }
   const kept: RegId[] = [];
   for (let i = 0; i < destN; i++) if (!matched[i]) kept.push(dest.cpregIndexes[i]);

@@ -48,7 +48,10 @@ function checkValueIndexes(w: Uint32Array, ids: BigUint64Array, valueIndexes: Ui
     next = valueIndexes[i] + (sizeField < 3 ? 1 : 1 << (sizeField - 3)); // slot rule, see slotsFor
   }
   if (bad.length) {
-    throw malformed('value indexes disagree with the register sizes (must start at 0, each advancing by the previous register\'s slots)', bad);
+    throw malformed(
+      "value indexes disagree with the register sizes (must start at 0, each advancing by the previous register's slots)",
+      bad,
+    );
   }
   if (next !== m) {
     const last = ids.length ? [ids[ids.length - 1]] : [];

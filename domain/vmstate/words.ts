@@ -11,8 +11,12 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
  */
 type Swapper = (bytes: Uint8Array) => void;
 const swap64: Swapper | undefined = (() => {
-  const B = (globalThis as { Buffer?: { from(ab: ArrayBuffer, offset: number, length: number): { swap64(): unknown } } }).Buffer;
-  return B && LITTLE_ENDIAN_HOST ? (bytes: Uint8Array) => void B.from(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.length).swap64() : undefined;
+  const B = (
+    globalThis as { Buffer?: { from(ab: ArrayBuffer, offset: number, length: number): { swap64(): unknown } } }
+  ).Buffer;
+  return B && LITTLE_ENDIAN_HOST
+    ? (bytes: Uint8Array) => void B.from(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.length).swap64()
+    : undefined;
 })();
 
 export function writeU64Block(view: DataView, offset: number, src: BigUint64Array): void {

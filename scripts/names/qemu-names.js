@@ -94,7 +94,8 @@ function qemuNames(qemuDir) {
       if (!chosen) throw new Error(`PREFER ${k}: no definition named ${PREFER[k]}`);
     } else {
       const rivals = list.filter((x) => x.rank === best.rank && x.fileRank === best.fileRank && x.name !== best.name);
-      if (best.rank === 0 && rivals.length > 0) conflicts.push(`${k}: ${[best, ...rivals].map((x) => `${x.name}@${x.where}`).join(', ')}`);
+      if (best.rank === 0 && rivals.length > 0)
+        conflicts.push(`${k}: ${[best, ...rivals].map((x) => `${x.name}@${x.where}`).join(', ')}`);
     }
     names.set(k, { name: chosen.name, view: chosen.view, fromBoth: chosen.fromBoth, wild: chosen.wild });
   }

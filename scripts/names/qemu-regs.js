@@ -25,7 +25,15 @@ const STATE_BOTH = 2;
 const SEC_BOTH = 0;
 const SEC_S = 1;
 const SEC_NS = 2;
-const SPECIALS = ['ARM_CP_NOP', 'ARM_CP_WFI', 'ARM_CP_NZCV', 'ARM_CP_CURRENTEL', 'ARM_CP_DC_ZVA', 'ARM_CP_DC_GVA', 'ARM_CP_DC_GZVA'];
+const SPECIALS = [
+  'ARM_CP_NOP',
+  'ARM_CP_WFI',
+  'ARM_CP_NZCV',
+  'ARM_CP_CURRENTEL',
+  'ARM_CP_DC_ZVA',
+  'ARM_CP_DC_GVA',
+  'ARM_CP_DC_GZVA',
+];
 
 /** True for an initialiser of an ARMCPRegInfo (and not, say, a TypeInfo). */
 function isCpRegInfo(fields) {
@@ -75,10 +83,18 @@ function expandOne(fields, name, vars, where) {
   for (const crm of range(crmR, 15)) {
     for (const opc1 of range(opc1R, 7)) {
       for (const opc2 of range(opc2R, 7)) {
-        const wildAlias = (crmR === CP_ANY && crm !== 0) || (opc1R === CP_ANY && opc1 !== 0) || (opc2R === CP_ANY && opc2 !== 0);
+        const wildAlias =
+          (crmR === CP_ANY && crm !== 0) || (opc1R === CP_ANY && opc1 !== 0) || (opc2R === CP_ANY && opc2 !== 0);
         const base = { where, banked, wild: wildAlias, neverRaw: neverRaw || wildAlias };
         if (state === STATE_AA64 || state === STATE_BOTH) {
-          out.push({ ...base, id: sysregId(op0, opc1, crn, crm, opc2), name, view: 'aa64', fromBoth: state === STATE_BOTH, migratable: !base.neverRaw });
+          out.push({
+            ...base,
+            id: sysregId(op0, opc1, crn, crm, opc2),
+            name,
+            view: 'aa64',
+            fromBoth: state === STATE_BOTH,
+            migratable: !base.neverRaw,
+          });
         }
         if (state === STATE_AA32 || state === STATE_BOTH) {
           const cp32 = cp === 0 && state === STATE_BOTH ? 15 : cp;
@@ -86,7 +102,15 @@ function expandOne(fields, name, vars, where) {
             // add_cpreg_to_hashtable's AArch32 ALIAS rules (banked: NS of a BOTH register;
             // not banked: the instance whose secstate differs from .secure, if Secure).
             const alias = banked ? state === STATE_BOTH && ns === 1 : secure !== (ns ? SEC_NS : SEC_S) && ns === 0;
-            return { ...base, id: aarch32Id(ns, cp32, is64, crn, crm, opc1, opc2), name: nm, view: 'aa32', ns: ns === 1, fromBoth: state === STATE_BOTH, migratable: !base.neverRaw && !alias };
+            return {
+              ...base,
+              id: aarch32Id(ns, cp32, is64, crn, crm, opc1, opc2),
+              name: nm,
+              view: 'aa32',
+              ns: ns === 1,
+              fromBoth: state === STATE_BOTH,
+              migratable: !base.neverRaw && !alias,
+            };
           };
           if (secure === SEC_S) out.push(mk(0, name));
           else if (secure === SEC_NS) out.push(mk(1, name));

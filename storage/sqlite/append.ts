@@ -35,7 +35,9 @@ export class Appender {
   ) {
     this.stmts = {
       seq: db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'"),
-      last: db.prepare<[], { position: number; hash: Buffer }>('SELECT position, hash FROM events ORDER BY position DESC LIMIT 1'),
+      last: db.prepare<[], { position: number; hash: Buffer }>(
+        'SELECT position, hash FROM events ORDER BY position DESC LIMIT 1',
+      ),
       stream: db.prepare<[string], { version: number }>('SELECT version FROM streams WHERE stream_id = ?'),
       createStream: db.prepare(
         'INSERT INTO streams (stream_id, version, created_at, updated_at, labels) VALUES (?, ?, ?, ?, ?)',

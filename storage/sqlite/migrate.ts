@@ -34,7 +34,8 @@ export function loadMigrations(dir: string = findMigrationsDir()): Migration[] {
     .map((m) => ({ version: Number(m[1]), name: m[2], sql: fs.readFileSync(path.join(dir, m[0]), 'utf8') }))
     .sort((a, b) => a.version - b.version);
   out.forEach((m, i) => {
-    if (m.version !== i + 1) throw new Error(`migrations must be numbered 1..n without gaps; found ${m.version} at place ${i + 1}`);
+    if (m.version !== i + 1)
+      throw new Error(`migrations must be numbered 1..n without gaps; found ${m.version} at place ${i + 1}`);
   });
   return out;
 }
@@ -97,11 +98,16 @@ export function migrate(db: Db, migrations: readonly Migration[] = loadMigration
 
 /** An applied migration whose file changed since is a schema we cannot vouch for: refuse. */
 function checkApplied(db: Db, migrations: readonly Migration[]): void {
-  const rows = db.prepare('SELECT version, checksum FROM schema_migrations ORDER BY version').all() as { version: number; checksum: string }[];
+  const rows = db.prepare('SELECT version, checksum FROM schema_migrations ORDER BY version').all() as {
+    version: number;
+    checksum: string;
+  }[];
   for (const r of rows) {
     const m = migrations[r.version - 1];
     if (m && checksum(m.sql) !== r.checksum) {
-      throw new SchemaVersionError(`migration ${String(r.version).padStart(3, '0')}_${m.name}.sql changed after it was applied to this database`);
+      throw new SchemaVersionError(
+        `migration ${String(r.version).padStart(3, '0')}_${m.name}.sql changed after it was applied to this database`,
+      );
     }
   }
 }

@@ -14,7 +14,13 @@ interface StreamRow {
 }
 
 function toStreamInfo(r: StreamRow): StreamInfo {
-  return { streamId: r.stream_id, version: r.version, createdAt: r.created_at, updatedAt: r.updated_at, labels: JSON.parse(r.labels) };
+  return {
+    streamId: r.stream_id,
+    version: r.version,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    labels: JSON.parse(r.labels),
+  };
 }
 
 /** Reads: plain indexed queries in WAL mode, so they never wait for (or block) a writer. */
@@ -23,8 +29,12 @@ export class Reader {
 
   constructor(private readonly db: Db) {
     this.stmts = {
-      stream: db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version LIMIT ?`),
-      payloads: db.prepare(`SELECT ${PAYLOAD_COLUMNS} FROM events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version`),
+      stream: db.prepare(
+        `SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version LIMIT ?`,
+      ),
+      payloads: db.prepare(
+        `SELECT ${PAYLOAD_COLUMNS} FROM events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version`,
+      ),
       all: db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`),
       version: db.prepare<[string], { version: number }>('SELECT version FROM streams WHERE stream_id = ?'),
       info: db.prepare<[string], StreamRow>('SELECT * FROM streams WHERE stream_id = ?'),

@@ -28,7 +28,9 @@ export class Snapshots {
 
   constructor(db: Db) {
     this.stmts = {
-      eventHash: db.prepare<[string, number], { hash: Buffer }>('SELECT hash FROM events WHERE stream_id = ? AND version = ?'),
+      eventHash: db.prepare<[string, number], { hash: Buffer }>(
+        'SELECT hash FROM events WHERE stream_id = ? AND version = ?',
+      ),
       put: db.prepare(
         `INSERT OR REPLACE INTO snapshots (stream_id, version, schema_version, data, event_hash, checksum, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,

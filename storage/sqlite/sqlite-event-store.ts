@@ -67,12 +67,21 @@ export class SqliteEventStore implements EventStore {
     this.walSync = this.file === ':memory:' ? undefined : new WalSync(this.file);
     if (this.walSync) this.db.pragma('synchronous = NORMAL');
     const walSync = this.walSync;
-    this.committer = new GroupCommitter((batch) => this.appender.runBatch(batch), opts.maxBatch ?? 1000, walSync && (() => walSync.sync()));
+    this.committer = new GroupCommitter(
+      (batch) => this.appender.runBatch(batch),
+      opts.maxBatch ?? 1000,
+      walSync && (() => walSync.sync()),
+    );
   }
 
   /** Transactions committed by group commit, and snapshots skipped as damaged (tests, bench). */
   get stats() {
-    return { batches: this.committer.batches, commits: this.appender.commits, snapshotsSkipped: this.snapshots.skipped, walSyncs: this.walSync?.syncs ?? 0 };
+    return {
+      batches: this.committer.batches,
+      commits: this.appender.commits,
+      snapshotsSkipped: this.snapshots.skipped,
+      walSyncs: this.walSync?.syncs ?? 0,
+    };
   }
 
   append(request: AppendRequest): Promise<AppendResult> {

@@ -28,7 +28,9 @@ export async function verifyChain(db: Db, anchor?: VerifyAnchor): Promise<Verify
 
 async function walk(db: Db, anchor?: VerifyAnchor): Promise<VerifyReport> {
   const page = db
-    .prepare('SELECT position, stream_id, version, type, schema_version, data, metadata, hash FROM events WHERE position > ? ORDER BY position LIMIT ?')
+    .prepare(
+      'SELECT position, stream_id, version, type, schema_version, data, metadata, hash FROM events WHERE position > ? ORDER BY position LIMIT ?',
+    )
     .raw(true);
   const versions = new Map<string, number>();
   let prevHash: Buffer = GENESIS_HASH;
@@ -44,7 +46,8 @@ async function walk(db: Db, anchor?: VerifyAnchor): Promise<VerifyReport> {
     reason,
   });
   // a row placed before position 1 would be invisible to a walk (and to the feed)
-  const stray = db.prepare('SELECT position FROM events WHERE position < 1 ORDER BY position LIMIT 1').pluck().get() as number | undefined;
+  const stray = db.prepare('SELECT position FROM events WHERE position < 1 ORDER BY position LIMIT 1').pluck().get() as
+    number | undefined;
   if (stray !== undefined) return broken(stray, `position ${stray} is not a valid position`);
   for (;;) {
     const rows = page.all(prevPos, PAGE) as Row[];
@@ -52,12 +55,16 @@ async function walk(db: Db, anchor?: VerifyAnchor): Promise<VerifyReport> {
       if (position !== prevPos + 1) return broken(position, `position ${position} follows ${prevPos}: rows missing`);
       const last = versions.get(streamId) ?? 0;
       if (version !== last + 1) return broken(position, `stream ${streamId} version ${version} follows ${last}`);
-      const expected = chainHash(prevHash, canonicalEventText({ position, streamId, version, type, schemaVersion, dataText, metadataText }));
+      const expected = chainHash(
+        prevHash,
+        canonicalEventText({ position, streamId, version, type, schemaVersion, dataText, metadataText }),
+      );
       if (!Buffer.isBuffer(hash) || !expected.equals(hash)) {
         return broken(position, `hash of event ${position} does not match its bytes and its predecessor`);
       }
       if (anchor && position === anchor.position) {
-        if (hash.toString('hex') !== anchor.hash.toLowerCase()) return broken(position, `event ${position} differs from the anchored hash`);
+        if (hash.toString('hex') !== anchor.hash.toLowerCase())
+          return broken(position, `event ${position} differs from the anchored hash`);
         anchorSeen = true;
       }
       versions.set(streamId, version);
@@ -68,8 +75,12 @@ async function walk(db: Db, anchor?: VerifyAnchor): Promise<VerifyReport> {
     if (rows.length < PAGE) break;
     await new Promise((r) => setImmediate(r));
   }
-  const seq = (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined)?.seq ?? 0;
-  if (seq > prevPos) return broken(prevPos + 1, `positions up to ${seq} were given but the chain ends at ${prevPos}: rows deleted`);
-  if (anchor && !anchorSeen) return broken(anchor.position, `anchored position ${anchor.position} is beyond the chain's head ${prevPos}`);
+  const seq =
+    (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined)?.seq ??
+    0;
+  if (seq > prevPos)
+    return broken(prevPos + 1, `positions up to ${seq} were given but the chain ends at ${prevPos}: rows deleted`);
+  if (anchor && !anchorSeen)
+    return broken(anchor.position, `anchored position ${anchor.position} is beyond the chain's head ${prevPos}`);
   return { ok: true, events, headPosition: prevPos, headHash: prevHash.toString('hex') };
 }

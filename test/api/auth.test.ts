@@ -5,7 +5,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-const entry = (name: string, role: 'read' | 'write', token: string): TokenEntry => ({ name, role, sha256: Buffer.from(hashToken(token), 'hex') });
+const entry = (name: string, role: 'read' | 'write', token: string): TokenEntry => ({
+  name,
+  role,
+  sha256: Buffer.from(hashToken(token), 'hex'),
+});
 
 let t: TestApp;
 beforeEach(() => {
@@ -26,9 +30,17 @@ test('every /v1 request needs a bearer token; /healthz does not', async () => {
 });
 
 test('write tokens write, and their name is the actor of the events; read tokens cannot write', async () => {
-  const created = await request(t.app).post('/v1/cpus').set('authorization', 'Bearer w-secret').set('content-type', json).send({ id: 'a', accelerator: 'hvf' });
+  const created = await request(t.app)
+    .post('/v1/cpus')
+    .set('authorization', 'Bearer w-secret')
+    .set('content-type', json)
+    .send({ id: 'a', accelerator: 'hvf' });
   expect(created.status).toBe(201);
-  const denied = await request(t.app).put('/v1/cpus/a/registers/TPIDR_EL0').set('authorization', 'Bearer r-secret').set('content-type', json).send({ value: '0x1' });
+  const denied = await request(t.app)
+    .put('/v1/cpus/a/registers/TPIDR_EL0')
+    .set('authorization', 'Bearer r-secret')
+    .set('content-type', json)
+    .send({ value: '0x1' });
   expect(denied.status).toBe(403);
   expect(denied.body.type).toBe('urn:cpreg-ledger:problem:forbidden');
   const read = await request(t.app).get('/v1/cpus/a/events').set('authorization', 'Bearer r-secret');
@@ -36,9 +48,16 @@ test('write tokens write, and their name is the actor of the events; read tokens
   expect(read.body.events).toHaveLength(1);
   expect(read.body.events[0].metadata.actor).toBe('ci-writer');
   // a reader may run the pre-flight and take an export (the export is recorded with its name)
-  const blob = await request(t.app).get('/v1/cpus/a/migration?format=v22').set('authorization', 'Bearer r-secret').buffer(true);
+  const blob = await request(t.app)
+    .get('/v1/cpus/a/migration?format=v22')
+    .set('authorization', 'Bearer r-secret')
+    .buffer(true);
   expect(blob.status).toBe(200);
-  const check = await request(t.app).post('/v1/cpus/a/migration/check?format=v22').set('authorization', 'Bearer r-secret').set('content-type', 'application/octet-stream').send(blob.body);
+  const check = await request(t.app)
+    .post('/v1/cpus/a/migration/check?format=v22')
+    .set('authorization', 'Bearer r-secret')
+    .set('content-type', 'application/octet-stream')
+    .send(blob.body);
   expect(check.status).toBe(200);
   const events = (await request(t.app).get('/v1/cpus/a/events').set('authorization', 'Bearer r-secret')).body.events;
   expect(events.map((e: { type: string; metadata: { actor: string } }) => [e.type, e.metadata.actor])).toEqual([

@@ -46,7 +46,12 @@ function rng(seed: number) {
 }
 
 async function start(db: string, port: number): Promise<SpawnedServer> {
-  const s = await spawnServer({ entry, port, cwd: ROOT, env: { CPREG_DB: db, LOG_LEVEL: 'warn', NODE_PATH: path.join(ROOT, 'node_modules') } });
+  const s = await spawnServer({
+    entry,
+    port,
+    cwd: ROOT,
+    env: { CPREG_DB: db, LOG_LEVEL: 'warn', NODE_PATH: path.join(ROOT, 'node_modules') },
+  });
   children.add(s.child);
   void s.exited.then(() => children.delete(s.child));
   return s;
@@ -56,10 +61,21 @@ beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cpreg-crash-http-'));
   const out = path.join(tmp, 'out');
   try {
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', out], { stdio: 'pipe', cwd: ROOT });
+    execFileSync(
+      process.execPath,
+      [
+        path.join(ROOT, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        path.join(ROOT, 'tsconfig.build.json'),
+        '--outDir',
+        out,
+      ],
+      { stdio: 'pipe', cwd: ROOT },
+    );
   } catch (e) {
     // tsc emits even with type errors (others may be mid-edit); only a missing entry is fatal
-    if (!fs.existsSync(path.join(out, 'api/main.js'))) throw new Error(`build failed: ${String((e as { stdout?: Buffer }).stdout ?? e)}`);
+    if (!fs.existsSync(path.join(out, 'api/main.js')))
+      throw new Error(`build failed: ${String((e as { stdout?: Buffer }).stdout ?? e)}`);
   }
   fs.copyFileSync(path.join(ROOT, 'openapi.yaml'), path.join(out, 'openapi.yaml'));
   entry = path.join(out, 'api/main.js');
@@ -84,7 +100,12 @@ test(`${WRITERS} writers and ${KILLS} SIGKILLs lose no acknowledged write`, asyn
   let server = await start(db, port);
   const admin: Target = { host: '127.0.0.1', port };
   for (let c = 0; c < CPUS; c++) {
-    const r = await jsonRequest(admin, 'POST', '/v1/cpus', { id: `crash.${c}`, accelerator: 'tcg', registers: REGS, labels: { test: 'crash' } });
+    const r = await jsonRequest(admin, 'POST', '/v1/cpus', {
+      id: `crash.${c}`,
+      accelerator: 'tcg',
+      registers: REGS,
+      labels: { test: 'crash' },
+    });
     expect(r.status).toBe(201);
   }
 
@@ -99,14 +120,18 @@ test(`${WRITERS} writers and ${KILLS} SIGKILLs lose no acknowledged write`, asyn
     for (let seq = 0; !stop; seq++) {
       const value = (BigInt(w + 1) << 40n) | BigInt(seq);
       try {
-        const r = await httpRequest({ host: '127.0.0.1', port, agent }, {
-          method: 'PUT',
-          path: `/v1/cpus/${cpu}/registers/${reg}`,
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ value: '0x' + value.toString(16) }),
-          timeoutMs: 5000,
-        });
-        if (r.status >= 200 && r.status < 300) acks.push({ writer: w, cpu, reg, value, version: JSON.parse(r.text).version });
+        const r = await httpRequest(
+          { host: '127.0.0.1', port, agent },
+          {
+            method: 'PUT',
+            path: `/v1/cpus/${cpu}/registers/${reg}`,
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ value: '0x' + value.toString(16) }),
+            timeoutMs: 5000,
+          },
+        );
+        if (r.status >= 200 && r.status < 300)
+          acks.push({ writer: w, cpu, reg, value, version: JSON.parse(r.text).version });
         else serverErrors.push(`${r.status} ${r.text.slice(0, 200)}`);
       } catch {
         connectionErrors++; // killed mid-request or not restarted yet: not acknowledged, retry
@@ -141,7 +166,7 @@ test(`${WRITERS} writers and ${KILLS} SIGKILLs lose no acknowledged write`, asyn
     // the value an event wrote to a register (events carry parallel ids/values arrays)
     const wrote = (e: { type: string; data: { ids?: string[]; values?: string[] } } | undefined, reg: string) =>
       e?.type === 'RegistersWritten' && e.data.ids?.includes(reg) ? e.data.values![e.data.ids.indexOf(reg)] : undefined;
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const page = await jsonRequest(admin, 'GET', `/v1/cpus/${cpu}/events?after=${after}&limit=1000`);
       expect(page.status).toBe(200);
       events.push(...page.json.events);
@@ -182,7 +207,9 @@ test(`${WRITERS} writers and ${KILLS} SIGKILLs lose no acknowledged write`, asyn
 
   const verify = await jsonRequest(admin, 'GET', '/v1/audit/verify');
   expect(verify.json).toMatchObject({ ok: true, events: total });
-  console.log(`crash: ${acks.length} acknowledged writes, ${connectionErrors} connection errors over ${KILLS} kills, ${total} events, chain ok`);
+  console.log(
+    `crash: ${acks.length} acknowledged writes, ${connectionErrors} connection errors over ${KILLS} kills, ${total} events, chain ok`,
+  );
   server.child.kill('SIGTERM');
   await server.exited;
 }, 120_000);
@@ -190,7 +217,14 @@ test(`${WRITERS} writers and ${KILLS} SIGKILLs lose no acknowledged write`, asyn
 /** A PUT whose headers and first half of the body are sent now, the rest when `finish` is called. */
 function halfSentPut(port: number, p: string, value: string) {
   const body = Buffer.from(JSON.stringify({ value }));
-  const req = http.request({ host: '127.0.0.1', port, method: 'PUT', path: p, agent: false, headers: { 'content-type': 'application/json', 'content-length': String(body.length) } });
+  const req = http.request({
+    host: '127.0.0.1',
+    port,
+    method: 'PUT',
+    path: p,
+    agent: false,
+    headers: { 'content-type': 'application/json', 'content-length': String(body.length) },
+  });
   const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
     req.on('response', (res) => {
       let text = '';
@@ -209,19 +243,32 @@ test('SIGTERM: in-flight requests complete (2xx), an open feed ends, the process
   const db = path.join(tmp, 'term.db');
   const server = await start(db, await freePort());
   const t: Target = { host: '127.0.0.1', port: server.port };
-  expect((await jsonRequest(t, 'POST', '/v1/cpus', { id: 'term.0', accelerator: 'tcg', registers: REGS })).status).toBe(201);
+  expect((await jsonRequest(t, 'POST', '/v1/cpus', { id: 'term.0', accelerator: 'tcg', registers: REGS })).status).toBe(
+    201,
+  );
 
   // An SSE feed open across the shutdown must not keep the process alive.
   const feedEnded = new Promise<void>((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port: server.port, path: '/v1/events', headers: { accept: 'text/event-stream' }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve());
-      res.on('close', () => resolve());
-    });
+    const req = http.get(
+      {
+        host: '127.0.0.1',
+        port: server.port,
+        path: '/v1/events',
+        headers: { accept: 'text/event-stream' },
+        agent: false,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve());
+        res.on('close', () => resolve());
+      },
+    );
     req.on('error', reject);
   });
 
-  const inflight = REGS.map((reg, i) => halfSentPut(server.port, `/v1/cpus/term.0/registers/${reg}`, `0x${(0x7e000 + i).toString(16)}`));
+  const inflight = REGS.map((reg, i) =>
+    halfSentPut(server.port, `/v1/cpus/term.0/registers/${reg}`, `0x${(0x7e000 + i).toString(16)}`),
+  );
   await sleep(300); // the server has the headers: these requests are in flight
   server.child.kill('SIGTERM');
   await sleep(300);
@@ -230,7 +277,10 @@ test('SIGTERM: in-flight requests complete (2xx), an open feed ends, the process
   expect(answers.map((a) => a.status)).toEqual(REGS.map(() => 200));
   await feedEnded;
   let timer: NodeJS.Timeout | undefined;
-  const exit = await Promise.race([server.exited, new Promise((r) => (timer = setTimeout(() => r('still running after 10 s'), 10_000)))]);
+  const exit = await Promise.race([
+    server.exited,
+    new Promise((r) => (timer = setTimeout(() => r('still running after 10 s'), 10_000))),
+  ]);
   clearTimeout(timer);
   expect(exit).toEqual({ code: 0, signal: null });
 
@@ -247,7 +297,14 @@ test('SIGTERM: in-flight requests complete (2xx), an open feed ends, the process
 
 /** A request on a keep-alive connection, headers and part of the body sent now. */
 function keepAliveHalfSent(port: number, agent: http.Agent, body: string) {
-  const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/cpus', agent, headers: { 'content-type': 'application/json', 'content-length': String(body.length) } });
+  const req = http.request({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/v1/cpus',
+    agent,
+    headers: { 'content-type': 'application/json', 'content-length': String(body.length) },
+  });
   const answer = new Promise<number | string>((resolve) => {
     req.on('response', (res) => {
       res.resume();
@@ -262,7 +319,10 @@ function keepAliveHalfSent(port: number, agent: http.Agent, body: string) {
 
 const exitWithin = async (s: SpawnedServer, ms: number) => {
   let timer: NodeJS.Timeout | undefined;
-  const r = await Promise.race([s.exited, new Promise((res) => (timer = setTimeout(() => res(`still running ${ms} ms after SIGTERM`), ms)))]);
+  const r = await Promise.race([
+    s.exited,
+    new Promise((res) => (timer = setTimeout(() => res(`still running ${ms} ms after SIGTERM`), ms))),
+  ]);
   clearTimeout(timer);
   return r;
 };

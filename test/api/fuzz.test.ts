@@ -12,7 +12,13 @@ import fc from 'fast-check';
 import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
-import { httpRequest, keepAliveAgent, type RawRequest, type RawResponse, type Target } from '../../bench/lib/http-client';
+import {
+  httpRequest,
+  keepAliveAgent,
+  type RawRequest,
+  type RawResponse,
+  type Target,
+} from '../../bench/lib/http-client';
 import { kvmKernelList, makeTestApp, type TestApp } from '../helpers/app';
 import { expectProblemShape, problemShapeError } from './helpers-http';
 
@@ -68,29 +74,60 @@ interface World {
 const mutation = fc.oneof(
   fc.record({ m: fc.constant('json-random' as const), v: fc.jsonValue({ maxDepth: 4 }) }),
   fc.record({ m: fc.constant('wrong-type' as const), field: fc.nat(), v: fc.nat() }),
-  fc.record({ m: fc.constant('unknown-field' as const), key: fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('extra', 'id', 'Value', 'level')) }),
-  fc.record({ m: fc.constant('proto-key' as const), key: fc.constantFrom('__proto__', 'constructor', 'toString', 'hasOwnProperty', 'prototype', 'valueOf') }),
+  fc.record({
+    m: fc.constant('unknown-field' as const),
+    key: fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('extra', 'id', 'Value', 'level')),
+  }),
+  fc.record({
+    m: fc.constant('proto-key' as const),
+    key: fc.constantFrom('__proto__', 'constructor', 'toString', 'hasOwnProperty', 'prototype', 'valueOf'),
+  }),
   fc.record({ m: fc.constant('drop-field' as const), field: fc.nat() }),
   fc.record({ m: fc.constant('no-body' as const) }),
-  fc.record({ m: fc.constant('broken-json' as const), at: fc.nat(), junk: fc.constantFrom('', '}', '{', ',', '"', '\u0000', 'NaN', '\\', '\ud800') }),
+  fc.record({
+    m: fc.constant('broken-json' as const),
+    at: fc.nat(),
+    junk: fc.constantFrom('', '}', '{', ',', '"', '\u0000', 'NaN', '\\', '\ud800'),
+  }),
   fc.record({ m: fc.constant('content-type' as const), v: fc.nat() }),
-  fc.record({ m: fc.constant('content-encoding' as const), v: fc.constantFrom('gzip', 'deflate', 'br', 'bogus', 'identity', 'gzip, gzip') }),
+  fc.record({
+    m: fc.constant('content-encoding' as const),
+    v: fc.constantFrom('gzip', 'deflate', 'br', 'bogus', 'identity', 'gzip, gzip'),
+  }),
   fc.record({ m: fc.constant('huge-body' as const), blob: fc.boolean() }),
-  fc.record({ m: fc.constant('blob-flip' as const), at: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), bit: fc.nat(7) }),
+  fc.record({
+    m: fc.constant('blob-flip' as const),
+    at: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }),
+    bit: fc.nat(7),
+  }),
   fc.record({ m: fc.constant('blob-truncate' as const), keep: fc.nat() }),
   fc.record({ m: fc.constant('blob-extend' as const), extra: fc.uint8Array({ minLength: 1, maxLength: 24 }) }),
   fc.record({ m: fc.constant('blob-random' as const), bytes: fc.uint8Array({ maxLength: 300 }) }),
-  fc.record({ m: fc.constant('blob-header' as const), n: fc.constantFrom(0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 305, 9999), second: fc.boolean() }),
+  fc.record({
+    m: fc.constant('blob-header' as const),
+    n: fc.constantFrom(0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 305, 9999),
+    second: fc.boolean(),
+  }),
   fc.record({ m: fc.constant('blob-other' as const), pick: fc.nat() }),
   fc.record({ m: fc.constant('query' as const), key: fc.nat(), value: fc.nat() }),
   fc.record({ m: fc.constant('path-id' as const), v: fc.nat() }),
   fc.record({ m: fc.constant('path-reg' as const), v: fc.nat() }),
   fc.record({ m: fc.constant('if-match' as const), v: fc.nat() }),
   fc.record({ m: fc.constant('idempotency-key' as const), v: fc.nat(), pick: fc.nat() }),
-  fc.record({ m: fc.constant('id-headers' as const), header: fc.constantFrom('x-request-id', 'x-correlation-id', 'x-causation-id'), v: fc.nat() }),
-  fc.record({ m: fc.constant('method' as const), v: fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS') }),
+  fc.record({
+    m: fc.constant('id-headers' as const),
+    header: fc.constantFrom('x-request-id', 'x-correlation-id', 'x-causation-id'),
+    v: fc.nat(),
+  }),
+  fc.record({
+    m: fc.constant('method' as const),
+    v: fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'),
+  }),
   fc.record({ m: fc.constant('deep' as const), depth: fc.constantFrom(64, 5000, 200_000), inValues: fc.boolean() }),
-  fc.record({ m: fc.constant('accept' as const), v: fc.constantFrom('application/xml', '*/*', 'text/html;q=0', 'application/problem+json', 'garbage', '') }),
+  fc.record({
+    m: fc.constant('accept' as const),
+    v: fc.constantFrom('application/xml', '*/*', 'text/html;q=0', 'application/problem+json', 'garbage', ''),
+  }),
 );
 type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
 
@@ -100,7 +137,10 @@ const plan = fc.record({
   picks: fc.array(fc.nat(), { minLength: 8, maxLength: 8 }),
   value: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
   // a quarter of the requests are valid (they move the state on), the rest are mutated
-  mutations: fc.oneof({ weight: 1, arbitrary: fc.constant([] as Mutation[]) }, { weight: 3, arbitrary: fc.array(mutation, { minLength: 1, maxLength: 3 }) }),
+  mutations: fc.oneof(
+    { weight: 1, arbitrary: fc.constant([] as Mutation[]) },
+    { weight: 3, arbitrary: fc.array(mutation, { minLength: 1, maxLength: 3 }) },
+  ),
 });
 type Plan = typeof plan extends fc.Arbitrary<infer T> ? T : never;
 
@@ -129,7 +169,15 @@ const TEMPLATES: Array<(w: World, cpu: Cpu, p: Plan, etag: string) => Draft> = [
     const body: Record<string, unknown> = { id, accelerator: acc, labels: { vm: 'fz', n: String(p.picks[1] % 5) } };
     if (registers) body.registers = registers;
     if (acc !== 'hvf' && p.picks[2] % 2) body.values = { [TPIDR_EL0]: hex(p.value, 8) };
-    return { name: 'create-json', method: 'POST', segments: ['v1', 'cpus'], query: [], headers: { ...ctJson }, body: json(body), cpu: id };
+    return {
+      name: 'create-json',
+      method: 'POST',
+      segments: ['v1', 'cpus'],
+      query: [],
+      headers: { ...ctJson },
+      body: json(body),
+      cpu: id,
+    };
   },
   (w, _c, p) => {
     const b = pick(w.blobs, p.picks[0]);
@@ -138,21 +186,57 @@ const TEMPLATES: Array<(w: World, cpu: Cpu, p: Plan, etag: string) => Draft> = [
       name: 'create-blob',
       method: 'POST',
       segments: ['v1', 'cpus'],
-      query: [['format', b.format], ['accelerator', b.accelerator], ['id', id]],
+      query: [
+        ['format', b.format],
+        ['accelerator', b.accelerator],
+        ['id', id],
+      ],
       headers: { ...ctBlob },
       body: { kind: 'raw', bytes: b.bytes },
       cpu: id,
     };
   },
-  (_w, _c, p) => ({ name: 'list', method: 'GET', segments: ['v1', 'cpus'], query: p.picks[0] % 2 ? [['label', 'vm=fz'], ['limit', '3']] : [], headers: {} }),
-  (_w, c, p) => ({ name: 'get', method: 'GET', segments: ['v1', 'cpus', c.id], query: p.picks[0] % 2 ? [['version', '1']] : [], headers: {}, cpu: c.id }),
-  (_w, c, p) => ({ name: 'arrays', method: 'GET', segments: ['v1', 'cpus', c.id, 'arrays'], query: p.picks[0] % 2 ? [['version', '1']] : [], headers: {}, cpu: c.id }),
+  (_w, _c, p) => ({
+    name: 'list',
+    method: 'GET',
+    segments: ['v1', 'cpus'],
+    query:
+      p.picks[0] % 2
+        ? [
+            ['label', 'vm=fz'],
+            ['limit', '3'],
+          ]
+        : [],
+    headers: {},
+  }),
+  (_w, c, p) => ({
+    name: 'get',
+    method: 'GET',
+    segments: ['v1', 'cpus', c.id],
+    query: p.picks[0] % 2 ? [['version', '1']] : [],
+    headers: {},
+    cpu: c.id,
+  }),
+  (_w, c, p) => ({
+    name: 'arrays',
+    method: 'GET',
+    segments: ['v1', 'cpus', c.id, 'arrays'],
+    query: p.picks[0] % 2 ? [['version', '1']] : [],
+    headers: {},
+    cpu: c.id,
+  }),
   (_w, c, p, etag) => {
     const [id, name, size] = pick(c.regs, p.picks[0]);
     return {
       name: 'put',
       method: 'PUT',
-      segments: ['v1', 'cpus', c.id, 'registers', encodeURIComponent(p.picks[1] % 2 && !name.startsWith('S3_') ? name : id)],
+      segments: [
+        'v1',
+        'cpus',
+        c.id,
+        'registers',
+        encodeURIComponent(p.picks[1] % 2 && !name.startsWith('S3_') ? name : id),
+      ],
       query: [],
       headers: { ...ctJson, ...(p.picks[2] % 3 === 0 ? { 'if-match': etag } : {}) },
       body: json({ value: hex(p.value, size) }),
@@ -172,7 +256,15 @@ const TEMPLATES: Array<(w: World, cpu: Cpu, p: Plan, etag: string) => Draft> = [
     const values = regValues(c, p, 1 + (p.picks[3] % 5), p.picks[1] % 2 === 1);
     const body: Record<string, unknown> = { direction: 'from-accelerator', values };
     if (p.picks[4] % 3 === 0) body.failed = [pick(c.regs, p.picks[5])[0]];
-    return { name: 'sync-from', method: 'POST', segments: ['v1', 'cpus', c.id, 'syncs'], query: [], headers: { ...ctJson }, body: json(body), cpu: c.id };
+    return {
+      name: 'sync-from',
+      method: 'POST',
+      segments: ['v1', 'cpus', c.id, 'syncs'],
+      query: [],
+      headers: { ...ctJson },
+      body: json(body),
+      cpu: c.id,
+    };
   },
   (_w, c, p) => ({
     name: 'sync-to',
@@ -180,10 +272,21 @@ const TEMPLATES: Array<(w: World, cpu: Cpu, p: Plan, etag: string) => Draft> = [
     segments: ['v1', 'cpus', c.id, 'syncs'],
     query: [],
     headers: { ...ctJson },
-    body: json(p.picks[0] % 4 === 3 ? { direction: 'to-accelerator' } : { direction: 'to-accelerator', level: pick(['runtime', 'reset', 'full'], p.picks[0]) }),
+    body: json(
+      p.picks[0] % 4 === 3
+        ? { direction: 'to-accelerator' }
+        : { direction: 'to-accelerator', level: pick(['runtime', 'reset', 'full'], p.picks[0]) },
+    ),
     cpu: c.id,
   }),
-  (_w, c, p) => ({ name: 'export', method: 'GET', segments: ['v1', 'cpus', c.id, 'migration'], query: [['format', pick(['v22', 'v23'], p.picks[0])]], headers: {}, cpu: c.id }),
+  (_w, c, p) => ({
+    name: 'export',
+    method: 'GET',
+    segments: ['v1', 'cpus', c.id, 'migration'],
+    query: [['format', pick(['v22', 'v23'], p.picks[0])]],
+    headers: {},
+    cpu: c.id,
+  }),
   (w, c, p, etag) => {
     const own = w.blobs.filter((b) => b.cpu === c.id);
     const b = pick(own.length ? own : w.blobs, p.picks[0]);
@@ -200,11 +303,57 @@ const TEMPLATES: Array<(w: World, cpu: Cpu, p: Plan, etag: string) => Draft> = [
   (w, c, p) => {
     const own = w.blobs.filter((b) => b.cpu === c.id);
     const b = pick(own.length ? own : w.blobs, p.picks[0]);
-    return { name: 'check', method: 'POST', segments: ['v1', 'cpus', c.id, 'migration', 'check'], query: [['format', b.format]], headers: { ...ctBlob }, body: { kind: 'raw', bytes: b.bytes }, cpu: c.id };
+    return {
+      name: 'check',
+      method: 'POST',
+      segments: ['v1', 'cpus', c.id, 'migration', 'check'],
+      query: [['format', b.format]],
+      headers: { ...ctBlob },
+      body: { kind: 'raw', bytes: b.bytes },
+      cpu: c.id,
+    };
   },
-  (_w, c, p) => ({ name: 'events', method: 'GET', segments: ['v1', 'cpus', c.id, 'events'], query: p.picks[0] % 2 ? [['after', '1'], ['limit', '5']] : [], headers: {}, cpu: c.id }),
-  (_w, _c, p) => ({ name: 'feed', method: 'GET', segments: ['v1', 'events'], query: p.picks[0] % 2 ? [['after', String(p.picks[1] % 50)], ['limit', '7']] : [], headers: {} }),
-  (_w, c, p) => ({ name: 'diff', method: 'GET', segments: ['v1', 'cpus', c.id, 'diff'], query: p.picks[0] % 2 ? [['from', '1'], ['to', '2']] : [['from', '1']], headers: {}, cpu: c.id }),
+  (_w, c, p) => ({
+    name: 'events',
+    method: 'GET',
+    segments: ['v1', 'cpus', c.id, 'events'],
+    query:
+      p.picks[0] % 2
+        ? [
+            ['after', '1'],
+            ['limit', '5'],
+          ]
+        : [],
+    headers: {},
+    cpu: c.id,
+  }),
+  (_w, _c, p) => ({
+    name: 'feed',
+    method: 'GET',
+    segments: ['v1', 'events'],
+    query:
+      p.picks[0] % 2
+        ? [
+            ['after', String(p.picks[1] % 50)],
+            ['limit', '7'],
+          ]
+        : [],
+    headers: {},
+  }),
+  (_w, c, p) => ({
+    name: 'diff',
+    method: 'GET',
+    segments: ['v1', 'cpus', c.id, 'diff'],
+    query:
+      p.picks[0] % 2
+        ? [
+            ['from', '1'],
+            ['to', '2'],
+          ]
+        : [['from', '1']],
+    headers: {},
+    cpu: c.id,
+  }),
   () => ({ name: 'verify', method: 'GET', segments: ['v1', 'audit', 'verify'], query: [], headers: {} }),
   (w, _c, p) => ({
     name: 'inspect',
@@ -222,7 +371,31 @@ function deep(depth: number): string {
   return '['.repeat(depth) + ']'.repeat(depth);
 }
 const HUGE = 'x'.repeat(200_000);
-const WRONG: unknown[] = [5, -1, 1.5, 1e308, '5', '12345', null, [], ['0x1'], {}, { value: '0x1' }, true, HUGE, '0x' + 'f'.repeat(601), '0xG', '', '0x', ' 0x1', '0x1 ', '0x-1', '\uff10x1', 'kvm ', 'v22'];
+const WRONG: unknown[] = [
+  5,
+  -1,
+  1.5,
+  1e308,
+  '5',
+  '12345',
+  null,
+  [],
+  ['0x1'],
+  {},
+  { value: '0x1' },
+  true,
+  HUGE,
+  '0x' + 'f'.repeat(601),
+  '0xG',
+  '',
+  '0x',
+  ' 0x1',
+  '0x1 ',
+  '0x-1',
+  '\uff10x1',
+  'kvm ',
+  'v22',
+];
 const CONTENT_TYPES = [
   'text/plain',
   'application/xml',
@@ -239,8 +412,43 @@ const CONTENT_TYPES = [
   '',
   '*/*',
 ];
-const QUERY_KEYS = ['format', 'version', 'limit', 'after', 'from', 'to', 'label', 'accelerator', 'id', 'bogus', '__proto__', 'format[]'];
-const QUERY_VALUES = ['v99', 'V22', '', 'v22', 'v23', '-1', '0', '1e3', '1.5', '99999999999999999999', 'abc', '%ZZ', '%00', 'vm', 'vm=fz', '=x', 'kvm', 'tpu', 'x'.repeat(3000), '1', '1001'];
+const QUERY_KEYS = [
+  'format',
+  'version',
+  'limit',
+  'after',
+  'from',
+  'to',
+  'label',
+  'accelerator',
+  'id',
+  'bogus',
+  '__proto__',
+  'format[]',
+];
+const QUERY_VALUES = [
+  'v99',
+  'V22',
+  '',
+  'v22',
+  'v23',
+  '-1',
+  '0',
+  '1e3',
+  '1.5',
+  '99999999999999999999',
+  'abc',
+  '%ZZ',
+  '%00',
+  'vm',
+  'vm=fz',
+  '=x',
+  'kvm',
+  'tpu',
+  'x'.repeat(3000),
+  '1',
+  '1001',
+];
 const PATH_IDS = [
   'x'.repeat(300),
   'a%20b',
@@ -281,16 +489,39 @@ const PATH_REGS = [
   'DBGDIDR',
   '0x6080000000140100',
 ];
-const IF_MATCH = ['abc', '"x"', 'W/"', '*', '"999999999999999"', '"1", garbage', '', ' ', '9'.repeat(16), '"-1"', '"1"', 'W/"1"', '"0"', '"1","2"', 'é'];
+const IF_MATCH = [
+  'abc',
+  '"x"',
+  'W/"',
+  '*',
+  '"999999999999999"',
+  '"1", garbage',
+  '',
+  ' ',
+  '9'.repeat(16),
+  '"-1"',
+  '"1"',
+  'W/"1"',
+  '"0"',
+  '"1","2"',
+  'é',
+];
 const HEADER_JUNK = ['x'.repeat(200), 'a b', '', ' ', 'é', 'k'.repeat(129), '\t'];
 
 function bodyFields(d: Draft): Array<[Record<string, unknown>, string]> {
-  if (d.body?.kind !== 'json' || typeof d.body.value !== 'object' || d.body.value === null || Array.isArray(d.body.value)) return [];
+  if (
+    d.body?.kind !== 'json' ||
+    typeof d.body.value !== 'object' ||
+    d.body.value === null ||
+    Array.isArray(d.body.value)
+  )
+    return [];
   const top = d.body.value as Record<string, unknown>;
   const fields: Array<[Record<string, unknown>, string]> = Object.keys(top).map((k) => [top, k]);
   for (const k of Object.keys(top)) {
     const inner = top[k];
-    if (inner && typeof inner === 'object' && !Array.isArray(inner)) for (const ik of Object.keys(inner)) fields.push([inner as Record<string, unknown>, ik]);
+    if (inner && typeof inner === 'object' && !Array.isArray(inner))
+      for (const ik of Object.keys(inner)) fields.push([inner as Record<string, unknown>, ik]);
   }
   return fields;
 }
@@ -329,7 +560,9 @@ function mutate(d: Draft, m: Mutation, w: World, etag: string): void {
       const inValues = /"values":\{/.test(text);
       d.body = {
         kind: 'text',
-        text: inValues ? text.replace('"values":{', `"values":{"${m.key}":"0x1",`) : text.replace(/^\{/, `{"${m.key}":{"accelerator":"kvm","value":"0x1"},`),
+        text: inValues
+          ? text.replace('"values":{', `"values":{"${m.key}":"0x1",`)
+          : text.replace(/^\{/, `{"${m.key}":{"accelerator":"kvm","value":"0x1"},`),
       };
       d.headers['content-type'] = 'application/json';
       return;
@@ -346,7 +579,12 @@ function mutate(d: Draft, m: Mutation, w: World, etag: string): void {
       d.body = undefined;
       return;
     case 'broken-json': {
-      const text = d.body?.kind === 'json' ? (JSON.stringify(d.body.value) ?? '') : d.body?.kind === 'text' ? d.body.text : '{"value":"0x1"}';
+      const text =
+        d.body?.kind === 'json'
+          ? (JSON.stringify(d.body.value) ?? '')
+          : d.body?.kind === 'text'
+            ? d.body.text
+            : '{"value":"0x1"}';
       const at = text.length ? m.at % text.length : 0;
       d.body = { kind: 'text', text: text.slice(0, at) + m.junk };
       return;
@@ -403,7 +641,8 @@ function mutate(d: Draft, m: Mutation, w: World, etag: string): void {
     }
     case 'blob-other': {
       const b = pick(w.blobs, m.pick);
-      if (d.body?.kind === 'raw' || d.headers['content-type'] === 'application/octet-stream') d.body = { kind: 'raw', bytes: b.bytes };
+      if (d.body?.kind === 'raw' || d.headers['content-type'] === 'application/octet-stream')
+        d.body = { kind: 'raw', bytes: b.bytes };
       return;
     }
     case 'query': {
@@ -428,7 +667,13 @@ function mutate(d: Draft, m: Mutation, w: World, etag: string): void {
     case 'idempotency-key': {
       const choice = m.v % 4;
       d.headers['idempotency-key'] =
-        choice === 0 && w.usedKeys.length ? pick(w.usedKeys, m.pick) : choice === 1 ? 'k'.repeat(256 + (m.pick % 1000)) : choice === 2 ? pick(['a b', 'é', ' ', ''], m.pick) : `fz-key-${m.pick}`;
+        choice === 0 && w.usedKeys.length
+          ? pick(w.usedKeys, m.pick)
+          : choice === 1
+            ? 'k'.repeat(256 + (m.pick % 1000))
+            : choice === 2
+              ? pick(['a b', 'é', ' ', ''], m.pick)
+              : `fz-key-${m.pick}`;
       return;
     }
     case 'id-headers':
@@ -463,9 +708,18 @@ function toRaw(d: Draft): RawRequest {
 
 function describe_(d: Draft, ms: Mutation[]): string {
   const body =
-    d.body?.kind === 'json' ? (JSON.stringify(d.body.value) ?? '').slice(0, 200) : d.body?.kind === 'text' ? d.body.text.slice(0, 200) : d.body ? `<${d.body.bytes.length} bytes>` : '<none>';
+    d.body?.kind === 'json'
+      ? (JSON.stringify(d.body.value) ?? '').slice(0, 200)
+      : d.body?.kind === 'text'
+        ? d.body.text.slice(0, 200)
+        : d.body
+          ? `<${d.body.bytes.length} bytes>`
+          : '<none>';
   const mu = ms.map((m) => m.m).join(',') || 'none';
-  return `${d.name} [${mu}] ${d.method} /${d.segments.join('/').slice(0, 120)}?${d.query.map((q) => q.join('=')).join('&').slice(0, 120)} headers=${JSON.stringify(d.headers).slice(0, 200)} body=${body}`;
+  return `${d.name} [${mu}] ${d.method} /${d.segments.join('/').slice(0, 120)}?${d.query
+    .map((q) => q.join('='))
+    .join('&')
+    .slice(0, 120)} headers=${JSON.stringify(d.headers).slice(0, 200)} body=${body}`;
 }
 
 // ---- the run ----
@@ -500,17 +754,45 @@ beforeAll(async () => {
   server = http.createServer(t.app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   target = { host: '127.0.0.1', port: (server.address() as { port: number }).port, agent: keepAliveAgent(8) };
-  const post = (p: string, body: unknown) => call({ method: 'POST', path: p, headers: ctJson, body: JSON.stringify(body) });
+  const post = (p: string, body: unknown) =>
+    call({ method: 'POST', path: p, headers: ctJson, body: JSON.stringify(body) });
   const setup = [
-    await post('/v1/cpus', { id: 'fz.kvm', accelerator: 'kvm', registers: kvmKernelList(), values: { TPIDR_EL0: '0x1234' }, labels: { vm: 'fz' } }),
-    await post('/v1/cpus', { id: 'fz.tcg', accelerator: 'tcg', registers: TCG_REGS, values: { [TPIDR_EL0]: '0x42', '0x40200000200e0000': '0x3515d000' }, labels: { vm: 'fz' } }),
+    await post('/v1/cpus', {
+      id: 'fz.kvm',
+      accelerator: 'kvm',
+      registers: kvmKernelList(),
+      values: { TPIDR_EL0: '0x1234' },
+      labels: { vm: 'fz' },
+    }),
+    await post('/v1/cpus', {
+      id: 'fz.tcg',
+      accelerator: 'tcg',
+      registers: TCG_REGS,
+      values: { [TPIDR_EL0]: '0x42', '0x40200000200e0000': '0x3515d000' },
+      labels: { vm: 'fz' },
+    }),
     await post('/v1/cpus', { id: 'fz.hvf', accelerator: 'hvf', labels: { vm: 'fz', host: 'mac' } }),
-    await call({ method: 'POST', path: '/v1/cpus?format=v22&accelerator=tcg&id=fz.max', headers: ctBlob, body: fs.readFileSync(FIXTURE) }),
+    await call({
+      method: 'POST',
+      path: '/v1/cpus?format=v22&accelerator=tcg&id=fz.max',
+      headers: ctBlob,
+      body: fs.readFileSync(FIXTURE),
+    }),
   ];
   for (const r of setup) expect(r.status).toBe(201);
-  for (const [id, acc] of [['fz.kvm', 'kvm'], ['fz.tcg', 'tcg'], ['fz.hvf', 'hvf'], ['fz.max', 'tcg']] as const) {
+  for (const [id, acc] of [
+    ['fz.kvm', 'kvm'],
+    ['fz.tcg', 'tcg'],
+    ['fz.hvf', 'hvf'],
+    ['fz.max', 'tcg'],
+  ] as const) {
     await refreshCpu(id, acc);
-    await call({ method: 'PATCH', path: `/v1/cpus/${id}/registers`, headers: ctJson, body: JSON.stringify({ values: { TPIDR_EL0: '0xfeed' } }) });
+    await call({
+      method: 'PATCH',
+      path: `/v1/cpus/${id}/registers`,
+      headers: ctJson,
+      body: JSON.stringify({ values: { TPIDR_EL0: '0xfeed' } }),
+    });
     for (const format of ['v22', 'v23'] as const) {
       const r = await call({ method: 'GET', path: `/v1/cpus/${id}/migration?format=${format}` });
       expect(r.status).toBe(200);
@@ -556,7 +838,8 @@ test(`${RUNS} random or mutated requests: never a 5xx, every 4xx a problem, a re
     const fail = (why: string) => failures.push(`${res.status} ${why}: ${what} → ${res.text.slice(0, 300)}`);
 
     if (res.status >= 500) fail('server error');
-    if (!/^[\x21-\x7e]{1,128}$/.test(String(res.headers['x-request-id']))) fail(`X-Request-Id answered as ${JSON.stringify(res.headers['x-request-id'])}`);
+    if (!/^[\x21-\x7e]{1,128}$/.test(String(res.headers['x-request-id'])))
+      fail(`X-Request-Id answered as ${JSON.stringify(res.headers['x-request-id'])}`);
     if (res.status >= 400 && res.status < 500) {
       const shape = problemShapeError(res, d.method);
       if (shape) fail(shape);
@@ -564,14 +847,21 @@ test(`${RUNS} random or mutated requests: never a 5xx, every 4xx a problem, a re
       if (versionsNow.some((v, i) => v !== versions[i])) fail('a refusal moved a vCPU version');
       // nor does it use up its Idempotency-Key
       const key = d.headers['idempotency-key'];
-      if (key && !keysBefore.has(key) && /^[\x21-\x7e]{1,255}$/.test(key) && (await t.ctx.store.findIdempotency(key))) fail('a refusal stored its Idempotency-Key');
+      if (key && !keysBefore.has(key) && /^[\x21-\x7e]{1,255}$/.test(key) && (await t.ctx.store.findIdempotency(key)))
+        fail('a refusal stored its Idempotency-Key');
     }
     if (res.status < 400) {
-      const isRead = d.method === 'GET' || d.method === 'HEAD' || d.method === 'OPTIONS' || /\/migration\/check$|\/qemu-streams\/inspect$/.test(d.segments.join('/'));
-      const isExport = (d.method === 'GET' || d.method === 'HEAD') && d.segments[3] === 'migration' && d.segments.length === 4;
+      const isRead =
+        d.method === 'GET' ||
+        d.method === 'HEAD' ||
+        d.method === 'OPTIONS' ||
+        /\/migration\/check$|\/qemu-streams\/inspect$/.test(d.segments.join('/'));
+      const isExport =
+        (d.method === 'GET' || d.method === 'HEAD') && d.segments[3] === 'migration' && d.segments.length === 4;
       if (isExport && added > 1) fail(`an export recorded ${added} events`);
       if (isRead && !isExport && added !== 0) fail(`a read recorded ${added} event(s)`);
-      if (res.headers['idempotent-replayed'] === 'true' && added !== 0) fail(`an idempotent replay recorded ${added} event(s)`);
+      if (res.headers['idempotent-replayed'] === 'true' && added !== 0)
+        fail(`an idempotent replay recorded ${added} event(s)`);
       if (d.headers['idempotency-key'] && !isRead) world.usedKeys.push(d.headers['idempotency-key']);
       if (d.name.startsWith('create') && res.status === 201) {
         world.created++;
@@ -584,8 +874,13 @@ test(`${RUNS} random or mutated requests: never a 5xx, every 4xx a problem, a re
   }
   const elapsed = Date.now() - started;
   // What the run covered: far more refusals than successes, but both.
-  const summary = [...statuses.entries()].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(' ');
-  console.log(`fuzz: ${plans.length} requests in ${elapsed} ms; statuses ${summary}; ${before} events; ${world.cpus.length} vCPUs watched`);
+  const summary = [...statuses.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([s, n]) => `${s}×${n}`)
+    .join(' ');
+  console.log(
+    `fuzz: ${plans.length} requests in ${elapsed} ms; statuses ${summary}; ${before} events; ${world.cpus.length} vCPUs watched`,
+  );
   expect(failures.slice(0, 30)).toEqual([]);
   expect([...statuses.keys()].some((s) => s >= 200 && s < 300)).toBe(true);
 
@@ -596,7 +891,8 @@ test(`${RUNS} random or mutated requests: never a 5xx, every 4xx a problem, a re
 });
 
 describe('concurrent bursts', () => {
-  const burst = (n: number, make: (k: number) => RawRequest) => Promise.all(Array.from({ length: n }, (_, k) => call(make(k))));
+  const burst = (n: number, make: (k: number) => RawRequest) =>
+    Promise.all(Array.from({ length: n }, (_, k) => call(make(k))));
   const patch = (cpu: string, value: string, key: string): RawRequest => ({
     method: 'PATCH',
     path: `/v1/cpus/${cpu}/registers`,
@@ -624,7 +920,12 @@ describe('concurrent bursts', () => {
 
   test('8 creations of one id: one 201, seven 409', async () => {
     const before = await head();
-    const res = await burst(8, () => ({ method: 'POST', path: '/v1/cpus', headers: ctJson, body: JSON.stringify({ id: 'fz.race', accelerator: 'hvf' }) }));
+    const res = await burst(8, () => ({
+      method: 'POST',
+      path: '/v1/cpus',
+      headers: ctJson,
+      body: JSON.stringify({ id: 'fz.race', accelerator: 'hvf' }),
+    }));
     expect(res.map((r) => r.status).sort()).toEqual([201, ...Array(7).fill(409)]);
     expect(await head()).toBe(before + 1);
   });
@@ -648,7 +949,8 @@ describe('concurrent bursts', () => {
         const what = describe_(drafts[k], []);
         if (r instanceof Error) failures.push(`no answer (${r.message}): ${what}`);
         else if (r.status >= 500) failures.push(`${r.status}: ${what} → ${r.text.slice(0, 200)}`);
-        else if (r.status >= 400 && problemShapeError(r, drafts[k].method)) failures.push(`${r.status} ${problemShapeError(r, drafts[k].method)}: ${what}`);
+        else if (r.status >= 400 && problemShapeError(r, drafts[k].method))
+          failures.push(`${r.status} ${problemShapeError(r, drafts[k].method)}: ${what}`);
       });
     }
     expect(failures.slice(0, 20)).toEqual([]);
@@ -656,7 +958,7 @@ describe('concurrent bursts', () => {
     expect(verify).toMatchObject({ ok: true, events: await head() });
     // every stream's version adds up to the events recorded
     let sum = 0;
-    for (let after: string | undefined; ; ) {
+    for (let after: string | undefined; ;) {
       const page = await t.ctx.store.listStreams({ after, limit: 1000 });
       sum += page.streams.reduce((n, st) => n + st.version, 0);
       if (!page.next) break;
@@ -667,8 +969,17 @@ describe('concurrent bursts', () => {
 });
 
 test('the problem shape check itself', () => {
-  expect(() => expectProblemShape({ status: 400, headers: { 'content-type': 'application/problem+json' }, body: Buffer.alloc(0), text: '{"type":"t","title":"x","status":400,"detail":"d"}' })).not.toThrow();
-  expect(problemShapeError({ status: 400, headers: { 'content-type': 'text/html' }, body: Buffer.alloc(0), text: '<html>' })).toMatch(/content-type/);
+  expect(() =>
+    expectProblemShape({
+      status: 400,
+      headers: { 'content-type': 'application/problem+json' },
+      body: Buffer.alloc(0),
+      text: '{"type":"t","title":"x","status":400,"detail":"d"}',
+    }),
+  ).not.toThrow();
+  expect(
+    problemShapeError({ status: 400, headers: { 'content-type': 'text/html' }, body: Buffer.alloc(0), text: '<html>' }),
+  ).toMatch(/content-type/);
 });
 
 // ---- what the fuzz turned up, pinned down (skipped so main stays green; see the report) ----

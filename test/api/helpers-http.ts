@@ -6,7 +6,8 @@ import type { RawResponse } from '../../bench/lib/http-client';
  */
 export function problemShapeError(res: RawResponse, method = 'GET'): string | undefined {
   const ct = String(res.headers['content-type'] ?? '');
-  if (!/^application\/problem\+json/.test(ct)) return `content-type is ${JSON.stringify(ct)}, not application/problem+json`;
+  if (!/^application\/problem\+json/.test(ct))
+    return `content-type is ${JSON.stringify(ct)}, not application/problem+json`;
   if (method === 'HEAD') return undefined; // no body to check
   let p: Record<string, unknown>;
   try {
@@ -14,7 +15,8 @@ export function problemShapeError(res: RawResponse, method = 'GET'): string | un
   } catch {
     return 'the problem body is not JSON';
   }
-  for (const k of ['type', 'title', 'detail'] as const) if (typeof p[k] !== 'string' || !p[k]) return `problem.${k} missing`;
+  for (const k of ['type', 'title', 'detail'] as const)
+    if (typeof p[k] !== 'string' || !p[k]) return `problem.${k} missing`;
   if (p.status !== res.status) return `problem.status ${String(p.status)} differs from the HTTP status`;
   return undefined;
 }

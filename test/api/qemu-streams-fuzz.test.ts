@@ -13,7 +13,10 @@ const tailStart = stream.length - 50_000;
 let t: TestApp;
 beforeAll(async () => {
   t = makeTestApp();
-  const ok = await request(t.app).post('/v1/qemu-streams/import?vm=fz').set('content-type', 'application/octet-stream').send(stream);
+  const ok = await request(t.app)
+    .post('/v1/qemu-streams/import?vm=fz')
+    .set('content-type', 'application/octet-stream')
+    .send(stream);
   expect(ok.status).toBe(200);
 });
 afterAll(() => t.close());
@@ -22,13 +25,26 @@ const events = async () => (await t.ctx.store.readAll(0, 1000)).lastPosition;
 
 test('mutated streams: inspect, import, rewrite never answer 5xx; refusals record nothing', async () => {
   const mutation = fc.oneof(
-    fc.record({ kind: fc.constant('flip' as const), at: fc.integer({ min: tailStart, max: stream.length - 1 }), bit: fc.integer({ min: 0, max: 7 }) }),
-    fc.record({ kind: fc.constant('flip-anywhere' as const), at: fc.integer({ min: 0, max: stream.length - 1 }), bit: fc.integer({ min: 0, max: 7 }) }),
+    fc.record({
+      kind: fc.constant('flip' as const),
+      at: fc.integer({ min: tailStart, max: stream.length - 1 }),
+      bit: fc.integer({ min: 0, max: 7 }),
+    }),
+    fc.record({
+      kind: fc.constant('flip-anywhere' as const),
+      at: fc.integer({ min: 0, max: stream.length - 1 }),
+      bit: fc.integer({ min: 0, max: 7 }),
+    }),
     fc.record({ kind: fc.constant('cut' as const), at: fc.integer({ min: 0, max: stream.length - 1 }) }),
     fc.record({ kind: fc.constant('append' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
     fc.record({ kind: fc.constant('garbage' as const), bytes: fc.uint8Array({ minLength: 0, maxLength: 4096 }) }),
   );
-  const route = fc.constantFrom('/v1/qemu-streams/inspect', '/v1/qemu-streams/import?vm=fz', '/v1/qemu-streams/import?vm=fz2', '/v1/qemu-streams/rewrite?vm=fz');
+  const route = fc.constantFrom(
+    '/v1/qemu-streams/inspect',
+    '/v1/qemu-streams/import?vm=fz',
+    '/v1/qemu-streams/import?vm=fz2',
+    '/v1/qemu-streams/rewrite?vm=fz',
+  );
   const statuses: Record<number, number> = {};
   await fc.assert(
     fc.asyncProperty(mutation, route, async (m, url) => {
@@ -40,7 +56,11 @@ test('mutated streams: inspect, import, rewrite never answer 5xx; refusals recor
       else if (m.kind === 'append') body = Buffer.concat([stream, Buffer.from(m.bytes)]);
       else body = Buffer.from(m.bytes);
       const before = await events();
-      const res = await request(t.app).post(url).set('content-type', 'application/octet-stream').send(body).buffer(true);
+      const res = await request(t.app)
+        .post(url)
+        .set('content-type', 'application/octet-stream')
+        .send(body)
+        .buffer(true);
       statuses[res.status] = (statuses[res.status] ?? 0) + 1;
       expect(res.status).toBeLessThan(500);
       if (res.status >= 400) {

@@ -40,26 +40,31 @@ const binary = (req: request.Test) =>
   });
 
 describe('POST /v1/qemu-streams/inspect', () => {
-  test.each(manifest().fixtures.map((f) => [f.name, f] as const))('%s: machine, page size, every cpu with its registers', async (_n, f) => {
-    const res = await post('/v1/qemu-streams/inspect', stream(f.name));
-    expect(res.status).toBe(200);
-    expect(res.body.machine).toBe(f.machine);
-    expect(res.body.pageSize).toBe(f.pageSize);
-    expect(res.body.cpus.map((c: { instance: number; arrayLen: number }) => [c.instance, c.arrayLen])).toEqual(f.cpus.map((c) => [c.instance, c.n]));
-    for (const c of res.body.cpus) {
-      expect(c.version).toBe(22);
-      expect(c.registers).toHaveLength(c.arrayLen);
-      for (const r of c.registers) {
-        expect(r.id).toMatch(/^0x[0-9a-f]{16}$/);
-        expect(typeof r.name).toBe('string');
-        expect(r.value).toMatch(/^0x[0-9a-f]+$/);
+  test.each(manifest().fixtures.map((f) => [f.name, f] as const))(
+    '%s: machine, page size, every cpu with its registers',
+    async (_n, f) => {
+      const res = await post('/v1/qemu-streams/inspect', stream(f.name));
+      expect(res.status).toBe(200);
+      expect(res.body.machine).toBe(f.machine);
+      expect(res.body.pageSize).toBe(f.pageSize);
+      expect(res.body.cpus.map((c: { instance: number; arrayLen: number }) => [c.instance, c.arrayLen])).toEqual(
+        f.cpus.map((c) => [c.instance, c.n]),
+      );
+      for (const c of res.body.cpus) {
+        expect(c.version).toBe(22);
+        expect(c.registers).toHaveLength(c.arrayLen);
+        for (const r of c.registers) {
+          expect(r.id).toMatch(/^0x[0-9a-f]{16}$/);
+          expect(typeof r.name).toBe('string');
+          expect(r.value).toMatch(/^0x[0-9a-f]+$/);
+        }
       }
-    }
-    if (f.name === MAX) {
-      const reg = res.body.cpus[1].registers.find((r: { id: string }) => r.id === TPIDR_EL0);
-      expect(reg).toMatchObject({ name: 'TPIDR_EL0', value: '0x0000000000000000' });
-    }
-  });
+      if (f.name === MAX) {
+        const reg = res.body.cpus[1].registers.find((r: { id: string }) => r.id === TPIDR_EL0);
+        expect(reg).toMatchObject({ name: 'TPIDR_EL0', value: '0x0000000000000000' });
+      }
+    },
+  );
 
   test('malformed and truncated streams: 422 naming the byte offset', async () => {
     const s = stream(MAX);
@@ -77,7 +82,11 @@ describe('POST /v1/qemu-streams/inspect', () => {
   });
 
   test('wrong content type 415; unknown query parameter 400', async () => {
-    expectProblem(await post('/v1/qemu-streams/inspect', Buffer.from('{}'), 'application/json'), 415, 'unsupported-media-type');
+    expectProblem(
+      await post('/v1/qemu-streams/inspect', Buffer.from('{}'), 'application/json'),
+      415,
+      'unsupported-media-type',
+    );
     expectProblem(await post('/v1/qemu-streams/import?vm=a', stream(MAX), 'text/plain'), 415, 'unsupported-media-type');
     expectProblem(await post('/v1/qemu-streams/inspect?x=1', stream(MAX)), 400, 'bad-request');
   });
@@ -105,11 +114,20 @@ describe('size limit (CPREG_STREAM_LIMIT)', () => {
       const { port } = server.address() as AddressInfo;
       const s = stream(MAX);
       const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/v1/qemu-streams/inspect', headers: { 'content-type': OCTET, 'transfer-encoding': 'chunked' } }, (res) => {
-          let body = '';
-          res.on('data', (d) => (body += d));
-          res.on('end', () => resolve({ status: res.statusCode!, body }));
-        });
+        const req = http.request(
+          {
+            port,
+            host: '127.0.0.1',
+            method: 'POST',
+            path: '/v1/qemu-streams/inspect',
+            headers: { 'content-type': OCTET, 'transfer-encoding': 'chunked' },
+          },
+          (res) => {
+            let body = '';
+            res.on('data', (d) => (body += d));
+            res.on('end', () => resolve({ status: res.statusCode!, body }));
+          },
+        );
         req.on('error', reject);
         let i = 0;
         const more = () => {
@@ -148,7 +166,11 @@ describe('POST /v1/qemu-streams/import', () => {
     const exported = await binary(api().get('/v1/cpus/vm1.cpu1/migration?format=v22'));
     expect(Buffer.compare(exported.body as Buffer, Buffer.from(readStream([stream(MAX)]).cpus[1]!.block))).toBe(0);
 
-    await api().put(`/v1/cpus/vm1.cpu1/registers/TPIDR_EL0`).set('content-type', 'application/json').send({ value: '0x1234' }).expect(200);
+    await api()
+      .put(`/v1/cpus/vm1.cpu1/registers/TPIDR_EL0`)
+      .set('content-type', 'application/json')
+      .send({ value: '0x1234' })
+      .expect(200);
     const b = await importVm('vm1');
     expect(b.status).toBe(200);
     expect(b.body.cpus.map((c: { action: string; version: number }) => [c.action, c.version])).toEqual([
@@ -160,7 +182,12 @@ describe('POST /v1/qemu-streams/import', () => {
     expect(b.body.cpus[0].report.changed).toEqual([]);
     expect(b.body.cpus[0].report).toMatchObject({ format: 'v22', dryRun: false, warnings: [] });
     const events = await api().get('/v1/cpus/vm1.cpu1/events');
-    expect(events.body.events.map((e: { type: string }) => e.type)).toEqual(['VcpuCreated', 'BlobExported', 'RegistersWritten', 'BlobLoaded']);
+    expect(events.body.events.map((e: { type: string }) => e.type)).toEqual([
+      'VcpuCreated',
+      'BlobExported',
+      'RegistersWritten',
+      'BlobLoaded',
+    ]);
     const created = events.body.events[0];
     expect(created.data.source).toMatchObject({ kind: 'blob', format: 'v22' });
   });
@@ -174,7 +201,10 @@ describe('POST /v1/qemu-streams/import', () => {
 
   test('a refusal for one vCPU writes none of them', async () => {
     // vm2.cpu1 exists with a different (smaller) list: the load of the 304-register block is refused
-    await post('/v1/cpus?format=v22&accelerator=tcg&id=vm2.cpu1', Buffer.from(readStream([stream('aarch64-cortex-a57')]).cpus[0]!.block)).expect(201);
+    await post(
+      '/v1/cpus?format=v22&accelerator=tcg&id=vm2.cpu1',
+      Buffer.from(readStream([stream('aarch64-cortex-a57')]).cpus[0]!.block),
+    ).expect(201);
     const res = await importVm('vm2');
     expectProblem(res, 422, 'blob-rejected');
     expect(res.body.detail).toMatch(/^vm2\.cpu1: /);
@@ -200,7 +230,10 @@ describe('POST /v1/qemu-streams/import', () => {
     expect(b.headers['idempotent-replayed']).toBe('true');
     expect(b.body).toEqual(a.body);
     expect((await api().get('/v1/cpus/vm4.cpu0')).body.version).toBe(1);
-    const other = await post('/v1/qemu-streams/import?vm=vm4', stream('aarch64-cortex-a57')).set('Idempotency-Key', 'imp-1');
+    const other = await post('/v1/qemu-streams/import?vm=vm4', stream('aarch64-cortex-a57')).set(
+      'Idempotency-Key',
+      'imp-1',
+    );
     expect(other.status).toBe(422);
   });
 });
@@ -208,7 +241,11 @@ describe('POST /v1/qemu-streams/import', () => {
 describe('POST /v1/qemu-streams/rewrite', () => {
   test('after a PUT of TPIDR_EL0 on cpu1, exactly those 8 bytes of the stream change', async () => {
     await importVm('vm1').expect(200);
-    await api().put(`/v1/cpus/vm1.cpu1/registers/TPIDR_EL0`).set('content-type', 'application/json').send({ value: '0x1122334455667788' }).expect(200);
+    await api()
+      .put(`/v1/cpus/vm1.cpu1/registers/TPIDR_EL0`)
+      .set('content-type', 'application/json')
+      .send({ value: '0x1122334455667788' })
+      .expect(200);
     const original = stream(MAX);
     const res = await binary(post('/v1/qemu-streams/rewrite?vm=vm1', original));
     expect(res.status).toBe(200);
@@ -232,15 +269,23 @@ describe('POST /v1/qemu-streams/rewrite', () => {
   test('a missing VM is a 404 before the body is read; a missing vCPU or a different list is a 422 naming them', async () => {
     expectProblem(await post('/v1/qemu-streams/rewrite?vm=nope', stream(MAX)), 404, 'vcpu-not-found');
     // only cpu0 exists
-    await post('/v1/cpus?format=v22&accelerator=tcg&id=vm6.cpu0', Buffer.from(readStream([stream(MAX)]).cpus[0]!.block)).expect(201);
+    await post(
+      '/v1/cpus?format=v22&accelerator=tcg&id=vm6.cpu0',
+      Buffer.from(readStream([stream(MAX)]).cpus[0]!.block),
+    ).expect(201);
     const missing = await post('/v1/qemu-streams/rewrite?vm=vm6', stream(MAX));
     expectProblem(missing, 404, 'vcpu-not-found');
     expect(missing.body.detail).toMatch(/vm6\.cpu1/);
     // cpu1 with a cortex-a57 list (258 registers)
-    await post('/v1/cpus?format=v22&accelerator=tcg&id=vm6.cpu1', Buffer.from(readStream([stream('aarch64-cortex-a57')]).cpus[0]!.block)).expect(201);
+    await post(
+      '/v1/cpus?format=v22&accelerator=tcg&id=vm6.cpu1',
+      Buffer.from(readStream([stream('aarch64-cortex-a57')]).cpus[0]!.block),
+    ).expect(201);
     const differs = await post('/v1/qemu-streams/rewrite?vm=vm6', stream(MAX));
     expectProblem(differs, 422, 'blob-rejected');
-    expect(differs.body.detail).toMatch(/register list of vm6\.cpu1 \(258 registers\) differs from the stream's cpu 1 \(304\)/);
+    expect(differs.body.detail).toMatch(
+      /register list of vm6\.cpu1 \(258 registers\) differs from the stream's cpu 1 \(304\)/,
+    );
     expect(differs.body.registers.length).toBeGreaterThan(0);
     expect(differs.body.registers[0]).toHaveProperty('name');
   });
@@ -250,12 +295,19 @@ describe('POST /v1/qemu-streams/rewrite', () => {
     const cut = await post('/v1/qemu-streams/rewrite?vm=vm7', stream(MAX).subarray(0, 1000));
     expectProblem(cut, 422, 'malformed-blob');
     expect(cut.body.detail).toMatch(/^at byte \d+/);
-    expectProblem(await post('/v1/qemu-streams/rewrite?vm=vm7', stream(MAX), 'text/plain'), 415, 'unsupported-media-type');
+    expectProblem(
+      await post('/v1/qemu-streams/rewrite?vm=vm7', stream(MAX), 'text/plain'),
+      415,
+      'unsupported-media-type',
+    );
     expectProblem(await post('/v1/qemu-streams/rewrite', stream(MAX)), 400, 'bad-request');
   });
 
   test('a refusal after output started (stream larger than the hold-back) aborts the connection', async () => {
-    await post('/v1/cpus?format=v22&accelerator=tcg&id=vm8.cpu0', Buffer.from(readStream([stream(MAX)]).cpus[0]!.block)).expect(201);
+    await post(
+      '/v1/cpus?format=v22&accelerator=tcg&id=vm8.cpu0',
+      Buffer.from(readStream([stream(MAX)]).cpus[0]!.block),
+    ).expect(201);
     const app = express();
     app.use(qemuStreamRoutes(t.ctx, { holdBack: 4096 }));
     const server = http.createServer(app);
@@ -266,12 +318,21 @@ describe('POST /v1/qemu-streams/rewrite', () => {
       const outcome = await new Promise<{ status?: number; received: number; error?: string }>((resolve) => {
         let status: number | undefined;
         let received = 0;
-        const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/v1/qemu-streams/rewrite?vm=vm8', headers: { 'content-type': OCTET, 'content-length': s.length } }, (res) => {
-          status = res.statusCode;
-          res.on('data', (d: Buffer) => (received += d.length));
-          res.on('error', (e) => resolve({ status, received, error: e.message }));
-          res.on('end', () => resolve({ status, received }));
-        });
+        const req = http.request(
+          {
+            port,
+            host: '127.0.0.1',
+            method: 'POST',
+            path: '/v1/qemu-streams/rewrite?vm=vm8',
+            headers: { 'content-type': OCTET, 'content-length': s.length },
+          },
+          (res) => {
+            status = res.statusCode;
+            res.on('data', (d: Buffer) => (received += d.length));
+            res.on('error', (e) => resolve({ status, received, error: e.message }));
+            res.on('end', () => resolve({ status, received }));
+          },
+        );
         req.on('error', (e) => resolve({ status, received, error: e.message }));
         req.end(s);
       });
@@ -299,11 +360,18 @@ describe('migration pre-flight with a real stream block', () => {
     const res = await post('/v1/cpus/vm9.cpu1/migration/check?format=v22', block);
     expect(res.status).toBe(200);
     expect(res.body.warnings).toEqual([
-      expect.objectContaining({ kind: 'read-only-id-register-changed', register: ID_AA64MMFR0_EL1, name: 'ID_AA64MMFR0_EL1' }),
+      expect.objectContaining({
+        kind: 'read-only-id-register-changed',
+        register: ID_AA64MMFR0_EL1,
+        name: 'ID_AA64MMFR0_EL1',
+      }),
     ]);
     expect(res.body.changed.map((c: { id: string }) => c.id)).toEqual([ID_AA64MMFR0_EL1]);
     // and the same through the API write path: PUT the ID register, rewrite, pre-flight the block
-    const unchanged = await post('/v1/cpus/vm9.cpu1/migration/check?format=v22', Buffer.from(readStream([stream(MAX)]).cpus[1]!.block));
+    const unchanged = await post(
+      '/v1/cpus/vm9.cpu1/migration/check?format=v22',
+      Buffer.from(readStream([stream(MAX)]).cpus[1]!.block),
+    );
     expect(unchanged.body.warnings).toEqual([]);
   });
 });
@@ -325,14 +393,23 @@ describe('stream bodies are streamed, not buffered', () => {
       return await new Promise((resolve, reject) => {
         let received = 0;
         const head: Buffer[] = [];
-        const req = http.request({ port, host: '127.0.0.1', method: 'POST', path, headers: { 'content-type': OCTET, 'transfer-encoding': 'chunked' } }, (res) => {
-          res.on('data', (d: Buffer) => {
-            received += d.length;
-            if (head.length < 64) head.push(d); // keep only the start (a JSON answer is small)
-          });
-          res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(head), received, peak }));
-          res.on('error', reject);
-        });
+        const req = http.request(
+          {
+            port,
+            host: '127.0.0.1',
+            method: 'POST',
+            path,
+            headers: { 'content-type': OCTET, 'transfer-encoding': 'chunked' },
+          },
+          (res) => {
+            res.on('data', (d: Buffer) => {
+              received += d.length;
+              if (head.length < 64) head.push(d); // keep only the start (a JSON answer is small)
+            });
+            res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(head), received, peak }));
+            res.on('error', reject);
+          },
+        );
         req.on('error', reject);
         const gen = syntheticStream({ ramBytes: 256 * MB });
         let sent = 0;

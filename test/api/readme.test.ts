@@ -22,7 +22,8 @@ function readmeCommands(): Array<{ command: string; expect: number | 'ok' }> {
       if (!lines[i].startsWith('curl ')) continue;
       let command = lines[i];
       // continue while a line ends with a backslash or a single quote is still open
-      while ((command.endsWith('\\') || (command.match(/'/g) ?? []).length % 2 === 1) && i + 1 < lines.length) command += '\n' + lines[++i];
+      while ((command.endsWith('\\') || (command.match(/'/g) ?? []).length % 2 === 1) && i + 1 < lines.length)
+        command += '\n' + lines[++i];
       const m = /\s#\s*(\d{3})\b.*$/.exec(command.split('\n').pop()!);
       if (m) command = command.slice(0, command.length - m[0].length);
       out.push({ command, expect: m ? Number(m[1]) : 'ok' });
@@ -50,7 +51,17 @@ test('the README walks the whole story: every curl example answers as it says', 
   const commands = readmeCommands();
   expect(commands.length).toBeGreaterThanOrEqual(15);
   const story = commands.map((c) => c.command).join('\n');
-  for (const step of ['POST http://127.0.0.1:8080/v1/cpus', '/registers', '/syncs', 'migration?format=v23', 'migration/check', '/events', '?version=', '/diff', '/v1/audit/verify']) {
+  for (const step of [
+    'POST http://127.0.0.1:8080/v1/cpus',
+    '/registers',
+    '/syncs',
+    'migration?format=v23',
+    'migration/check',
+    '/events',
+    '?version=',
+    '/diff',
+    '/v1/audit/verify',
+  ]) {
     expect(story).toContain(step);
   }
   for (const { command, expect: wanted } of commands) {

@@ -18,11 +18,22 @@ test.each(blocks)('%s: create (v22 and v23) → export v22 and v23 give the same
   const v22 = fs.readFileSync(path.join(DIR, file));
   const v23 = Buffer.from(convertBlob('v22', 'v23', new Uint8Array(v22)));
   const id = file.replace(/\.v22\.bin$/, '').replace(/[^A-Za-z0-9._:-]/g, '-');
-  for (const [format, blob] of [['v22', v22], ['v23', v23]] as const) {
-    const created = await request(t.app).post(`/v1/cpus?format=${format}&accelerator=tcg&id=${id}.${format}`).set('content-type', 'application/octet-stream').send(blob);
+  for (const [format, blob] of [
+    ['v22', v22],
+    ['v23', v23],
+  ] as const) {
+    const created = await request(t.app)
+      .post(`/v1/cpus?format=${format}&accelerator=tcg&id=${id}.${format}`)
+      .set('content-type', 'application/octet-stream')
+      .send(blob);
     expect(created.status).toBe(201);
-    expect(created.body.registers.every((r: { name: string }) => !/^S\d_\d_C\d+_C\d+_\d$|^p1[45] /.test(r.name))).toBe(true);
-    for (const [out, expected] of [['v22', v22], ['v23', v23]] as const) {
+    expect(created.body.registers.every((r: { name: string }) => !/^S\d_\d_C\d+_C\d+_\d$|^p1[45] /.test(r.name))).toBe(
+      true,
+    );
+    for (const [out, expected] of [
+      ['v22', v22],
+      ['v23', v23],
+    ] as const) {
       const exported = await request(t.app).get(`/v1/cpus/${id}.${format}/migration?format=${out}`).buffer(true);
       expect(exported.status).toBe(200);
       expect(Buffer.compare(exported.body as Buffer, expected)).toBe(0);

@@ -16,7 +16,10 @@ afterEach(() => t.close());
 
 const api = () => request(t.app);
 const createKvm = (id = 'vm1.cpu0', extra: string[] = []) =>
-  api().post('/v1/cpus').set('content-type', json).send({ id, accelerator: 'kvm', registers: [...kvmKernelList(), ...extra], labels: { vm: 'vm1' } });
+  api()
+    .post('/v1/cpus')
+    .set('content-type', json)
+    .send({ id, accelerator: 'kvm', registers: [...kvmKernelList(), ...extra], labels: { vm: 'vm1' } });
 
 function expectProblem(res: request.Response, status: number, kind: string) {
   expect(res.status).toBe(status);
@@ -41,10 +44,21 @@ describe('create and read', () => {
     expect(res.status).toBe(201);
     expect(res.headers.location).toBe('/v1/cpus/vm1.cpu0');
     expect(res.headers.etag).toBe('"1"');
-    expect(res.body).toMatchObject({ id: 'vm1.cpu0', accelerator: 'kvm', version: 1, labels: { vm: 'vm1' }, arrayLen: 174 + 14 + 1, valueArrayLen: 174 + 14 + 32 });
+    expect(res.body).toMatchObject({
+      id: 'vm1.cpu0',
+      accelerator: 'kvm',
+      version: 1,
+      labels: { vm: 'vm1' },
+      arrayLen: 174 + 14 + 1,
+      valueArrayLen: 174 + 14 + 32,
+    });
     const reg = res.body.registers.find((r: { id: string }) => r.id === FW_U2048);
     expect(reg).toMatchObject({ size: 256, slots: 32, value: '0x' + '0'.repeat(512) });
-    expect(res.body.registers.find((r: { id: string }) => r.id === TPIDR_EL0)).toMatchObject({ name: 'TPIDR_EL0', size: 8, slots: 1 });
+    expect(res.body.registers.find((r: { id: string }) => r.id === TPIDR_EL0)).toMatchObject({
+      name: 'TPIDR_EL0',
+      size: 8,
+      slots: 1,
+    });
     const arrays = await api().get('/v1/cpus/vm1.cpu0/arrays');
     expect(arrays.body.cpregIndexes).toHaveLength(189);
     expect(arrays.body.cpregValues).toHaveLength(188 + 32);
@@ -65,7 +79,10 @@ describe('create and read', () => {
     await api().put(`/v1/cpus/vm1.cpu0/registers/${TPIDR_EL0}`).set('content-type', json).send({ value: '0x42' });
     for (const format of ['v22', 'v23'] as const) {
       const blob = (await api().get(`/v1/cpus/vm1.cpu0/migration?format=${format}`).buffer(true)).body as Buffer;
-      const res = await api().post(`/v1/cpus?format=${format}&accelerator=kvm&id=copy-${format}`).set('content-type', 'application/octet-stream').send(blob);
+      const res = await api()
+        .post(`/v1/cpus?format=${format}&accelerator=kvm&id=copy-${format}`)
+        .set('content-type', 'application/octet-stream')
+        .send(blob);
       expect(res.status).toBe(201);
       expect(res.body.registers.find((r: { id: string }) => r.id === TPIDR_EL0).value).toBe('0x0000000000000042');
     }
@@ -74,7 +91,10 @@ describe('create and read', () => {
   test('list, paged and filtered by label', async () => {
     await createKvm('a');
     await createKvm('b');
-    await api().post('/v1/cpus').set('content-type', json).send({ id: 'c', accelerator: 'hvf', labels: { vm: 'other' } });
+    await api()
+      .post('/v1/cpus')
+      .set('content-type', json)
+      .send({ id: 'c', accelerator: 'hvf', labels: { vm: 'other' } });
     const page1 = await api().get('/v1/cpus?limit=2');
     expect(page1.body.items.map((i: { id: string }) => i.id)).toEqual(['a', 'b']);
     const page2 = await api().get(`/v1/cpus?limit=2&after=${page1.body.next}`);
@@ -85,15 +105,54 @@ describe('create and read', () => {
 
   test('refusals: bad JSON, unknown fields, non-hex values, bad ids, wrong accelerator list, unknown vCPU', async () => {
     expectProblem(await api().post('/v1/cpus').set('content-type', json).send('{"accelerator":'), 400, 'bad-request');
-    expectProblem(await api().post('/v1/cpus').set('content-type', json).send({ accelerator: 'kvm', registers: [TPIDR_EL0], extra: 1 }), 400, 'bad-request');
-    expectProblem(await api().post('/v1/cpus').set('content-type', json).send({ accelerator: 'kvm', registers: [TPIDR_EL0], values: { [TPIDR_EL0]: 5 } }), 400, 'bad-request');
-    expectProblem(await api().post('/v1/cpus').set('content-type', json).send({ accelerator: 'kvm', registers: [TPIDR_EL0], values: { [TPIDR_EL0]: '5' } }), 400, 'bad-request');
-    expectProblem(await api().post('/v1/cpus').set('content-type', json).send({ id: '-bad', accelerator: 'hvf' }), 400, 'bad-request');
-    expectProblem(await api().post('/v1/cpus').set('content-type', json).send({ accelerator: 'kvm', registers: ['0x703000000013de82'] }), 400, 'invalid-reg-id');
-    const dup = await api().post('/v1/cpus').set('content-type', json).send({ accelerator: 'tcg', registers: [TPIDR_EL0, TPIDR_EL0] });
+    expectProblem(
+      await api()
+        .post('/v1/cpus')
+        .set('content-type', json)
+        .send({ accelerator: 'kvm', registers: [TPIDR_EL0], extra: 1 }),
+      400,
+      'bad-request',
+    );
+    expectProblem(
+      await api()
+        .post('/v1/cpus')
+        .set('content-type', json)
+        .send({ accelerator: 'kvm', registers: [TPIDR_EL0], values: { [TPIDR_EL0]: 5 } }),
+      400,
+      'bad-request',
+    );
+    expectProblem(
+      await api()
+        .post('/v1/cpus')
+        .set('content-type', json)
+        .send({ accelerator: 'kvm', registers: [TPIDR_EL0], values: { [TPIDR_EL0]: '5' } }),
+      400,
+      'bad-request',
+    );
+    expectProblem(
+      await api().post('/v1/cpus').set('content-type', json).send({ id: '-bad', accelerator: 'hvf' }),
+      400,
+      'bad-request',
+    );
+    expectProblem(
+      await api()
+        .post('/v1/cpus')
+        .set('content-type', json)
+        .send({ accelerator: 'kvm', registers: ['0x703000000013de82'] }),
+      400,
+      'invalid-reg-id',
+    );
+    const dup = await api()
+      .post('/v1/cpus')
+      .set('content-type', json)
+      .send({ accelerator: 'tcg', registers: [TPIDR_EL0, TPIDR_EL0] });
     expectProblem(dup, 422, 'invalid-register-list');
     expect(dup.body.registers).toEqual([{ id: TPIDR_EL0, name: 'TPIDR_EL0' }]);
-    expectProblem(await api().post('/v1/cpus').set('content-type', 'text/plain').send('x'), 415, 'unsupported-media-type');
+    expectProblem(
+      await api().post('/v1/cpus').set('content-type', 'text/plain').send('x'),
+      415,
+      'unsupported-media-type',
+    );
     expectProblem(await api().get('/v1/cpus/nope'), 404, 'vcpu-not-found');
     expectProblem(await api().get('/v1/cpus?bogus=1'), 400, 'bad-request');
     expect((await api().get('/v1/events')).body.events).toEqual([]); // nothing was recorded
@@ -106,40 +165,79 @@ describe('registers and syncs', () => {
   });
 
   test('PUT by name and by id; PATCH all or nothing; values padded to the width', async () => {
-    const put = await api().put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0').set('content-type', json).send({ value: '0x1122334455667788' });
+    const put = await api()
+      .put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0')
+      .set('content-type', json)
+      .send({ value: '0x1122334455667788' });
     expect(put.status).toBe(200);
     expect(put.headers.etag).toBe('"2"');
-    expect(put.body).toEqual({ id: 'vm1.cpu0', version: 2, written: [{ id: TPIDR_EL0, name: 'TPIDR_EL0', value: '0x1122334455667788' }] });
-    const patch = await api().patch('/v1/cpus/vm1.cpu0/registers').set('content-type', json).send({ values: { [SCTLR_EL1]: '0x5', [FW_U2048]: '0x1' } });
+    expect(put.body).toEqual({
+      id: 'vm1.cpu0',
+      version: 2,
+      written: [{ id: TPIDR_EL0, name: 'TPIDR_EL0', value: '0x1122334455667788' }],
+    });
+    const patch = await api()
+      .patch('/v1/cpus/vm1.cpu0/registers')
+      .set('content-type', json)
+      .send({ values: { [SCTLR_EL1]: '0x5', [FW_U2048]: '0x1' } });
     expect(patch.body.written[1].value).toBe('0x' + '0'.repeat(511) + '1');
-    const bad = await api().patch('/v1/cpus/vm1.cpu0/registers').set('content-type', json).send({ values: { [SCTLR_EL1]: '0x6', '0x6030000000100000': '0x1' } });
+    const bad = await api()
+      .patch('/v1/cpus/vm1.cpu0/registers')
+      .set('content-type', json)
+      .send({ values: { [SCTLR_EL1]: '0x6', '0x6030000000100000': '0x1' } });
     expectProblem(bad, 422, 'unknown-register');
     expect(bad.body.registers).toEqual([{ id: '0x6030000000100000', name: 'X0' }]);
-    const wide = await api().put('/v1/cpus/vm1.cpu0/registers/0x6020000000110000').set('content-type', json).send({ value: '0x100000000' });
+    const wide = await api()
+      .put('/v1/cpus/vm1.cpu0/registers/0x6020000000110000')
+      .set('content-type', json)
+      .send({ value: '0x100000000' });
     expectProblem(wide, 422, 'invalid-value');
-    expectProblem(await api().put('/v1/cpus/vm1.cpu0/registers/NO_SUCH').set('content-type', json).send({ value: '0x1' }), 404, 'unknown-register');
+    expectProblem(
+      await api().put('/v1/cpus/vm1.cpu0/registers/NO_SUCH').set('content-type', json).send({ value: '0x1' }),
+      404,
+      'unknown-register',
+    );
     const now = await api().get('/v1/cpus/vm1.cpu0');
     expect(now.body.version).toBe(3);
     expect(now.body.registers.find((r: { id: string }) => r.id === SCTLR_EL1).value).toBe('0x0000000000000005');
   });
 
   test('If-Match: stale is 412 and changes nothing; current succeeds', async () => {
-    const stale = await api().put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0').set('content-type', json).set('if-match', '"7"').send({ value: '0x1' });
+    const stale = await api()
+      .put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0')
+      .set('content-type', json)
+      .set('if-match', '"7"')
+      .send({ value: '0x1' });
     expectProblem(stale, 412, 'precondition-failed');
     expect(stale.body).toMatchObject({ expectedVersion: 7, actualVersion: 1 });
-    const ok = await api().put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0').set('content-type', json).set('if-match', '"1"').send({ value: '0x1' });
+    const ok = await api()
+      .put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0')
+      .set('content-type', json)
+      .set('if-match', '"1"')
+      .send({ value: '0x1' });
     expect(ok.status).toBe(200);
   });
 
   test('writes without If-Match never fail under concurrency; with the same If-Match exactly one wins', async () => {
     const many = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => api().put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0').set('content-type', json).send({ value: `0x${i + 1}` })),
+      Array.from({ length: 20 }, (_, i) =>
+        api()
+          .put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0')
+          .set('content-type', json)
+          .send({ value: `0x${i + 1}` }),
+      ),
     );
     expect(many.every((r) => r.status === 200)).toBe(true);
     expect(new Set(many.map((r) => r.body.version)).size).toBe(20);
     const v = (await api().get('/v1/cpus/vm1.cpu0')).body.version;
     const race = await Promise.all(
-      Array.from({ length: 5 }, () => api().put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0').set('content-type', json).set('if-match', `"${v}"`).send({ value: '0x99' })),
+      Array.from({ length: 5 }, () =>
+        api()
+          .put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0')
+          .set('content-type', json)
+          .set('if-match', `"${v}"`)
+          .send({ value: '0x99' }),
+      ),
     );
     expect(race.filter((r) => r.status === 200)).toHaveLength(1);
     expect(race.filter((r) => r.status === 412)).toHaveLength(4);
@@ -147,7 +245,11 @@ describe('registers and syncs', () => {
 
   test('Idempotency-Key: a repeat answers the original and records nothing; another body is refused', async () => {
     const send = (value: string) =>
-      api().put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0').set('content-type', json).set('idempotency-key', 'k-1').send({ value });
+      api()
+        .put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0')
+        .set('content-type', json)
+        .set('idempotency-key', 'k-1')
+        .send({ value });
     const first = await send('0x7');
     const again = await send('0x7');
     expect(again.status).toBe(200);
@@ -156,8 +258,16 @@ describe('registers and syncs', () => {
     expect((await api().get('/v1/cpus/vm1.cpu0')).body.version).toBe(2);
     expectProblem(await send('0x8'), 422, 'idempotency-key-reused');
     // a create without an id, repeated, gives the same vCPU
-    const c1 = await api().post('/v1/cpus').set('content-type', json).set('idempotency-key', 'create-1').send({ accelerator: 'hvf' });
-    const c2 = await api().post('/v1/cpus').set('content-type', json).set('idempotency-key', 'create-1').send({ accelerator: 'hvf' });
+    const c1 = await api()
+      .post('/v1/cpus')
+      .set('content-type', json)
+      .set('idempotency-key', 'create-1')
+      .send({ accelerator: 'hvf' });
+    const c2 = await api()
+      .post('/v1/cpus')
+      .set('content-type', json)
+      .set('idempotency-key', 'create-1')
+      .send({ accelerator: 'hvf' });
     expect(c2.status).toBe(201);
     expect(c2.body.id).toBe(c1.body.id);
     expect((await api().get('/v1/cpus')).body.items).toHaveLength(2);
@@ -165,19 +275,43 @@ describe('registers and syncs', () => {
 
   test('sync from the accelerator (with failed registers) and to it (KVM levels)', async () => {
     await api().put('/v1/cpus/vm1.cpu0/registers/SCTLR_EL1').set('content-type', json).send({ value: '0x9' });
-    const from = await api().post('/v1/cpus/vm1.cpu0/syncs').set('content-type', json).send({ direction: 'from-accelerator', values: { TPIDR_EL0: '0x3' }, failed: ['SCTLR_EL1'] });
+    const from = await api()
+      .post('/v1/cpus/vm1.cpu0/syncs')
+      .set('content-type', json)
+      .send({ direction: 'from-accelerator', values: { TPIDR_EL0: '0x3' }, failed: ['SCTLR_EL1'] });
     expect(from.status).toBe(200);
-    expect(from.body).toMatchObject({ direction: 'from-accelerator', failed: [SCTLR_EL1], read: [{ id: TPIDR_EL0, value: '0x0000000000000003' }] });
+    expect(from.body).toMatchObject({
+      direction: 'from-accelerator',
+      failed: [SCTLR_EL1],
+      read: [{ id: TPIDR_EL0, value: '0x0000000000000003' }],
+    });
     const state = (await api().get('/v1/cpus/vm1.cpu0')).body;
     expect(state.lastSyncFailed).toEqual([SCTLR_EL1]);
     expect(state.registers.find((r: { id: string }) => r.id === SCTLR_EL1).value).toBe('0x0000000000000009');
-    const runtime = await api().post('/v1/cpus/vm1.cpu0/syncs').set('content-type', json).send({ direction: 'to-accelerator' });
+    const runtime = await api()
+      .post('/v1/cpus/vm1.cpu0/syncs')
+      .set('content-type', json)
+      .send({ direction: 'to-accelerator' });
     expect(runtime.body.level).toBe('runtime');
     expect(runtime.body.write.map((w: { name: string }) => w.name)).not.toContain('TIMER_CNT');
-    const full = await api().post('/v1/cpus/vm1.cpu0/syncs').set('content-type', json).send({ direction: 'to-accelerator', level: 'full' });
+    const full = await api()
+      .post('/v1/cpus/vm1.cpu0/syncs')
+      .set('content-type', json)
+      .send({ direction: 'to-accelerator', level: 'full' });
     expect(full.body.write).toHaveLength(state.arrayLen);
-    expectProblem(await api().post('/v1/cpus/vm1.cpu0/syncs').set('content-type', json).send({ direction: 'sideways' }), 400, 'bad-request');
-    expectProblem(await api().post('/v1/cpus/vm1.cpu0/syncs').set('content-type', json).send({ direction: 'from-accelerator', values: { '0x603000000013ffff': '0x1' } }), 422, 'unknown-register');
+    expectProblem(
+      await api().post('/v1/cpus/vm1.cpu0/syncs').set('content-type', json).send({ direction: 'sideways' }),
+      400,
+      'bad-request',
+    );
+    expectProblem(
+      await api()
+        .post('/v1/cpus/vm1.cpu0/syncs')
+        .set('content-type', json)
+        .send({ direction: 'from-accelerator', values: { '0x603000000013ffff': '0x1' } }),
+      422,
+      'unknown-register',
+    );
   });
 });
 
@@ -188,23 +322,35 @@ describe('migration blobs', () => {
   });
 
   test('export v23 → load into another vCPU: report, history, sha256 recorded; v22 of a wide list is 409', async () => {
-    await api().patch('/v1/cpus/src/registers').set('content-type', json).send({ values: { TPIDR_EL0: '0xabc', [FW_U2048]: '0x' + 'f'.repeat(512) } });
+    await api()
+      .patch('/v1/cpus/src/registers')
+      .set('content-type', json)
+      .send({ values: { TPIDR_EL0: '0xabc', [FW_U2048]: '0x' + 'f'.repeat(512) } });
     const exp = await api().get('/v1/cpus/src/migration?format=v23').buffer(true);
     expect(exp.status).toBe(200);
     expect(exp.headers['content-type']).toBe('application/octet-stream');
     const blob = exp.body as Buffer;
     expect(decodeV23(new Uint8Array(blob)).cpregValues.length).toBe(188 + 32);
     const events = (await api().get('/v1/cpus/src/events')).body.events;
-    expect(events[events.length - 1]).toMatchObject({ type: 'BlobExported', data: { format: 'v23', sha256: exp.headers['x-content-sha256'], byteLength: blob.length } });
+    expect(events[events.length - 1]).toMatchObject({
+      type: 'BlobExported',
+      data: { format: 'v23', sha256: exp.headers['x-content-sha256'], byteLength: blob.length },
+    });
     const v22 = await api().get('/v1/cpus/src/migration?format=v22');
     expectProblem(v22, 409, 'not-representable');
     expect(v22.body.registers).toEqual([{ id: FW_U2048, name: expect.any(String) }]);
 
-    const check = await api().post('/v1/cpus/dst/migration/check?format=v23').set('content-type', 'application/octet-stream').send(blob);
+    const check = await api()
+      .post('/v1/cpus/dst/migration/check?format=v23')
+      .set('content-type', 'application/octet-stream')
+      .send(blob);
     expect(check.body).toMatchObject({ dryRun: true, kept: [], warnings: [] });
     expect(check.body.changed.map((c: { id: string }) => c.id)).toEqual([TPIDR_EL0, FW_U2048]);
     expect((await api().get('/v1/cpus/dst')).body.version).toBe(1); // the dry run recorded nothing
-    const load = await api().put('/v1/cpus/dst/migration?format=v23').set('content-type', 'application/octet-stream').send(blob);
+    const load = await api()
+      .put('/v1/cpus/dst/migration?format=v23')
+      .set('content-type', 'application/octet-stream')
+      .send(blob);
     expect(load.status).toBe(200);
     expect(load.body).toMatchObject({ version: 2, dryRun: false, format: 'v23' });
     expect(load.body.updated).toHaveLength(189);
@@ -213,22 +359,38 @@ describe('migration blobs', () => {
   });
 
   test('a refused load is 422 naming the registers and changes nothing', async () => {
-    await api().post('/v1/cpus').set('content-type', json).send({ id: 'small', accelerator: 'tcg', registers: [TPIDR_EL0] });
+    await api()
+      .post('/v1/cpus')
+      .set('content-type', json)
+      .send({ id: 'small', accelerator: 'tcg', registers: [TPIDR_EL0] });
     await api().put('/v1/cpus/dst/registers/TPIDR_EL0').set('content-type', json).send({ value: '0x1' });
     const tcg = (await api().get('/v1/cpus/dst/migration?format=v23').buffer(true)).body as Buffer;
-    const res = await api().put('/v1/cpus/small/migration?format=v23').set('content-type', 'application/octet-stream').send(tcg);
+    const res = await api()
+      .put('/v1/cpus/small/migration?format=v23')
+      .set('content-type', 'application/octet-stream')
+      .send(tcg);
     expectProblem(res, 422, 'blob-rejected');
     expect(res.body.detail).toMatch(/Invalid value 189 expecting positive value <= 1/);
-    const truncated = await api().put('/v1/cpus/dst/migration?format=v23').set('content-type', 'application/octet-stream').send(tcg.subarray(0, tcg.length - 1));
+    const truncated = await api()
+      .put('/v1/cpus/dst/migration?format=v23')
+      .set('content-type', 'application/octet-stream')
+      .send(tcg.subarray(0, tcg.length - 1));
     expectProblem(truncated, 422, 'malformed-blob');
     expect((await api().get('/v1/cpus/small')).body.version).toBe(1);
-    expectProblem(await api().put('/v1/cpus/dst/migration?format=v23').set('content-type', json).send({}), 415, 'unsupported-media-type');
+    expectProblem(
+      await api().put('/v1/cpus/dst/migration?format=v23').set('content-type', json).send({}),
+      415,
+      'unsupported-media-type',
+    );
     expectProblem(await api().get('/v1/cpus/dst/migration?format=v99'), 400, 'bad-request');
     expectProblem(await api().get('/v1/cpus/dst/migration'), 400, 'bad-request');
   });
 
   test('v22 round trip of a list without wide registers', async () => {
-    await api().post('/v1/cpus').set('content-type', json).send({ id: 'k', accelerator: 'kvm', registers: kvmKernelList(), values: { TPIDR_EL0: '0x5' } });
+    await api()
+      .post('/v1/cpus')
+      .set('content-type', json)
+      .send({ id: 'k', accelerator: 'kvm', registers: kvmKernelList(), values: { TPIDR_EL0: '0x5' } });
     const blob = (await api().get('/v1/cpus/k/migration?format=v22').buffer(true)).body as Buffer;
     expect(blob.length).toBe(4 + 16 * 188);
     expect(decodeV22(new Uint8Array(blob)).cpregIndexes.length).toBe(188);
@@ -238,7 +400,12 @@ describe('migration blobs', () => {
 describe('history', () => {
   test('events per vCPU, the global feed paged, past versions, diff, verify', async () => {
     await createKvm();
-    for (let i = 1; i <= 5; i++) await api().put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0').set('content-type', json).set('x-request-id', `req-${i}`).send({ value: `0x${i}` });
+    for (let i = 1; i <= 5; i++)
+      await api()
+        .put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0')
+        .set('content-type', json)
+        .set('x-request-id', `req-${i}`)
+        .send({ value: `0x${i}` });
     const evs = (await api().get('/v1/cpus/vm1.cpu0/events?after=2&limit=2')).body;
     expect(evs.events.map((e: { version: number }) => e.version)).toEqual([3, 4]);
     expect(evs.next).toBe(4);
@@ -251,7 +418,9 @@ describe('history', () => {
     expect(v3.body.registers.find((r: { id: string }) => r.id === TPIDR_EL0).value).toBe('0x0000000000000002');
     expectProblem(await api().get('/v1/cpus/vm1.cpu0?version=99'), 404, 'version-not-found');
     const diff = (await api().get('/v1/cpus/vm1.cpu0/diff?from=2&to=6')).body;
-    expect(diff.changes).toEqual([{ id: TPIDR_EL0, name: 'TPIDR_EL0', before: '0x0000000000000001', after: '0x0000000000000005' }]);
+    expect(diff.changes).toEqual([
+      { id: TPIDR_EL0, name: 'TPIDR_EL0', before: '0x0000000000000001', after: '0x0000000000000005' },
+    ]);
     const verify = (await api().get('/v1/audit/verify')).body;
     expect(verify).toMatchObject({ ok: true, events: 6 });
     expect(verify.headHash).toMatch(/^[0-9a-f]{64}$/);
@@ -268,17 +437,25 @@ describe('history', () => {
       const read = (lastId?: string) =>
         new Promise<string>((resolve, reject) => {
           const http = require('http') as typeof import('http');
-          const req = http.get({ host: '127.0.0.1', port, path: '/v1/events', headers: { accept: 'text/event-stream', ...(lastId ? { 'last-event-id': lastId } : {}) } }, (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (d: string) => {
-              text += d;
-              if ((text.match(/\nid: /g) ?? []).length + (text.startsWith('id: ') ? 1 : 0) >= (lastId ? 1 : 2)) {
-                req.destroy();
-                resolve(text);
-              }
-            });
-          });
+          const req = http.get(
+            {
+              host: '127.0.0.1',
+              port,
+              path: '/v1/events',
+              headers: { accept: 'text/event-stream', ...(lastId ? { 'last-event-id': lastId } : {}) },
+            },
+            (res) => {
+              let text = '';
+              res.setEncoding('utf8');
+              res.on('data', (d: string) => {
+                text += d;
+                if ((text.match(/\nid: /g) ?? []).length + (text.startsWith('id: ') ? 1 : 0) >= (lastId ? 1 : 2)) {
+                  req.destroy();
+                  resolve(text);
+                }
+              });
+            },
+          );
           req.on('error', (e) => (/socket hang up|aborted/.test(String(e)) ? undefined : reject(e)));
         });
       const all = await read();

@@ -26,7 +26,10 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cpreg-cli-'));
   mig = path.join(dir, 'max.mig');
   fs.writeFileSync(mig, stream('aarch64-max-smp2'));
-  server = await startServer(configFromEnv({ PORT: '0', HOST: '127.0.0.1', CPREG_DB: path.join(dir, 'db', 'cpreg.db') }), createLogger('silent'));
+  server = await startServer(
+    configFromEnv({ PORT: '0', HOST: '127.0.0.1', CPREG_DB: path.join(dir, 'db', 'cpreg.db') }),
+    createLogger('silent'),
+  );
 }, 180000);
 
 afterAll(async () => {
@@ -49,7 +52,10 @@ describe('offline', () => {
     const r = await cpreg(['inspect', '--json', mig]);
     expect(r.code).toBe(0);
     const cli = JSON.parse(r.stdout);
-    const api = await request(server.url).post('/v1/qemu-streams/inspect').set('content-type', 'application/octet-stream').send(fs.readFileSync(mig));
+    const api = await request(server.url)
+      .post('/v1/qemu-streams/inspect')
+      .set('content-type', 'application/octet-stream')
+      .send(fs.readFileSync(mig));
     expect(api.status).toBe(200);
     expect(cli).toEqual(api.body);
   });
@@ -70,13 +76,23 @@ describe('offline', () => {
   test('--progress: a progress bar on stderr (by default only on a terminal, for files ≥ 64 MiB)', async () => {
     const r = await cpreg(['inspect', '--progress', '--json', mig]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/^\rinspect \[[#-]{30}\] .*\rinspect \[#{30}\] 100% 1\/1 MB \d+ MB\/s \n$|^\rinspect \[#{30}\] 100% 1\/1 MB \d+ MB\/s \n$/s);
+    expect(r.stderr).toMatch(
+      /^\rinspect \[[#-]{30}\] .*\rinspect \[#{30}\] 100% 1\/1 MB \d+ MB\/s \n$|^\rinspect \[#{30}\] 100% 1\/1 MB \d+ MB\/s \n$/s,
+    );
     expect(JSON.parse(r.stdout).cpus).toHaveLength(2);
     expect((await cpreg(['inspect', '--json', mig])).stderr).toBe('');
   });
 
   test('usage errors: exit 2; --help: exit 0', async () => {
-    for (const args of [[], ['frob'], ['inspect'], ['inspect', mig, '--bogus'], ['import', mig], ['rewrite', mig, '--vm', 'v'], ['import', mig, '--vm', 'v', '--accelerator', 'xen']]) {
+    for (const args of [
+      [],
+      ['frob'],
+      ['inspect'],
+      ['inspect', mig, '--bogus'],
+      ['import', mig],
+      ['rewrite', mig, '--vm', 'v'],
+      ['import', mig, '--vm', 'v', '--accelerator', 'xen'],
+    ]) {
       const r = await cpreg(args);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/^cpreg: .+\(cpreg --help\)\n$/);
@@ -94,7 +110,11 @@ describe('against a server', () => {
     expect(a.stderr).toBe('');
     expect(a.code).toBe(0);
     expect(a.stdout).toBe('clivm.cpu0: created, version 1\nclivm.cpu1: created, version 1\n');
-    await request(server.url).put('/v1/cpus/clivm.cpu1/registers/TPIDR_EL0').set('content-type', 'application/json').send({ value: '0xfeedf00d' }).expect(200);
+    await request(server.url)
+      .put('/v1/cpus/clivm.cpu1/registers/TPIDR_EL0')
+      .set('content-type', 'application/json')
+      .send({ value: '0xfeedf00d' })
+      .expect(200);
 
     const out = path.join(dir, 'out.mig');
     const w = await cpreg(['rewrite', mig, '--vm', 'clivm', '-o', out, '--server', server.url]);
@@ -128,7 +148,9 @@ describe('against a server', () => {
     expect((await cpreg(['import', a57, '--vm', 'a57'], env)).code).toBe(0);
     const differs = await cpreg(['rewrite', mig, '--vm', 'a57', '-o', out], env);
     expect(differs.code).toBe(1);
-    expect(differs.stderr).toMatch(/^cpreg: the register list of a57\.cpu0 \(258\) differs from the stream's cpu 0 \(304\): only in the stream: .+\n$/);
+    expect(differs.stderr).toMatch(
+      /^cpreg: the register list of a57\.cpu0 \(258\) differs from the stream's cpu 0 \(304\): only in the stream: .+\n$/,
+    );
     const serverSide = await cpreg(['rewrite', mig, '--vm', 'a57', '-o', out, '--no-check'], env);
     expect(serverSide.code).toBe(1);
     expect(serverSide.stderr).toMatch(/^cpreg: 422 Migration blob refused: the register list of a57\.cpu0/);
@@ -138,11 +160,18 @@ describe('against a server', () => {
 
   test('a refusal after the answer started (server aborts): exit 1, one line, no output file', async () => {
     process.env.CPREG_REWRITE_HOLDBACK = '4096';
-    const small = await startServer(configFromEnv({ PORT: '0', HOST: '127.0.0.1', CPREG_DB: path.join(dir, 'db2', 'cpreg.db') }), createLogger('silent'));
+    const small = await startServer(
+      configFromEnv({ PORT: '0', HOST: '127.0.0.1', CPREG_DB: path.join(dir, 'db2', 'cpreg.db') }),
+      createLogger('silent'),
+    );
     delete process.env.CPREG_REWRITE_HOLDBACK;
     try {
       const one = readStream([stream('aarch64-max-smp2')]).cpus[0]!.block;
-      await request(small.url).post('/v1/cpus?format=v22&accelerator=tcg&id=half.cpu0').set('content-type', 'application/octet-stream').send(Buffer.from(one)).expect(201);
+      await request(small.url)
+        .post('/v1/cpus?format=v22&accelerator=tcg&id=half.cpu0')
+        .set('content-type', 'application/octet-stream')
+        .send(Buffer.from(one))
+        .expect(201);
       const out = path.join(dir, 'half.mig');
       const r = await cpreg(['rewrite', mig, '--vm', 'half', '-o', out, '--no-check', '--server', small.url]);
       expect(r.code).toBe(1);
@@ -152,7 +181,9 @@ describe('against a server', () => {
       // with the client-side check the reason comes first, and nothing is uploaded
       const checked = await cpreg(['rewrite', mig, '--vm', 'half', '-o', out, '--server', small.url]);
       expect(checked.code).toBe(1);
-      expect(checked.stderr).toBe("cpreg: no vCPU half.cpu1 on the server for the stream's cpu 1 (import the stream first)\n");
+      expect(checked.stderr).toBe(
+        "cpreg: no vCPU half.cpu1 on the server for the stream's cpu 1 (import the stream first)\n",
+      );
     } finally {
       await small.close();
     }

@@ -21,7 +21,9 @@ describe('cpreg arrays (indirect addressing)', () => {
     expect(readValueAt(a, 1)).toBe(0x1111111111111111_2222222222222222n);
   });
 
-  const summary = readReferenceJson<{ configs: Record<string, { qemu_cpreg_count: number }> }>('get-reg-list-summary.json');
+  const summary = readReferenceJson<{ configs: Record<string, { qemu_cpreg_count: number }> }>(
+    'get-reg-list-summary.json',
+  );
 
   describe.each(kernelLists())('kernel list $config', ({ config, ids }) => {
     const kept = listFor('kvm', [...ids, ...DEMUX_CCSIDR_IDS]);
@@ -49,7 +51,8 @@ describe('cpreg arrays (indirect addressing)', () => {
       }
       // distinct random-ish values in every register, then a bit-exact v23 round trip
       for (let i = 0; i < arrayLen(a); i++) {
-        const bits = BigInt(Math.min(64, 8 << Number((a.cpregIndexes[i] >> 52n) & 0xfn))) * BigInt(slotsFor(a.cpregIndexes[i]));
+        const bits =
+          BigInt(Math.min(64, 8 << Number((a.cpregIndexes[i] >> 52n) & 0xfn))) * BigInt(slotsFor(a.cpregIndexes[i]));
         writeValueAt(a, i, ((BigInt(i) * 0x9e3779b97f4a7c15n) ^ (1n << (bits - 1n))) & ((1n << bits) - 1n));
       }
       const blob = encodeV23(a);
@@ -58,7 +61,9 @@ describe('cpreg arrays (indirect addressing)', () => {
       expect(Buffer.from(encodeV23(back)).equals(Buffer.from(blob))).toBe(true);
       for (let i = 0; i < arrayLen(a); i++) expect(readValueAt(back, i)).toBe(readValueAt(a, i));
       // v22 cannot carry them: refused, naming every one of the three wide registers
-      expect(() => encodeV22(a)).toThrow(expect.objectContaining({ kind: 'not-representable', registers: [fw(4, 0x102), fw(5, 0x103), fw(8, 0x104)] }));
+      expect(() => encodeV22(a)).toThrow(
+        expect.objectContaining({ kind: 'not-representable', registers: [fw(4, 0x102), fw(5, 0x103), fw(8, 0x104)] }),
+      );
     });
   });
 });

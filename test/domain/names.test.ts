@@ -9,7 +9,10 @@ interface TcgLists {
   lists: Record<string, number[]>;
 }
 const fixture: TcgLists = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/names/tcg-lists.json'), 'utf8'));
-const tcgLists: [string, bigint[]][] = Object.entries(fixture.lists).map(([k, ix]) => [k, ix.map((i) => BigInt(fixture.ids[i]))]);
+const tcgLists: [string, bigint[]][] = Object.entries(fixture.lists).map(([k, ix]) => [
+  k,
+  ix.map((i) => BigInt(fixture.ids[i])),
+]);
 const list = (key: string): bigint[] => {
   const l = tcgLists.find(([k]) => k === key);
   if (!l) throw new Error(`no list ${key}`);
@@ -74,7 +77,9 @@ describe('known names', () => {
   it('names the cortex-a57 implementation-defined registers', () => {
     const a57 = list('qemu-system-aarch64 -M virt -cpu cortex-a57');
     const names = a57.map((id) => registerName(id, 'tcg'));
-    expect(names).toEqual(expect.arrayContaining(['L2CTLR_EL1', 'L2ECTLR_EL1', 'CPUACTLR_EL1', 'TPIDR_EL0', 'TPIDRURW']));
+    expect(names).toEqual(
+      expect.arrayContaining(['L2CTLR_EL1', 'L2ECTLR_EL1', 'CPUACTLR_EL1', 'TPIDR_EL0', 'TPIDRURW']),
+    );
     expect(registerName(0x603000000013cd82n, 'tcg')).toBe('L2CTLR_EL1'); // (3,1,11,0,2)
   });
 
@@ -182,7 +187,9 @@ describe('findRegisterByName', () => {
   it('accepts generic forms, also of registers that have a real name', () => {
     expect(findRegisterByName('S3_3_C13_C0_2', 'tcg', max)).toBe(0x603000000013de82n);
     expect(findRegisterByName('s3_0_c0_c3_3', 'tcg', max)).toBe(0x603000000013c01bn);
-    expect(findRegisterByName('S3_0_C0_C0_7', 'kvm', [0x603000000013c007n, 0x603000000013c000n])).toBe(0x603000000013c007n);
+    expect(findRegisterByName('S3_0_C0_C0_7', 'kvm', [0x603000000013c007n, 0x603000000013c000n])).toBe(
+      0x603000000013c007n,
+    );
     expect(findRegisterByName('p14 0 c0 c0 0 (NS)', 'tcg', max)).toBe(0x40200000200e0000n);
     expect(findRegisterByName('P15 0 C13 C0 0', 'tcg', max)).toBe(0x40200000000f6800n);
     expect(findRegisterByName('p15 0 c0 c3 3 (ns)', 'tcg', max)).toBe(0x40200000200f0183n);
@@ -200,9 +207,9 @@ describe('findRegisterByName', () => {
     expect(e.kind).toBe('unknown-register');
     // A real register, but not in this list (max has EL2 only with virtualization=on).
     expect(domainError(() => findRegisterByName('HCR_EL2', 'tcg', max)).kind).toBe('unknown-register');
-    expect(findRegisterByName('HCR_EL2', 'tcg', list('qemu-system-aarch64 -M virt,secure=on,virtualization=on -cpu max'))).toBe(
-      0x603000000013e088n,
-    );
+    expect(
+      findRegisterByName('HCR_EL2', 'tcg', list('qemu-system-aarch64 -M virt,secure=on,virtualization=on -cpu max')),
+    ).toBe(0x603000000013e088n);
   });
 
   it('refuses ambiguity, naming the ids', () => {
@@ -224,7 +231,14 @@ describe('findRegisterByName', () => {
 
 const DATA = path.resolve(__dirname, '../../../shared/reference/data');
 const kernelFiles = fs.existsSync(DATA)
-  ? fs.readdirSync(DATA).filter((f) => /^get-reg-list-.*\.json$/.test(f) && f !== 'get-reg-list-ids-annotated.json' && f !== 'get-reg-list-summary.json')
+  ? fs
+      .readdirSync(DATA)
+      .filter(
+        (f) =>
+          /^get-reg-list-.*\.json$/.test(f) &&
+          f !== 'get-reg-list-ids-annotated.json' &&
+          f !== 'get-reg-list-summary.json',
+      )
   : [];
 
 describe('names of the kernel get-reg-list lists under KVM', () => {

@@ -12,10 +12,18 @@ import { decodeV23 } from '../../domain/vmstate/v23';
 /** The cpreg blocks of real QEMU 7.2 streams (scripts/make-qemu-fixtures.sh, docs/fixtures.md). */
 const DIR = path.join(__dirname, '../fixtures/qemu');
 interface Manifest {
-  fixtures: Array<{ name: string; file: string; binary: string; cpu: string; cpus: Array<{ instance: number; n: number; file: string }> }>;
+  fixtures: Array<{
+    name: string;
+    file: string;
+    binary: string;
+    cpu: string;
+    cpus: Array<{ instance: number; n: number; file: string }>;
+  }>;
 }
 const manifest = JSON.parse(fs.readFileSync(path.join(DIR, 'manifest.json'), 'utf8')) as Manifest;
-const blocks = manifest.fixtures.flatMap((f) => f.cpus.map((c) => ({ fixture: f, cpu: c, label: `${f.name} cpu${c.instance}` })));
+const blocks = manifest.fixtures.flatMap((f) =>
+  f.cpus.map((c) => ({ fixture: f, cpu: c, label: `${f.name} cpu${c.instance}` })),
+);
 
 test('the fixtures cover both binaries, at least three CPU models and -smp 2', () => {
   expect(new Set(manifest.fixtures.map((f) => f.binary))).toEqual(new Set(['qemu-system-aarch64', 'qemu-system-arm']));
@@ -45,7 +53,10 @@ describe.each(blocks)('$label', ({ fixture, cpu }) => {
   });
 
   test('a TCG vCPU created from it exports the same bytes', () => {
-    const state = foldEvents(undefined, decide({ type: 'CreateVcpuFromBlob', accelerator: 'tcg', format: 'v22', blob: block }, undefined))!;
+    const state = foldEvents(
+      undefined,
+      decide({ type: 'CreateVcpuFromBlob', accelerator: 'tcg', format: 'v22', blob: block }, undefined),
+    )!;
     expect(Buffer.from(encodeV22(state.arrays)).equals(Buffer.from(block))).toBe(true);
   });
 });

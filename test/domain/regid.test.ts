@@ -1,6 +1,15 @@
 import { DomainError } from '../../domain/errors';
 import {
-  aarch32Fields, aarch32Id, classOf, formatRegId, isWellFormed, parseRegId, RegClass, sizeBytes, sysregFields, sysregId,
+  aarch32Fields,
+  aarch32Id,
+  classOf,
+  formatRegId,
+  isWellFormed,
+  parseRegId,
+  RegClass,
+  sizeBytes,
+  sysregFields,
+  sysregId,
 } from '../../domain/regid';
 
 describe('register ids', () => {
@@ -10,10 +19,14 @@ describe('register ids', () => {
     expect(formatRegId(parseRegId('0x40200000200e0000'))).toBe('0x40200000200e0000');
   });
 
-  test.each(['603000000013de82', '0x603000000013de8', '0x603000000013de822', '0x60300000001 3de82', '', '0xzz3000000013de82'])(
-    'refuses text that is not an id: %p',
-    (text) => expect(() => parseRegId(text)).toThrow(DomainError),
-  );
+  test.each([
+    '603000000013de82',
+    '0x603000000013de8',
+    '0x603000000013de822',
+    '0x60300000001 3de82',
+    '',
+    '0xzz3000000013de82',
+  ])('refuses text that is not an id: %p', (text) => expect(() => parseRegId(text)).toThrow(DomainError));
 
   test.each([
     ['0x703000000013de82', 'unknown architecture'],

@@ -87,8 +87,18 @@ describe('format conversion', () => {
   });
 
   test('v23 → v22 is refused when a register is wider than 8 bytes, naming it', () => {
-    const a = decodeV23(encodeV23(decodeV23(hex('00000002 00000003  6030000000140000 6040000000140001  0000000000000005 0000000000000006 0000000000000007  00000000 00000001'))));
-    expect(() => encodeV22(a)).toThrow(expect.objectContaining({ kind: 'not-representable', registers: [0x6040000000140001n] }));
+    const a = decodeV23(
+      encodeV23(
+        decodeV23(
+          hex(
+            '00000002 00000003  6030000000140000 6040000000140001  0000000000000005 0000000000000006 0000000000000007  00000000 00000001',
+          ),
+        ),
+      ),
+    );
+    expect(() => encodeV22(a)).toThrow(
+      expect.objectContaining({ kind: 'not-representable', registers: [0x6040000000140001n] }),
+    );
   });
 });
 
@@ -138,7 +148,9 @@ describe('strict validation beyond QEMU (each refused with the offending registe
   test('v23 value indexes that do not start at 0, disagree with sizes, or with M', () => {
     const ids = '6030000000140000 6040000000140001';
     const vals = '0000000000000005 0000000000000006 0000000000000007';
-    expect(() => decodeV23(hex(`00000002 00000003 ${ids} ${vals} 00000001 00000002`))).toThrow(expect.objectContaining({ kind: 'malformed-blob' }));
+    expect(() => decodeV23(hex(`00000002 00000003 ${ids} ${vals} 00000001 00000002`))).toThrow(
+      expect.objectContaining({ kind: 'malformed-blob' }),
+    );
     expect(() => decodeV23(hex(`00000002 00000003 ${ids} ${vals} 00000000 00000002`))).toThrow(
       expect.objectContaining({ kind: 'malformed-blob', registers: [0x6040000000140001n] }),
     );

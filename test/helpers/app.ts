@@ -23,7 +23,13 @@ export function makeTestApp(opts: { tokens?: TokenEntry[]; snapshotEvery?: numbe
   const store = new SqliteEventStore({ file: dbFile });
   const repo = new VcpuRepository(store, { snapshotEvery: opts.snapshotEvery ?? 10 });
   const hooks: Array<() => void> = [];
-  const ctx: AppContext = { store, repo, logger: createLogger('silent'), tokens: opts.tokens, onShutdown: (fn) => hooks.push(fn) };
+  const ctx: AppContext = {
+    store,
+    repo,
+    logger: createLogger('silent'),
+    tokens: opts.tokens,
+    onShutdown: (fn) => hooks.push(fn),
+  };
   return {
     app: createApp(ctx),
     ctx,
@@ -41,5 +47,8 @@ export function makeTestApp(opts: { tokens?: TokenEntry[]; snapshotEvery?: numbe
 export function kvmKernelList(): string[] {
   const file = path.resolve(__dirname, '../../../shared/reference/data/get-reg-list-vregs.json');
   const ids = JSON.parse(fs.readFileSync(file, 'utf8')) as string[];
-  return [...ids, ...Array.from({ length: 14 }, (_, n) => '0x' + (0x6020000000110000n + BigInt(n)).toString(16).padStart(16, '0'))];
+  return [
+    ...ids,
+    ...Array.from({ length: 14 }, (_, n) => '0x' + (0x6020000000110000n + BigInt(n)).toString(16).padStart(16, '0')),
+  ];
 }

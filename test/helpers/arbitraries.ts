@@ -15,16 +15,14 @@ export function arbId(maxSizeField: number): fc.Arbitrary<bigint> {
 
 /** Random arrays: a sorted unique list and a value of each register's full width. */
 export function arbArrays(maxSizeField: number, maxLen = 40): fc.Arbitrary<CpregArrays> {
-  return fc
-    .uniqueArray(arbId(maxSizeField), { maxLength: maxLen })
-    .chain((ids) => {
-      const sorted = BigUint64Array.from(ids).sort();
-      return fc
-        .tuple(...Array.from(sorted, (id) => fc.bigInt({ min: 0n, max: (1n << BigInt(sizeBytes(id) * 8)) - 1n })))
-        .map((values) => {
-          const a = layoutArrays(sorted);
-          values.forEach((v, i) => writeValueAt(a, i, v));
-          return a;
-        });
-    });
+  return fc.uniqueArray(arbId(maxSizeField), { maxLength: maxLen }).chain((ids) => {
+    const sorted = BigUint64Array.from(ids).sort();
+    return fc
+      .tuple(...Array.from(sorted, (id) => fc.bigInt({ min: 0n, max: (1n << BigInt(sizeBytes(id) * 8)) - 1n })))
+      .map((values) => {
+        const a = layoutArrays(sorted);
+        values.forEach((v, i) => writeValueAt(a, i, v));
+        return a;
+      });
+  });
 }

@@ -14,7 +14,13 @@ export function readReferenceJson<T = unknown>(name: string): T {
 export function kernelLists(): Array<{ config: string; ids: bigint[] }> {
   return fs
     .readdirSync(REFERENCE_DATA)
-    .filter((f) => /^get-reg-list-[a-z0-9_]+\.json$/.test(f) && !f.includes('sublist') && !f.includes('summary') && !f.includes('annotated'))
+    .filter(
+      (f) =>
+        /^get-reg-list-[a-z0-9_]+\.json$/.test(f) &&
+        !f.includes('sublist') &&
+        !f.includes('summary') &&
+        !f.includes('annotated'),
+    )
     .map((f) => ({
       config: f.replace(/^get-reg-list-/, '').replace(/\.json$/, ''),
       ids: readReferenceJson<string[]>(f).map((x) => BigInt(x)),

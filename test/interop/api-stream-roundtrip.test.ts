@@ -61,17 +61,68 @@ const A32_PROGRAM = [0xe3a00012, 0xee0d0f50, 0xee030f10, 0xe2811001, 0xeafffffd]
 /** Above the DTB, which QEMU puts at the start of RAM (0x40000000) when there is no kernel. */
 const PROGRAM_ADDR = 0x40200000;
 
-const tpidrMirrors = (v: bigint) => (ids: BigUint64Array) => new Map(ids.includes(TPIDRURW_NS) ? [[TPIDRURW_NS, v & 0xffffffffn]] : []);
+const tpidrMirrors = (v: bigint) => (ids: BigUint64Array) =>
+  new Map(ids.includes(TPIDRURW_NS) ? [[TPIDRURW_NS, v & 0xffffffffn]] : []);
 
 const CASES: Case[] = [
-  { vm: { bin: 'qemu-system-aarch64', cpu: 'max', smp: 2 }, register: TPIDR_EL0, value: 0x1122334455667788n, mirrors: tpidrMirrors(0x1122334455667788n), via: 'api', program: A64_PROGRAM },
-  { vm: { bin: 'qemu-system-arm', cpu: 'cortex-a15', smp: 2 }, register: DACR_NS, value: 0x55555555n, mirrors: () => new Map([[DACR_S, 0x55555555n]]), via: 'cli', program: A32_PROGRAM },
-  { vm: { bin: 'qemu-system-aarch64', cpu: 'cortex-a72', smp: 2 }, register: TPIDR_EL0, value: 0x7fn, mirrors: tpidrMirrors(0x7fn), via: 'api' },
-  { vm: { bin: 'qemu-system-arm', cpu: 'cortex-a7', smp: 2 }, register: DACR_NS, value: 0x40000001n, mirrors: () => new Map([[DACR_S, 0x40000001n]]), via: 'cli' },
-  { vm: { bin: 'qemu-system-aarch64', cpu: 'cortex-a15', smp: 2 }, register: DACR_NS, value: 0x3n, mirrors: () => new Map([[DACR_S, 0x3n]]), via: 'api' },
-  { vm: { bin: 'qemu-system-aarch64', cpu: 'max', smp: 2 }, register: TPIDR_EL0, value: 0x1122334455667788n, mirrors: tpidrMirrors(0x1122334455667788n), via: 'api' },
-  { vm: { bin: 'qemu-system-aarch64', cpu: 'cortex-a57', smp: 2 }, register: TPIDR_EL0, value: 0x0badc0ffee0ddf00n, mirrors: tpidrMirrors(0x0badc0ffee0ddf00n), via: 'cli' },
-  { vm: { bin: 'qemu-system-arm', cpu: 'cortex-a15', smp: 2 }, register: DACR_NS, value: 0x55555555n, mirrors: () => new Map([[DACR_S, 0x55555555n]]), via: 'api' },
+  {
+    vm: { bin: 'qemu-system-aarch64', cpu: 'max', smp: 2 },
+    register: TPIDR_EL0,
+    value: 0x1122334455667788n,
+    mirrors: tpidrMirrors(0x1122334455667788n),
+    via: 'api',
+    program: A64_PROGRAM,
+  },
+  {
+    vm: { bin: 'qemu-system-arm', cpu: 'cortex-a15', smp: 2 },
+    register: DACR_NS,
+    value: 0x55555555n,
+    mirrors: () => new Map([[DACR_S, 0x55555555n]]),
+    via: 'cli',
+    program: A32_PROGRAM,
+  },
+  {
+    vm: { bin: 'qemu-system-aarch64', cpu: 'cortex-a72', smp: 2 },
+    register: TPIDR_EL0,
+    value: 0x7fn,
+    mirrors: tpidrMirrors(0x7fn),
+    via: 'api',
+  },
+  {
+    vm: { bin: 'qemu-system-arm', cpu: 'cortex-a7', smp: 2 },
+    register: DACR_NS,
+    value: 0x40000001n,
+    mirrors: () => new Map([[DACR_S, 0x40000001n]]),
+    via: 'cli',
+  },
+  {
+    vm: { bin: 'qemu-system-aarch64', cpu: 'cortex-a15', smp: 2 },
+    register: DACR_NS,
+    value: 0x3n,
+    mirrors: () => new Map([[DACR_S, 0x3n]]),
+    via: 'api',
+  },
+  {
+    vm: { bin: 'qemu-system-aarch64', cpu: 'max', smp: 2 },
+    register: TPIDR_EL0,
+    value: 0x1122334455667788n,
+    mirrors: tpidrMirrors(0x1122334455667788n),
+    via: 'api',
+  },
+  {
+    vm: { bin: 'qemu-system-aarch64', cpu: 'cortex-a57', smp: 2 },
+    register: TPIDR_EL0,
+    value: 0x0badc0ffee0ddf00n,
+    mirrors: tpidrMirrors(0x0badc0ffee0ddf00n),
+    via: 'cli',
+  },
+  {
+    vm: { bin: 'qemu-system-arm', cpu: 'cortex-a15', smp: 2 },
+    register: DACR_NS,
+    value: 0x55555555n,
+    mirrors: () => new Map([[DACR_S, 0x55555555n]]),
+    via: 'api',
+  },
 ];
 
 /** Every value of every vCPU that differs from `expected` (indexes must be the same). */
@@ -83,7 +134,10 @@ function differences(before: StreamInfo, after: StreamInfo, expected: Map<string
     expect(Array.from(cpu.indexes)).toEqual(Array.from(orig.indexes));
     for (let i = 0; i < cpu.n; i++) {
       const want = expected.get(`${cpu.instance}:${cpu.indexes[i]}`) ?? orig.values[i]!;
-      if (cpu.values[i] !== want) out.push(`cpu${cpu.instance} ${hex(cpu.indexes[i]!)} = ${hex(cpu.values[i]!)}, expected ${hex(want)} (was ${hex(orig.values[i]!)})`);
+      if (cpu.values[i] !== want)
+        out.push(
+          `cpu${cpu.instance} ${hex(cpu.indexes[i]!)} = ${hex(cpu.values[i]!)}, expected ${hex(want)} (was ${hex(orig.values[i]!)})`,
+        );
     }
   }
   return out;
@@ -93,13 +147,36 @@ function differences(before: StreamInfo, after: StreamInfo, expected: Map<string
  * A guest that ran code: QEMU starts vCPU 0 at PROGRAM_ADDR (no -S), lets it run, then migrates
  * out (QEMU stops the guest to complete the migration). Time-bounded like migrateOut.
  */
-async function runGuestAndMigrate(vm: VmSpec, program: number[], dir: string, out: string, timeoutMs = 60000): Promise<string> {
+async function runGuestAndMigrate(
+  vm: VmSpec,
+  program: number[],
+  dir: string,
+  out: string,
+  timeoutMs = 60000,
+): Promise<string> {
   const prog = join(dir, `${vm.cpu}.prog.bin`);
   const words = Buffer.alloc(program.length * 4);
   program.forEach((w, i) => words.writeUInt32LE(w >>> 0, i * 4));
   writeFileSync(prog, words);
-  const args = ['-M', 'virt', '-cpu', vm.cpu, '-smp', String(vm.smp), '-m', '64', '-display', 'none', '-monitor', 'stdio', '-nodefaults',
-    '-device', `loader,file=${prog},addr=0x${PROGRAM_ADDR.toString(16)},force-raw=on`, '-device', `loader,addr=0x${PROGRAM_ADDR.toString(16)},cpu-num=0`];
+  const args = [
+    '-M',
+    'virt',
+    '-cpu',
+    vm.cpu,
+    '-smp',
+    String(vm.smp),
+    '-m',
+    '64',
+    '-display',
+    'none',
+    '-monitor',
+    'stdio',
+    '-nodefaults',
+    '-device',
+    `loader,file=${prog},addr=0x${PROGRAM_ADDR.toString(16)},force-raw=on`,
+    '-device',
+    `loader,addr=0x${PROGRAM_ADDR.toString(16)},cpu-num=0`,
+  ];
   const child = spawn(vm.bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let log = '';
   child.stdout!.on('data', (d: Buffer) => (log += d.toString('latin1')));
@@ -132,12 +209,16 @@ const cpreg = runCpreg;
 
   beforeAll(async () => {
     for (const bin of ['qemu-system-aarch64', 'qemu-system-arm']) {
-      if (!qemuAvailable(bin)) throw new Error(`${bin} is not on PATH (install qemu-system-arm, or set CPREG_SKIP_QEMU=1)`);
+      if (!qemuAvailable(bin))
+        throw new Error(`${bin} is not on PATH (install qemu-system-arm, or set CPREG_SKIP_QEMU=1)`);
     }
     dir = mkdtempSync(join(tmpdir(), 'cpreg-api-interop-'));
     t = makeTestApp();
     execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe', timeout: 120000 });
-    server = await startServer(configFromEnv({ PORT: '0', HOST: '127.0.0.1', CPREG_DB: join(dir, 'db', 'cpreg.db') }), createLogger('silent'));
+    server = await startServer(
+      configFromEnv({ PORT: '0', HOST: '127.0.0.1', CPREG_DB: join(dir, 'db', 'cpreg.db') }),
+      createLogger('silent'),
+    );
   }, 180000);
 
   afterAll(async () => {
@@ -146,7 +227,15 @@ const cpreg = runCpreg;
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each(CASES.map((c) => [`${c.vm.bin} -cpu ${c.vm.cpu} -smp ${c.vm.smp}${c.program ? ', a guest that ran code' : ''} (${c.via})`, c] as const))(
+  it.each(
+    CASES.map(
+      (c) =>
+        [
+          `${c.vm.bin} -cpu ${c.vm.cpu} -smp ${c.vm.smp}${c.program ? ', a guest that ran code' : ''} (${c.via})`,
+          c,
+        ] as const,
+    ),
+  )(
     '%s: import, PUT a register of vCPU 1, rewrite; QEMU loads it and migrates the new value out, all else unchanged',
     async (_name, c) => {
       const tag = `${c.vm.bin.replace('qemu-system-', '')}-${c.vm.cpu}-${c.via}${c.program ? '-ran' : ''}`;
@@ -169,13 +258,20 @@ const cpreg = runCpreg;
       const rewritten = join(dir, `${tag}.b.mig`);
 
       if (c.via === 'api') {
-        const imp = await request(t.app).post(`/v1/qemu-streams/import?vm=${vm}`).set('content-type', OCTET).send(original);
+        const imp = await request(t.app)
+          .post(`/v1/qemu-streams/import?vm=${vm}`)
+          .set('content-type', OCTET)
+          .send(original);
         expect(imp.status).toBe(200);
         expect(imp.body.cpus.map((x: { id: string; action: string }) => [x.id, x.action])).toEqual([
           [`${vm}.cpu0`, 'created'],
           [`${vm}.cpu1`, 'created'],
         ]);
-        await request(t.app).put(`/v1/cpus/${vm}.cpu1/registers/0x${c.register.toString(16).padStart(16, '0')}`).set('content-type', 'application/json').send({ value: hex(c.value) }).expect(200);
+        await request(t.app)
+          .put(`/v1/cpus/${vm}.cpu1/registers/0x${c.register.toString(16).padStart(16, '0')}`)
+          .set('content-type', 'application/json')
+          .send({ value: hex(c.value) })
+          .expect(200);
         const rw = await request(t.app)
           .post(`/v1/qemu-streams/rewrite?vm=${vm}`)
           .set('content-type', OCTET)
@@ -193,7 +289,11 @@ const cpreg = runCpreg;
         const imp = await cpreg(['import', join(dir, `${tag}.a.mig`), '--vm', vm], env);
         expect(imp.stderr).toBe('');
         expect(imp.stdout).toBe(`${vm}.cpu0: created, version 1\n${vm}.cpu1: created, version 1\n`);
-        await request(server.url).put(`/v1/cpus/${vm}.cpu1/registers/0x${c.register.toString(16).padStart(16, '0')}`).set('content-type', 'application/json').send({ value: hex(c.value) }).expect(200);
+        await request(server.url)
+          .put(`/v1/cpus/${vm}.cpu1/registers/0x${c.register.toString(16).padStart(16, '0')}`)
+          .set('content-type', 'application/json')
+          .send({ value: hex(c.value) })
+          .expect(200);
         const rw = await cpreg(['rewrite', join(dir, `${tag}.a.mig`), '--vm', vm, '-o', rewritten], env);
         expect(rw.stderr).toBe('');
         expect(rw.code).toBe(0);
@@ -214,61 +314,89 @@ const cpreg = runCpreg;
       expect(after.cpus[0]!.values[k]).toBe(before.cpus[0]!.values[k]);
 
       // The stream QEMU sent back imports as a load that changes exactly what QEMU changed.
-      const again = await request(t.app).post(`/v1/qemu-streams/import?vm=${vm}-again`).set('content-type', OCTET).send(readFileSync(join(dir, `${tag}.c.mig`)));
+      const again = await request(t.app)
+        .post(`/v1/qemu-streams/import?vm=${vm}-again`)
+        .set('content-type', OCTET)
+        .send(readFileSync(join(dir, `${tag}.c.mig`)));
       expect(again.status).toBe(200);
     },
     240000,
   );
 
   it.each([
-    ['qemu-system-aarch64 -cpu max, ID_AA64MMFR0_EL1', { bin: 'qemu-system-aarch64', cpu: 'max', smp: 2 }, ID_AA64MMFR0_EL1, 'ID_AA64MMFR0_EL1'],
-    ['qemu-system-arm -cpu cortex-a15, ID_MMFR0 (AArch32)', { bin: 'qemu-system-arm', cpu: 'cortex-a15', smp: 2 }, ID_MMFR0, 'ID_MMFR0'],
-  ] as const)('%s of vCPU 1 changed: the pre-flight warns, QEMU refuses the stream', async (_n, spec: VmSpec, reg: bigint, regName: string) => {
-    const tag = `id-${spec.cpu}`;
-    const src = `src-${spec.cpu}`;
-    const dst = `dst-${spec.cpu}`;
-    const regHex = '0x' + reg.toString(16).padStart(16, '0');
-    const a = await migrateOut(spec, join(dir, `${tag}.a.mig`));
-    expect(a.migrated).toBe(true);
-    const original = readFileSync(join(dir, `${tag}.a.mig`));
-    const post = (path: string, body: Buffer) => request(t.app).post(path).set('content-type', OCTET).send(body);
-    // "src" is what we edit; "dst" mirrors the destination QEMU (same model, its own constants)
-    await post(`/v1/qemu-streams/import?vm=${src}`, original).expect(200);
-    await post(`/v1/qemu-streams/import?vm=${dst}`, original).expect(200);
-    const cpu1 = readStream([original]).cpus[1]!;
-    const old = cpu1.values[cpu1.indexes.indexOf(reg)]!;
-    const changedValue = old ^ 0xfn;
-    const put = await request(t.app).put(`/v1/cpus/${src}.cpu1/registers/${regHex}`).set('content-type', 'application/json').send({ value: hex(changedValue) });
-    expect(put.status).toBe(200);
-    const rw = await post(`/v1/qemu-streams/rewrite?vm=${src}`, original)
-      .buffer(true)
-      .parse((res, cb) => {
-        const parts: Buffer[] = [];
-        res.on('data', (d: Buffer) => parts.push(d));
-        res.on('end', () => cb(null, Buffer.concat(parts)));
-      });
-    expect(rw.status).toBe(200);
-    const file = join(dir, `${tag}.b.mig`);
-    writeFileSync(file, rw.body as Buffer);
-    const block = Buffer.from(readStream([rw.body as Buffer]).cpus[1]!.block);
+    [
+      'qemu-system-aarch64 -cpu max, ID_AA64MMFR0_EL1',
+      { bin: 'qemu-system-aarch64', cpu: 'max', smp: 2 },
+      ID_AA64MMFR0_EL1,
+      'ID_AA64MMFR0_EL1',
+    ],
+    [
+      'qemu-system-arm -cpu cortex-a15, ID_MMFR0 (AArch32)',
+      { bin: 'qemu-system-arm', cpu: 'cortex-a15', smp: 2 },
+      ID_MMFR0,
+      'ID_MMFR0',
+    ],
+  ] as const)(
+    '%s of vCPU 1 changed: the pre-flight warns, QEMU refuses the stream',
+    async (_n, spec: VmSpec, reg: bigint, regName: string) => {
+      const tag = `id-${spec.cpu}`;
+      const src = `src-${spec.cpu}`;
+      const dst = `dst-${spec.cpu}`;
+      const regHex = '0x' + reg.toString(16).padStart(16, '0');
+      const a = await migrateOut(spec, join(dir, `${tag}.a.mig`));
+      expect(a.migrated).toBe(true);
+      const original = readFileSync(join(dir, `${tag}.a.mig`));
+      const post = (path: string, body: Buffer) => request(t.app).post(path).set('content-type', OCTET).send(body);
+      // "src" is what we edit; "dst" mirrors the destination QEMU (same model, its own constants)
+      await post(`/v1/qemu-streams/import?vm=${src}`, original).expect(200);
+      await post(`/v1/qemu-streams/import?vm=${dst}`, original).expect(200);
+      const cpu1 = readStream([original]).cpus[1]!;
+      const old = cpu1.values[cpu1.indexes.indexOf(reg)]!;
+      const changedValue = old ^ 0xfn;
+      const put = await request(t.app)
+        .put(`/v1/cpus/${src}.cpu1/registers/${regHex}`)
+        .set('content-type', 'application/json')
+        .send({ value: hex(changedValue) });
+      expect(put.status).toBe(200);
+      const rw = await post(`/v1/qemu-streams/rewrite?vm=${src}`, original)
+        .buffer(true)
+        .parse((res, cb) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => cb(null, Buffer.concat(parts)));
+        });
+      expect(rw.status).toBe(200);
+      const file = join(dir, `${tag}.b.mig`);
+      writeFileSync(file, rw.body as Buffer);
+      const block = Buffer.from(readStream([rw.body as Buffer]).cpus[1]!.block);
 
-    // The pre-flight of that block against the destination's vCPU 1 warns …
-    const check = await post(`/v1/cpus/${dst}.cpu1/migration/check?format=v22`, block);
-    expect(check.status).toBe(200);
-    expect(check.body.warnings).toEqual([expect.objectContaining({ kind: 'read-only-id-register-changed', register: regHex, name: regName })]);
-    expect(check.body.changed).toEqual([{ id: regHex, name: regName, value: '0x' + changedValue.toString(16).padStart(reg >> 52n === 0x402n ? 8 : 16, '0') }]);
-    // … and so does importing the whole stream into it (a load, reported with the warning).
-    const imp = await post(`/v1/qemu-streams/import?vm=${dst}`, rw.body as Buffer);
-    expect(imp.status).toBe(200);
-    expect(imp.body.cpus[1].report.warnings).toHaveLength(1);
-    expect(imp.body.cpus[0].report.warnings).toHaveLength(0);
+      // The pre-flight of that block against the destination's vCPU 1 warns …
+      const check = await post(`/v1/cpus/${dst}.cpu1/migration/check?format=v22`, block);
+      expect(check.status).toBe(200);
+      expect(check.body.warnings).toEqual([
+        expect.objectContaining({ kind: 'read-only-id-register-changed', register: regHex, name: regName }),
+      ]);
+      expect(check.body.changed).toEqual([
+        {
+          id: regHex,
+          name: regName,
+          value: '0x' + changedValue.toString(16).padStart(reg >> 52n === 0x402n ? 8 : 16, '0'),
+        },
+      ]);
+      // … and so does importing the whole stream into it (a load, reported with the warning).
+      const imp = await post(`/v1/qemu-streams/import?vm=${dst}`, rw.body as Buffer);
+      expect(imp.status).toBe(200);
+      expect(imp.body.cpus[1].report.warnings).toHaveLength(1);
+      expect(imp.body.cpus[0].report.warnings).toHaveLength(0);
 
-    // … and real QEMU refuses it.
-    const r = await migrateOut(spec, join(dir, `${tag}.c.mig`), file);
-    expect(r.log).toMatch(/error while loading state for instance 0x1 of device 'cpu'/);
-    expect(r.migrated).toBe(false);
-    expect(r.exitCode).not.toBe(0);
-  }, 240000);
+      // … and real QEMU refuses it.
+      const r = await migrateOut(spec, join(dir, `${tag}.c.mig`), file);
+      expect(r.log).toMatch(/error while loading state for instance 0x1 of device 'cpu'/);
+      expect(r.migrated).toBe(false);
+      expect(r.exitCode).not.toBe(0);
+    },
+    240000,
+  );
 });
 
 if (skip) {

@@ -28,7 +28,8 @@ const VM: VmSpec = { bin: 'qemu-system-aarch64', cpu: 'max', smp: 2 };
   let before: StreamInfo;
 
   beforeAll(async () => {
-    if (!qemuAvailable(VM.bin)) throw new Error(`${VM.bin} is not on PATH (install qemu-system-arm, or set CPREG_SKIP_QEMU=1)`);
+    if (!qemuAvailable(VM.bin))
+      throw new Error(`${VM.bin} is not on PATH (install qemu-system-arm, or set CPREG_SKIP_QEMU=1)`);
     dir = mkdtempSync(join(tmpdir(), 'cpreg-interop-'));
     const r = await migrateOut(VM, join(dir, 'a.mig'));
     if (!r.migrated) throw new Error(`QEMU did not migrate out:\n${r.log}`);
@@ -58,7 +59,10 @@ const VM: VmSpec = { bin: 'qemu-system-aarch64', cpu: 'max', smp: 2 };
 
   it('QEMU loads a stream with TPIDR_EL0 of vCPU 1 rewritten and migrates the new value out, all else unchanged', async () => {
     const file = join(dir, 'b.mig');
-    writeFileSync(file, rewrite(1, TPIDR_EL0, () => NEW_TPIDR));
+    writeFileSync(
+      file,
+      rewrite(1, TPIDR_EL0, () => NEW_TPIDR),
+    );
     const r = await migrateOut(VM, join(dir, 'c.mig'), file);
     expect(r.log).not.toMatch(/error while loading state/);
     expect(r.migrated).toBe(true);
@@ -72,7 +76,10 @@ const VM: VmSpec = { bin: 'qemu-system-aarch64', cpu: 'max', smp: 2 };
         let expected = orig.values[i]!;
         if (cpu.instance === 1 && cpu.indexes[i] === TPIDR_EL0) expected = NEW_TPIDR;
         if (cpu.instance === 1 && cpu.indexes[i] === TPIDRURW_NS) expected = NEW_TPIDR & 0xffffffffn;
-        if (cpu.values[i] !== expected) diffs.push(`cpu${cpu.instance} 0x${cpu.indexes[i]!.toString(16)} 0x${cpu.values[i]!.toString(16)} (was 0x${orig.values[i]!.toString(16)})`);
+        if (cpu.values[i] !== expected)
+          diffs.push(
+            `cpu${cpu.instance} 0x${cpu.indexes[i]!.toString(16)} 0x${cpu.values[i]!.toString(16)} (was 0x${orig.values[i]!.toString(16)})`,
+          );
       }
     }
     expect(diffs).toEqual([]);
@@ -83,7 +90,10 @@ const VM: VmSpec = { bin: 'qemu-system-aarch64', cpu: 'max', smp: 2 };
 
   it('QEMU refuses a stream whose ID_AA64MMFR0_EL1 differs from its own', async () => {
     const file = join(dir, 'd.mig');
-    writeFileSync(file, rewrite(1, ID_AA64MMFR0_EL1, (v) => v ^ 0xfn));
+    writeFileSync(
+      file,
+      rewrite(1, ID_AA64MMFR0_EL1, (v) => v ^ 0xfn),
+    );
     const r = await migrateOut(VM, join(dir, 'e.mig'), file);
     expect(r.log).toMatch(/error while loading state for instance 0x1 of device 'cpu'/);
     expect(r.migrated).toBe(false);

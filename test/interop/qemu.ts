@@ -39,7 +39,22 @@ async function until(pred: () => boolean, child: ChildProcess, deadline: number)
  * then quits. If the incoming load fails, QEMU exits by itself; the log then holds its error.
  */
 export async function migrateOut(vm: VmSpec, out: string, incoming?: string, timeoutMs = 60000): Promise<RunResult> {
-  const args = ['-M', 'virt', '-cpu', vm.cpu, '-smp', String(vm.smp), '-m', '64', '-display', 'none', '-S', '-monitor', 'stdio', '-nodefaults'];
+  const args = [
+    '-M',
+    'virt',
+    '-cpu',
+    vm.cpu,
+    '-smp',
+    String(vm.smp),
+    '-m',
+    '64',
+    '-display',
+    'none',
+    '-S',
+    '-monitor',
+    'stdio',
+    '-nodefaults',
+  ];
   if (incoming) args.push('-incoming', `exec:cat ${incoming}`);
   const child = spawn(vm.bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let log = '';

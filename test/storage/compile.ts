@@ -26,7 +26,9 @@ export function compileChildren(outDir: string, entries: string[]): string[] {
       include: [],
     }),
   );
-  execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], { stdio: 'pipe' });
+  execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], {
+    stdio: 'pipe',
+  });
   return entries.map((e) => path.join(outDir, 'out', e.replace(/\.ts$/, '.js')));
 }
 

@@ -12,7 +12,8 @@ const lanes = Number(lanesArg ?? 4);
 
 const big = (i: number) => {
   const values: Record<string, string> = {};
-  for (let r = 0; r < 300; r++) values['0x603000000013' + r.toString(16).padStart(4, '0')] = '0x' + (i * 1000 + r).toString(16).padStart(16, '0');
+  for (let r = 0; r < 300; r++)
+    values['0x603000000013' + r.toString(16).padStart(4, '0')] = '0x' + (i * 1000 + r).toString(16).padStart(16, '0');
   return values;
 };
 

@@ -29,7 +29,10 @@ interface Round {
 
 /** Starts the child, kills it with SIGKILL after `killAfterMs`, returns what it acknowledged. */
 async function crashRound(file: string, killAfterMs: number, during?: () => Promise<void>): Promise<Round> {
-  const child = spawn(process.execPath, [crashJs, file, MIGRATIONS, '4'], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [crashJs, file, MIGRATIONS, '4'], {
+    env: childEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const round: Round = { acks: [], ready: false };
   let buf = '';
   let stderr = '';
@@ -107,11 +110,18 @@ const straceWorks = (() => {
 (straceWorks ? describe : describe.skip)('fsync accounting (strace)', () => {
   function syncCalls(file: string, mode: 'sequential' | 'concurrent', n: number): { syncs: number; out: string } {
     const trace = path.join(t.dir, `strace-${mode}.txt`);
-    const out = execFileSync('strace', ['-f', '-e', 'trace=fsync,fdatasync', '-o', trace, process.execPath, fsyncJs, file, MIGRATIONS, mode, String(n)], {
-      env: childEnv(),
-      encoding: 'utf8',
-    });
-    const syncs = fs.readFileSync(trace, 'utf8').split('\n').filter((l) => /\b(fsync|fdatasync)\(/.test(l)).length;
+    const out = execFileSync(
+      'strace',
+      ['-f', '-e', 'trace=fsync,fdatasync', '-o', trace, process.execPath, fsyncJs, file, MIGRATIONS, mode, String(n)],
+      {
+        env: childEnv(),
+        encoding: 'utf8',
+      },
+    );
+    const syncs = fs
+      .readFileSync(trace, 'utf8')
+      .split('\n')
+      .filter((l) => /\b(fsync|fdatasync)\(/.test(l)).length;
     return { syncs, out };
   }
 

@@ -9,7 +9,13 @@ async function main(): Promise<void> {
   const [file, migrationsDir, mode, nArg] = process.argv.slice(2);
   const n = Number(nArg);
   const store = new SqliteEventStore({ file, migrationsDir });
-  const one = (i: number) => store.append({ streamId: `s-${i % 10}`, expectedVersion: 'any', events: [{ type: 'T', schemaVersion: 1, data: { i } }], metadata: { actor: 'fsync-child' } });
+  const one = (i: number) =>
+    store.append({
+      streamId: `s-${i % 10}`,
+      expectedVersion: 'any',
+      events: [{ type: 'T', schemaVersion: 1, data: { i } }],
+      metadata: { actor: 'fsync-child' },
+    });
   if (mode === 'sequential') {
     for (let i = 0; i < n; i++) await one(i);
   } else {

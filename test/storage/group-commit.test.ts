@@ -29,7 +29,9 @@ describe('group commit', () => {
     const h = freshStore();
     try {
       const before = h.store.stats.commits;
-      const ps = Array.from({ length: 50 }, (_, i) => h.store.append({ streamId: `cpu-${i}`, expectedVersion: 'no-stream', events: [ev(i)], metadata: meta }));
+      const ps = Array.from({ length: 50 }, (_, i) =>
+        h.store.append({ streamId: `cpu-${i}`, expectedVersion: 'no-stream', events: [ev(i)], metadata: meta }),
+      );
       const bad = h.store.append({ streamId: 'cpu-0', expectedVersion: 'no-stream', events: [ev(99)], metadata: meta });
       const results = await Promise.all(ps);
       await expect(bad).rejects.toBeInstanceOf(ConcurrencyError);
@@ -44,7 +46,9 @@ describe('group commit', () => {
   test('appends to one stream in one batch are chained by version', async () => {
     const h = freshStore();
     try {
-      const ps = Array.from({ length: 10 }, (_, i) => h.store.append({ streamId: 's', expectedVersion: i === 0 ? 'no-stream' : i, events: [ev(i)], metadata: meta }));
+      const ps = Array.from({ length: 10 }, (_, i) =>
+        h.store.append({ streamId: 's', expectedVersion: i === 0 ? 'no-stream' : i, events: [ev(i)], metadata: meta }),
+      );
       expect((await Promise.all(ps)).map((r) => r.version)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
       expect(h.store.stats.commits).toBe(1);
     } finally {
@@ -55,7 +59,8 @@ describe('group commit', () => {
   test('sequential appends (each awaited) commit one transaction each', async () => {
     const h = freshStore();
     try {
-      for (let i = 0; i < 10; i++) await h.store.append({ streamId: 's', expectedVersion: 'any', events: [ev(i)], metadata: meta });
+      for (let i = 0; i < 10; i++)
+        await h.store.append({ streamId: 's', expectedVersion: 'any', events: [ev(i)], metadata: meta });
       expect(h.store.stats.commits).toBe(10);
     } finally {
       await h.done();

@@ -27,7 +27,11 @@ export function freshStore(opts: SqliteStoreOptions = {}) {
   };
 }
 
-export const ev = (n: number, type = 'Tested'): NewEvent => ({ type, schemaVersion: 1, data: { n, value: `0x${n.toString(16).padStart(16, '0')}` } });
+export const ev = (n: number, type = 'Tested'): NewEvent => ({
+  type,
+  schemaVersion: 1,
+  data: { n, value: `0x${n.toString(16).padStart(16, '0')}` },
+});
 export const meta = { actor: 'test' };
 
 /** TCG-style arm64 sysreg ids 0x603000000013xxxx. */

@@ -25,7 +25,12 @@ describe('migrations', () => {
     // NORMAL: COMMIT does not fsync; the store syncs the WAL itself before answering (wal-sync.ts)
     expect(store.db.pragma('synchronous', { simple: true })).toBe(1);
     const before = store.stats.walSyncs;
-    await store.append({ streamId: 's', expectedVersion: 'any', events: [{ type: 'T', schemaVersion: 1, data: {} }], metadata: { actor: 't' } });
+    await store.append({
+      streamId: 's',
+      expectedVersion: 'any',
+      events: [{ type: 'T', schemaVersion: 1, data: {} }],
+      metadata: { actor: 't' },
+    });
     expect(store.stats.walSyncs).toBe(before + 1); // answered only after its WAL sync
     expect(store.db.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(store.db.pragma('user_version', { simple: true })).toBe(all.length);
@@ -42,15 +47,29 @@ describe('migrations', () => {
     const old = openDatabase(file);
     expect(migrate(old, all.slice(0, 1))).toBe(1);
     old.prepare("INSERT INTO streams (stream_id, version, created_at, updated_at) VALUES ('s', 1, 'x', 'x')").run();
-    old.prepare("INSERT INTO events (stream_id, version, type, schema_version, data, metadata, hash) VALUES ('s', 1, 'T', 1, '{}', '{}', zeroblob(32))").run();
-    expect(old.prepare("SELECT name FROM sqlite_master WHERE name IN ('snapshots', 'idempotency_keys')").all()).toEqual([]);
+    old
+      .prepare(
+        "INSERT INTO events (stream_id, version, type, schema_version, data, metadata, hash) VALUES ('s', 1, 'T', 1, '{}', '{}', zeroblob(32))",
+      )
+      .run();
+    expect(old.prepare("SELECT name FROM sqlite_master WHERE name IN ('snapshots', 'idempotency_keys')").all()).toEqual(
+      [],
+    );
     old.close();
 
     const upgraded = new SqliteEventStore({ file });
     expect(upgraded.schemaVersion).toBe(all.length);
-    expect(upgraded.db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual(all.map((m) => m.version));
+    expect(upgraded.db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual(
+      all.map((m) => m.version),
+    );
     expect((await upgraded.readStream('s')).map((e) => e.type)).toEqual(['T']);
-    await upgraded.append({ streamId: 'n', expectedVersion: 'no-stream', events: [ev(1)], metadata: meta, idempotency: { key: 'k', requestHash: 'h' } });
+    await upgraded.append({
+      streamId: 'n',
+      expectedVersion: 'no-stream',
+      events: [ev(1)],
+      metadata: meta,
+      idempotency: { key: 'k', requestHash: 'h' },
+    });
     expect(await upgraded.findIdempotency('k')).toBeDefined();
     await upgraded.close();
   });
@@ -58,18 +77,26 @@ describe('migrations', () => {
   test('a database from a newer version is refused with a clear message and left untouched', async () => {
     const file = path.join(t.dir, 'new.db');
     const store = new SqliteEventStore({ file });
-    store.db.prepare("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, 'from_the_future', '-', 'x')").run(all.length + 2);
+    store.db
+      .prepare(
+        "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, 'from_the_future', '-', 'x')",
+      )
+      .run(all.length + 2);
     await store.close();
     const open = () => new SqliteEventStore({ file });
     expect(open).toThrow(SchemaVersionError);
-    expect(open).toThrow(`database schema version ${all.length + 2} is newer than this cpreg-ledger supports (${all.length}); upgrade the service`);
+    expect(open).toThrow(
+      `database schema version ${all.length + 2} is newer than this cpreg-ledger supports (${all.length}); upgrade the service`,
+    );
   });
 
   test('an applied migration whose file changed is refused', async () => {
     const file = path.join(t.dir, 'edited.db');
-    (await new SqliteEventStore({ file }).close());
+    await new SqliteEventStore({ file }).close();
     const edited = all.map((m, i) => (i === 1 ? { ...m, sql: m.sql + '\n-- edited\n' } : m));
-    expect(() => new SqliteEventStore({ file, migrations: edited })).toThrow(/002_snapshots.sql changed after it was applied/);
+    expect(() => new SqliteEventStore({ file, migrations: edited })).toThrow(
+      /002_snapshots.sql changed after it was applied/,
+    );
   });
 
   test('two stores opening one new database at once both end at the same schema', async () => {

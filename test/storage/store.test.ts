@@ -8,11 +8,24 @@ describe('SQLite event store: append and read', () => {
   afterEach(() => h.done());
 
   test('a stream gets versions 1..n and the store global positions in order', async () => {
-    const a = await h.store.append({ streamId: 'cpu-a', expectedVersion: 'no-stream', events: [ev(1), ev(2)], metadata: meta });
-    const b = await h.store.append({ streamId: 'cpu-b', expectedVersion: 'any', events: [ev(3)], metadata: { actor: 'ops', requestId: 'r1' } });
+    const a = await h.store.append({
+      streamId: 'cpu-a',
+      expectedVersion: 'no-stream',
+      events: [ev(1), ev(2)],
+      metadata: meta,
+    });
+    const b = await h.store.append({
+      streamId: 'cpu-b',
+      expectedVersion: 'any',
+      events: [ev(3)],
+      metadata: { actor: 'ops', requestId: 'r1' },
+    });
     const c = await h.store.append({ streamId: 'cpu-a', expectedVersion: 2, events: [ev(4)], metadata: meta });
     expect(a.replayed).toBe(false);
-    expect(a.events.map((e) => [e.position, e.version])).toEqual([[1, 1], [2, 2]]);
+    expect(a.events.map((e) => [e.position, e.version])).toEqual([
+      [1, 1],
+      [2, 2],
+    ]);
     expect(b.events.map((e) => [e.position, e.version])).toEqual([[3, 1]]);
     expect(c.events.map((e) => [e.position, e.version])).toEqual([[4, 3]]);
     expect(b.events[0].metadata).toMatchObject({ actor: 'ops', requestId: 'r1' });
@@ -31,8 +44,12 @@ describe('SQLite event store: append and read', () => {
     const again = h.store.append({ streamId: 's', expectedVersion: 'no-stream', events: [ev(2)], metadata: meta });
     await expect(again).rejects.toBeInstanceOf(ConcurrencyError);
     await expect(again).rejects.toMatchObject({ streamId: 's', expected: 'no-stream', actual: 1 });
-    await expect(h.store.append({ streamId: 's', expectedVersion: 0, events: [ev(2)], metadata: meta })).rejects.toMatchObject({ expected: 0, actual: 1 });
-    await expect(h.store.append({ streamId: 's', expectedVersion: 5, events: [ev(2)], metadata: meta })).rejects.toMatchObject({ expected: 5, actual: 1 });
+    await expect(
+      h.store.append({ streamId: 's', expectedVersion: 0, events: [ev(2)], metadata: meta }),
+    ).rejects.toMatchObject({ expected: 0, actual: 1 });
+    await expect(
+      h.store.append({ streamId: 's', expectedVersion: 5, events: [ev(2)], metadata: meta }),
+    ).rejects.toMatchObject({ expected: 5, actual: 1 });
     await h.store.append({ streamId: 's', expectedVersion: 'any', events: [ev(2)], metadata: meta });
     expect((await h.store.readAll(0, 100)).events.map((e) => e.position)).toEqual([1, 2]);
   });
@@ -60,7 +77,9 @@ describe('SQLite event store: append and read', () => {
         other.append({ streamId: 's', expectedVersion: 1, events: [ev(2)], metadata: meta }),
       ]);
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-      expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrencyError);
+      expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toBeInstanceOf(
+        ConcurrencyError,
+      );
       expect(await other.streamVersion('s')).toBe(2);
       expect((await other.verify()).ok).toBe(true);
     } finally {
@@ -70,21 +89,58 @@ describe('SQLite event store: append and read', () => {
 
   test('idempotency: a repeat returns the original result and appends nothing; another request with the key is refused', async () => {
     const idempotency = { key: 'k1', requestHash: 'h1', result: { answer: 42 } };
-    const first = await h.store.append({ streamId: 's', expectedVersion: 'any', events: [ev(1), ev(2)], metadata: meta, idempotency });
-    const repeat = await h.store.append({ streamId: 's', expectedVersion: 'any', events: [ev(9)], metadata: meta, idempotency });
+    const first = await h.store.append({
+      streamId: 's',
+      expectedVersion: 'any',
+      events: [ev(1), ev(2)],
+      metadata: meta,
+      idempotency,
+    });
+    const repeat = await h.store.append({
+      streamId: 's',
+      expectedVersion: 'any',
+      events: [ev(9)],
+      metadata: meta,
+      idempotency,
+    });
     expect(first.replayed).toBe(false);
     expect(repeat.replayed).toBe(true);
     if (!repeat.replayed) throw new Error('unreachable');
-    expect(repeat.record).toMatchObject({ streamId: 's', fromVersion: 1, toVersion: 2, firstPosition: 1, lastPosition: 2, result: { answer: 42 } });
+    expect(repeat.record).toMatchObject({
+      streamId: 's',
+      fromVersion: 1,
+      toVersion: 2,
+      firstPosition: 1,
+      lastPosition: 2,
+      result: { answer: 42 },
+    });
     expect(repeat.version).toBe(2);
     // a repeat with a stale expected version is still a repeat, not a conflict
-    const late = await h.store.append({ streamId: 's', expectedVersion: 'no-stream', events: [ev(9)], metadata: meta, idempotency });
+    const late = await h.store.append({
+      streamId: 's',
+      expectedVersion: 'no-stream',
+      events: [ev(9)],
+      metadata: meta,
+      idempotency,
+    });
     expect(late.replayed).toBe(true);
     await expect(
-      h.store.append({ streamId: 's', expectedVersion: 'any', events: [ev(9)], metadata: meta, idempotency: { key: 'k1', requestHash: 'other' } }),
+      h.store.append({
+        streamId: 's',
+        expectedVersion: 'any',
+        events: [ev(9)],
+        metadata: meta,
+        idempotency: { key: 'k1', requestHash: 'other' },
+      }),
     ).rejects.toBeInstanceOf(IdempotencyConflictError);
     await expect(
-      h.store.append({ streamId: 't', expectedVersion: 'any', events: [ev(9)], metadata: meta, idempotency: { key: 'k1', requestHash: 'h1' } }),
+      h.store.append({
+        streamId: 't',
+        expectedVersion: 'any',
+        events: [ev(9)],
+        metadata: meta,
+        idempotency: { key: 'k1', requestHash: 'h1' },
+      }),
     ).rejects.toBeInstanceOf(IdempotencyConflictError);
     expect(await h.store.streamVersion('s')).toBe(2);
     expect(await h.store.findIdempotency('k1')).toMatchObject({ requestHash: 'h1' });
@@ -103,7 +159,13 @@ describe('SQLite event store: append and read', () => {
   test('an idempotency row is rolled back with a failed append', async () => {
     await h.store.append({ streamId: 's', expectedVersion: 'any', events: [ev(1)], metadata: meta });
     await expect(
-      h.store.append({ streamId: 's', expectedVersion: 7, events: [ev(2)], metadata: meta, idempotency: { key: 'k', requestHash: 'h' } }),
+      h.store.append({
+        streamId: 's',
+        expectedVersion: 7,
+        events: [ev(2)],
+        metadata: meta,
+        idempotency: { key: 'k', requestHash: 'h' },
+      }),
     ).rejects.toBeInstanceOf(ConcurrencyError);
     expect(await h.store.findIdempotency('k')).toBeUndefined();
   });
@@ -116,7 +178,12 @@ describe('SQLite event store: append and read', () => {
   });
 
   test('an event that is not JSON fails its append alone', async () => {
-    const bad = h.store.append({ streamId: 'x', expectedVersion: 'any', events: [{ type: 'T', schemaVersion: 1, data: { v: 1n } }], metadata: meta });
+    const bad = h.store.append({
+      streamId: 'x',
+      expectedVersion: 'any',
+      events: [{ type: 'T', schemaVersion: 1, data: { v: 1n } }],
+      metadata: meta,
+    });
     const good = h.store.append({ streamId: 'y', expectedVersion: 'any', events: [ev(1)], metadata: meta });
     await expect(bad).rejects.toThrow(/canonical JSON/);
     await expect(good).resolves.toMatchObject({ version: 1 });
@@ -124,7 +191,8 @@ describe('SQLite event store: append and read', () => {
   });
 
   test('global feed: all events after a position, paged', async () => {
-    for (let i = 0; i < 25; i++) await h.store.append({ streamId: `s${i % 3}`, expectedVersion: 'any', events: [ev(i)], metadata: meta });
+    for (let i = 0; i < 25; i++)
+      await h.store.append({ streamId: `s${i % 3}`, expectedVersion: 'any', events: [ev(i)], metadata: meta });
     const seen: number[] = [];
     let after = 0;
     for (;;) {
@@ -152,10 +220,14 @@ describe('SQLite event store: append and read', () => {
     const p2 = await h.store.listStreams({ limit: 2, after: p1.next });
     expect(p2.streams.map((s) => s.streamId)).toEqual(['cpu-2', 'cpu-3']);
     const p3 = await h.store.listStreams({ limit: 2, after: p2.next });
-    expect(p3).toEqual({ streams: [expect.objectContaining({ streamId: 'cpu-4', version: 1, labels: { vm: 'db-1', idx: '4' } })] });
+    expect(p3).toEqual({
+      streams: [expect.objectContaining({ streamId: 'cpu-4', version: 1, labels: { vm: 'db-1', idx: '4' } })],
+    });
     const web = await h.store.listStreams({ labels: { vm: 'web-1' } });
     expect(web.streams.map((s) => s.streamId)).toEqual(['cpu-0', 'cpu-1', 'cpu-2']);
-    expect((await h.store.listStreams({ labels: { vm: 'web-1', idx: '1' } })).streams.map((s) => s.streamId)).toEqual(['cpu-1']);
+    expect((await h.store.listStreams({ labels: { vm: 'web-1', idx: '1' } })).streams.map((s) => s.streamId)).toEqual([
+      'cpu-1',
+    ]);
     // labels are kept when an append does not give them
     await h.store.append({ streamId: 'cpu-0', expectedVersion: 1, events: [ev(9)], metadata: meta });
     expect((await h.store.getStream('cpu-0'))?.labels).toEqual({ vm: 'web-1', idx: '0' });

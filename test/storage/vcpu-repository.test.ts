@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { indexOfReg, readValueAt } from '../../domain/cpreg-arrays';
 import { DomainError } from '../../domain/errors';
-import { deserializeEvent, exportBlob, foldEvents, serializeState, type VcpuCommand, type VcpuState } from '../../domain/vcpu';
+import {
+  deserializeEvent,
+  exportBlob,
+  foldEvents,
+  serializeState,
+  type VcpuCommand,
+  type VcpuState,
+} from '../../domain/vcpu';
 import { ConcurrencyError, IdempotencyConflictError } from '../../storage/event-store';
 import { VcpuRepository } from '../../storage/vcpu-repository';
 import { freshStore, meta, sysreg } from './helpers';
@@ -13,9 +20,13 @@ const create = (labels: Record<string, string> = { vm: 'web-1' }): VcpuCommand =
   registers: Array.from({ length: N_REGS }, (_, i) => sysreg(i)),
   labels,
 });
-const write = (pairs: Array<[number, bigint]>): VcpuCommand => ({ type: 'WriteRegisters', values: pairs.map(([i, v]) => [sysreg(i), v] as const) });
+const write = (pairs: Array<[number, bigint]>): VcpuCommand => ({
+  type: 'WriteRegisters',
+  values: pairs.map(([i, v]) => [sysreg(i), v] as const),
+});
 const valueOf = (s: VcpuState, i: number) => readValueAt(s.arrays, indexOfReg(s.arrays, sysreg(i)));
-const same = (a: VcpuState | undefined, b: VcpuState | undefined) => expect(a && serializeState(a)).toEqual(b && serializeState(b));
+const same = (a: VcpuState | undefined, b: VcpuState | undefined) =>
+  expect(a && serializeState(a)).toEqual(b && serializeState(b));
 
 describe('vCPU repository', () => {
   let h: ReturnType<typeof freshStore>;
@@ -46,7 +57,9 @@ describe('vCPU repository', () => {
     await repo.execute('cpu-1', create(), { metadata: meta });
     await expect(repo.execute('cpu-1', write([[99, 1n]]), { metadata: meta })).rejects.toBeInstanceOf(DomainError);
     await expect(repo.execute('cpu-1', create(), { metadata: meta })).rejects.toMatchObject({ kind: 'vcpu-exists' });
-    await expect(repo.execute('cpu-2', write([[1, 1n]]), { metadata: meta })).rejects.toMatchObject({ kind: 'vcpu-not-found' });
+    await expect(repo.execute('cpu-2', write([[1, 1n]]), { metadata: meta })).rejects.toMatchObject({
+      kind: 'vcpu-not-found',
+    });
     expect(await h.store.streamVersion('cpu-1')).toBe(1);
     expect((await repo.execute('cpu-1', write([[1, 1n]]), { metadata: meta })).version).toBe(2);
   });
@@ -74,7 +87,10 @@ describe('vCPU repository', () => {
     await repo.execute('cpu-1', create(), { metadata: meta });
     for (let v = 1; v <= 11; v++) await repo.execute('cpu-1', write([[1, BigInt(v)]]), { metadata: meta });
     await new Promise((r) => setImmediate(r));
-    const versions = h.store.db.prepare("SELECT version FROM snapshots WHERE stream_id = 'cpu-1' ORDER BY version").pluck().all();
+    const versions = h.store.db
+      .prepare("SELECT version FROM snapshots WHERE stream_id = 'cpu-1' ORDER BY version")
+      .pluck()
+      .all();
     expect(versions).toEqual([5, 10]);
     const viaSnapshot = await new VcpuRepository(h.store).load('cpu-1', 12, { cache: false });
     const viaFold = await repo.load('cpu-1', 12, { snapshots: false, cache: false });
@@ -89,7 +105,7 @@ describe('vCPU repository', () => {
     const truth = (await r.load('cpu-1', 10, { snapshots: false, cache: false }))!.state;
     const db = h.store.db;
     // edited bytes (checksum no longer matches)
-    db.prepare("UPDATE snapshots SET data = replace(data, '\"9\"', '\"7\"') WHERE version = 9").run();
+    db.prepare('UPDATE snapshots SET data = replace(data, \'"9"\', \'"7"\') WHERE version = 9').run();
     same((await new VcpuRepository(h.store).load('cpu-1', 10, { cache: false }))!.state, truth);
     // an old format: schema version the domain does not know
     db.prepare('DELETE FROM snapshots').run();
@@ -102,7 +118,9 @@ describe('vCPU repository', () => {
     expect(h.store.stats.snapshotsSkipped).toBe(skippedBefore); // checksums fine: the domain refused them
     // the fold covered ≥ K events, so a good snapshot was written at the loaded version
     await new Promise((res) => setImmediate(res));
-    expect(db.prepare("SELECT version FROM snapshots WHERE schema_version = 1 AND version = 10").pluck().get()).toBe(10);
+    expect(db.prepare('SELECT version FROM snapshots WHERE schema_version = 1 AND version = 10').pluck().get()).toBe(
+      10,
+    );
     // a snapshot whose event was rewritten behind its back (event hash differs) is skipped
     db.prepare("UPDATE events SET hash = randomblob(32) WHERE stream_id = 'cpu-1' AND version = 10").run();
     same((await fresh.load('cpu-1', 10, { cache: false }))!.state, truth);
@@ -114,12 +132,19 @@ describe('vCPU repository', () => {
     const value = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
     /** A step: a command, or a v22 blob load built from the state at that moment. */
     type Step = { command: VcpuCommand } | { loadBlob: Array<[number, bigint]> };
-    const pairs = (max: number) => fc.uniqueArray(fc.tuple(reg, value), { minLength: 1, maxLength: max, selector: ([i]) => i });
+    const pairs = (max: number) =>
+      fc.uniqueArray(fc.tuple(reg, value), { minLength: 1, maxLength: max, selector: ([i]) => i });
     const step: fc.Arbitrary<Step> = fc.oneof(
       pairs(4).map((p) => ({ command: write(p) })),
       fc
         .uniqueArray(reg, { minLength: 1, maxLength: 6 })
-        .chain((ids) => fc.tuple(fc.constant(ids), fc.array(value, { minLength: ids.length, maxLength: ids.length }), fc.integer({ min: 0, max: ids.length })))
+        .chain((ids) =>
+          fc.tuple(
+            fc.constant(ids),
+            fc.array(value, { minLength: ids.length, maxLength: ids.length }),
+            fc.integer({ min: 0, max: ids.length }),
+          ),
+        )
         .map(([ids, vals, nFailed]) => ({
           command: {
             type: 'SyncFromAccelerator',
@@ -137,28 +162,38 @@ describe('vCPU repository', () => {
     };
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 7 }), async (steps, k) => {
-        const id = `prop-${run++}`;
-        const r = new VcpuRepository(h.store, { snapshotEvery: k });
-        let state = (await r.execute(id, create(), { metadata: meta })).state;
-        for (const st of steps) {
-          const command = 'command' in st ? st.command : blobCommand(state, st.loadBlob);
-          state = (await r.execute(id, command, { metadata: meta })).state;
-        }
-        await new Promise((res) => setImmediate(res));
-        const head = await h.store.streamVersion(id);
-        expect(head).toBe(steps.length + 1);
-        // the model: the fold of the stored events, one by one
-        const all = await h.store.readPayloads(id);
-        for (const target of new Set([1, head, Math.ceil(head / 2), Math.max(1, head - 1)])) {
-          const cold = new VcpuRepository(h.store, { snapshotEvery: k });
-          const viaSnap = await cold.load(id, target, { cache: false });
-          const viaFold = await cold.load(id, target, { snapshots: false, cache: false });
-          same(viaSnap?.state, viaFold?.state);
-          same(viaFold?.state, foldEvents(undefined, all.slice(0, target).map((p) => deserializeEvent(p[1], p[2], JSON.parse(p[3])))));
-        }
-        same((await r.load(id))?.state, state);
-      }),
+      fc.asyncProperty(
+        fc.array(step, { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 7 }),
+        async (steps, k) => {
+          const id = `prop-${run++}`;
+          const r = new VcpuRepository(h.store, { snapshotEvery: k });
+          let state = (await r.execute(id, create(), { metadata: meta })).state;
+          for (const st of steps) {
+            const command = 'command' in st ? st.command : blobCommand(state, st.loadBlob);
+            state = (await r.execute(id, command, { metadata: meta })).state;
+          }
+          await new Promise((res) => setImmediate(res));
+          const head = await h.store.streamVersion(id);
+          expect(head).toBe(steps.length + 1);
+          // the model: the fold of the stored events, one by one
+          const all = await h.store.readPayloads(id);
+          for (const target of new Set([1, head, Math.ceil(head / 2), Math.max(1, head - 1)])) {
+            const cold = new VcpuRepository(h.store, { snapshotEvery: k });
+            const viaSnap = await cold.load(id, target, { cache: false });
+            const viaFold = await cold.load(id, target, { snapshots: false, cache: false });
+            same(viaSnap?.state, viaFold?.state);
+            same(
+              viaFold?.state,
+              foldEvents(
+                undefined,
+                all.slice(0, target).map((p) => deserializeEvent(p[1], p[2], JSON.parse(p[3]))),
+              ),
+            );
+          }
+          same((await r.load(id))?.state, state);
+        },
+      ),
       { numRuns: 40 },
     );
     // the property went through snapshots, not only folds
@@ -169,7 +204,9 @@ describe('vCPU repository', () => {
     test('concurrent writes without If-Match all succeed, in one transaction, each deciding on the one before', async () => {
       await repo.execute('cpu-1', create(), { metadata: meta });
       const commits = h.store.stats.commits;
-      const outs = await Promise.all(Array.from({ length: 20 }, (_, i) => repo.execute('cpu-1', write([[1, BigInt(i + 1)]]), { metadata: meta })));
+      const outs = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => repo.execute('cpu-1', write([[1, BigInt(i + 1)]]), { metadata: meta })),
+      );
       expect(outs.map((o) => o.version).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
       expect(h.store.stats.commits - commits).toBe(1);
       expect(valueOf((await new VcpuRepository(h.store).load('cpu-1'))!.state, 1)).toBe(20n);
@@ -204,7 +241,9 @@ describe('vCPU repository', () => {
         const s = (await repo.load('cpu-1'))!.state;
         expect([valueOf(s, 1), valueOf(s, 2), valueOf(s, 3)]).toEqual([1n, 2n, 3n]);
         await repo2.execute('cpu-1', write([[4, 4n]]), { metadata: meta });
-        await expect(repo.execute('cpu-1', write([[4, 5n]]), { metadata: meta, expectedVersion: 4 })).rejects.toMatchObject({ expected: 4, actual: 5 });
+        await expect(
+          repo.execute('cpu-1', write([[4, 5n]]), { metadata: meta, expectedVersion: 4 }),
+        ).rejects.toMatchObject({ expected: 4, actual: 5 });
         expect((await repo.execute('cpu-1', write([[4, 5n]]), { metadata: meta, expectedVersion: 5 })).version).toBe(6);
         expect((await other.verify()).ok).toBe(true);
       } finally {
@@ -218,20 +257,32 @@ describe('vCPU repository', () => {
 
     test('a repeat returns the original result and version without deciding or appending', async () => {
       await repo.execute('cpu-1', create(), { metadata: meta });
-      const first = await repo.execute('cpu-1', write([[1, 7n]]), { metadata: meta, idempotency: idem, resultOf: (o) => ({ v: o.version, x: String(valueOf(o.state, 1)) }) });
+      const first = await repo.execute('cpu-1', write([[1, 7n]]), {
+        metadata: meta,
+        idempotency: idem,
+        resultOf: (o) => ({ v: o.version, x: String(valueOf(o.state, 1)) }),
+      });
       await repo.execute('cpu-1', write([[1, 8n]]), { metadata: meta });
-      const again = await repo.execute('cpu-1', write([[1, 7n]]), { metadata: meta, idempotency: idem, expectedVersion: 1 });
+      const again = await repo.execute('cpu-1', write([[1, 7n]]), {
+        metadata: meta,
+        idempotency: idem,
+        expectedVersion: 1,
+      });
       expect(first).toMatchObject({ replayed: false, version: 2, result: { v: 2, x: '7' } });
       expect(again).toMatchObject({ replayed: true, version: 2, result: { v: 2, x: '7' } });
       expect(again.events.map((e) => e.position)).toEqual(first.events.map((e) => e.position));
       expect(valueOf(again.state, 1)).toBe(7n);
       expect(await h.store.streamVersion('cpu-1')).toBe(3);
-      await expect(repo.execute('cpu-1', write([[1, 9n]]), { metadata: meta, idempotency: { ...idem, requestHash: 'other' } })).rejects.toBeInstanceOf(IdempotencyConflictError);
+      await expect(
+        repo.execute('cpu-1', write([[1, 9n]]), { metadata: meta, idempotency: { ...idem, requestHash: 'other' } }),
+      ).rejects.toBeInstanceOf(IdempotencyConflictError);
     });
 
     test('concurrent repeats of one key: one append, the others replay', async () => {
       await repo.execute('cpu-1', create(), { metadata: meta });
-      const outs = await Promise.all(Array.from({ length: 5 }, () => repo.execute('cpu-1', write([[1, 7n]]), { metadata: meta, idempotency: idem })));
+      const outs = await Promise.all(
+        Array.from({ length: 5 }, () => repo.execute('cpu-1', write([[1, 7n]]), { metadata: meta, idempotency: idem })),
+      );
       expect(outs.filter((o) => !o.replayed)).toHaveLength(1);
       expect(new Set(outs.map((o) => o.version))).toEqual(new Set([2]));
       expect(await h.store.streamVersion('cpu-1')).toBe(2);

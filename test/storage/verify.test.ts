@@ -7,20 +7,27 @@ import { ev, freshStore, meta } from './helpers';
 async function seeded(n = 20) {
   const h = freshStore();
   for (let i = 1; i <= n; i++) {
-    await h.store.append({ streamId: `cpu-${i % 3}`, expectedVersion: 'any', events: [ev(i)], metadata: { ...meta, requestId: `r${i}` } });
+    await h.store.append({
+      streamId: `cpu-${i % 3}`,
+      expectedVersion: 'any',
+      events: [ev(i)],
+      metadata: { ...meta, requestId: `r${i}` },
+    });
   }
   return h;
 }
 
 describe('hash chain', () => {
   test('canonical bytes: sorted keys, no whitespace; the concatenated form equals canonicalJson of the whole event', () => {
-    expect(canonicalJson({ b: 1, a: [true, null, 'x"y'], c: { z: 1, y: undefined, x: 2 } })).toBe('{"a":[true,null,"x\\"y"],"b":1,"c":{"x":2,"z":1}}');
+    expect(canonicalJson({ b: 1, a: [true, null, 'x"y'], c: { z: 1, y: undefined, x: 2 } })).toBe(
+      '{"a":[true,null,"x\\"y"],"b":1,"c":{"x":2,"z":1}}',
+    );
     const fields = { position: 7, streamId: 'cpu "1"', version: 3, type: 'RegistersWritten', schemaVersion: 1 };
     const data = { written: { '0x603000000013de82': '0x0000000000001234' } };
     const metadata = { recordedAt: '2026-01-01T00:00:00.000Z', actor: 'ops' };
-    expect(canonicalEventText({ ...fields, dataText: canonicalJson(data), metadataText: canonicalJson(metadata) })).toBe(
-      canonicalJson({ ...fields, data, metadata }),
-    );
+    expect(
+      canonicalEventText({ ...fields, dataText: canonicalJson(data), metadataText: canonicalJson(metadata) }),
+    ).toBe(canonicalJson({ ...fields, data, metadata }));
     expect(() => canonicalJson({ v: 1n })).toThrow();
     expect(() => canonicalJson({ v: NaN })).toThrow();
   });
@@ -44,7 +51,12 @@ describe('hash chain', () => {
 
   test('an empty store verifies with the genesis head', async () => {
     const h = freshStore();
-    expect(await h.store.verify()).toEqual({ ok: true, events: 0, headPosition: 0, headHash: GENESIS_HASH.toString('hex') });
+    expect(await h.store.verify()).toEqual({
+      ok: true,
+      events: 0,
+      headPosition: 0,
+      headHash: GENESIS_HASH.toString('hex'),
+    });
     await h.done();
   });
 
@@ -52,7 +64,16 @@ describe('hash chain', () => {
     const h = freshStore();
     try {
       for (let b = 0; b < 12; b++) {
-        await Promise.all(Array.from({ length: 1000 }, (_, i) => h.store.append({ streamId: `cpu-${i % 7}`, expectedVersion: 'any', events: [ev(b * 1000 + i)], metadata: meta })));
+        await Promise.all(
+          Array.from({ length: 1000 }, (_, i) =>
+            h.store.append({
+              streamId: `cpu-${i % 7}`,
+              expectedVersion: 'any',
+              events: [ev(b * 1000 + i)],
+              metadata: meta,
+            }),
+          ),
+        );
       }
       let verified = false;
       const verifying = h.store.verify().then((r) => {
@@ -67,7 +88,7 @@ describe('hash chain', () => {
       const appended = await appending;
       expect(appended.events[0].position).toBe(12_001);
       expect(await verifying).toMatchObject({ ok: true, events: 12_000 });
-      h.store.db.prepare("UPDATE events SET metadata = '{\"actor\":\"x\"}' WHERE position = 10001").run();
+      h.store.db.prepare('UPDATE events SET metadata = \'{"actor":"x"}\' WHERE position = 10001').run();
       expect(await h.store.verify()).toMatchObject({ ok: false, firstBrokenPosition: 10_001, events: 10_000 });
     } finally {
       await h.done();
@@ -80,7 +101,11 @@ describe('hash chain', () => {
     afterEach(() => h.done());
 
     test('an edited payload', async () => {
-      h.store.db.prepare("UPDATE events SET data = replace(data, '0x000000000000000c', '0x000000000000000d') WHERE position = 12").run();
+      h.store.db
+        .prepare(
+          "UPDATE events SET data = replace(data, '0x000000000000000c', '0x000000000000000d') WHERE position = 12",
+        )
+        .run();
       expect(await h.store.verify()).toMatchObject({ ok: false, firstBrokenPosition: 12, headPosition: 11 });
     });
 
@@ -112,9 +137,26 @@ describe('hash chain', () => {
         for (let p = 20; p >= 11; p--) db.prepare('UPDATE events SET position = ? WHERE position = ?').run(p + 1, p);
         const prev = db.prepare('SELECT hash FROM events WHERE position = 10').pluck().get() as Buffer;
         // the forger even computes a correct link for the row it inserts
-        const row = { position: 11, streamId: 'cpu-1', version: 99, type: 'Tested', schemaVersion: 1, dataText: '{"n":0}', metadataText: '{"actor":"x"}' };
-        db.prepare('INSERT INTO events (position, stream_id, version, type, schema_version, data, metadata, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
-          11, row.streamId, 8, row.type, 1, row.dataText, row.metadataText, chainHash(prev, canonicalEventText({ ...row, version: 8 })),
+        const row = {
+          position: 11,
+          streamId: 'cpu-1',
+          version: 99,
+          type: 'Tested',
+          schemaVersion: 1,
+          dataText: '{"n":0}',
+          metadataText: '{"actor":"x"}',
+        };
+        db.prepare(
+          'INSERT INTO events (position, stream_id, version, type, schema_version, data, metadata, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        ).run(
+          11,
+          row.streamId,
+          8,
+          row.type,
+          1,
+          row.dataText,
+          row.metadataText,
+          chainHash(prev, canonicalEventText({ ...row, version: 8 })),
         );
       })();
       const r = await h.store.verify();
@@ -123,10 +165,18 @@ describe('hash chain', () => {
 
       const h2 = await seeded(5);
       try {
-        h2.store.db.prepare("INSERT INTO events (position, stream_id, version, type, schema_version, data, metadata, hash) VALUES (6, 'cpu-0', 2, 'T', 1, '{}', '{}', randomblob(32))").run();
+        h2.store.db
+          .prepare(
+            "INSERT INTO events (position, stream_id, version, type, schema_version, data, metadata, hash) VALUES (6, 'cpu-0', 2, 'T', 1, '{}', '{}', randomblob(32))",
+          )
+          .run();
         expect(await h2.store.verify()).toMatchObject({ ok: false, firstBrokenPosition: 6, headPosition: 5 });
         h2.store.db.prepare('DELETE FROM events WHERE position = 6').run();
-        h2.store.db.prepare("INSERT INTO events (position, stream_id, version, type, schema_version, data, metadata, hash) VALUES (-1, 'cpu-0', 9, 'T', 1, '{}', '{}', randomblob(32))").run();
+        h2.store.db
+          .prepare(
+            "INSERT INTO events (position, stream_id, version, type, schema_version, data, metadata, hash) VALUES (-1, 'cpu-0', 9, 'T', 1, '{}', '{}', randomblob(32))",
+          )
+          .run();
         expect(await h2.store.verify()).toMatchObject({ ok: false, firstBrokenPosition: -1 });
       } finally {
         await h2.done();
@@ -136,11 +186,19 @@ describe('hash chain', () => {
     test('a value edited in the database file behind the open store (another connection, and raw bytes)', async () => {
       // another process's connection, as the sqlite3 shell would do it
       const other = new Database(h.file);
-      other.prepare("UPDATE events SET data = replace(data, '0x0000000000000004', '0x0000000000000005') WHERE position = 4").run();
+      other
+        .prepare(
+          "UPDATE events SET data = replace(data, '0x0000000000000004', '0x0000000000000005') WHERE position = 4",
+        )
+        .run();
       other.close();
       expect(await h.store.verify()).toMatchObject({ ok: false, firstBrokenPosition: 4 });
       const again = new Database(h.file);
-      again.prepare("UPDATE events SET data = replace(data, '0x0000000000000005', '0x0000000000000004') WHERE position = 4").run();
+      again
+        .prepare(
+          "UPDATE events SET data = replace(data, '0x0000000000000005', '0x0000000000000004') WHERE position = 4",
+        )
+        .run();
       again.close();
       expect((await h.store.verify()).ok).toBe(true);
       // raw bytes of the file, no SQLite locking at all (the row's page is in the main file)
@@ -158,16 +216,32 @@ describe('hash chain', () => {
       const anchor = { position: 15, hash: (await h.store.readAll(14, 1)).events[0].hash };
       // rewrite event 3 and recompute every hash after it (what a careful forger does)
       const db = h.store.db;
-      db.prepare("UPDATE events SET data = '{\"n\":666}' WHERE position = 3").run();
+      db.prepare('UPDATE events SET data = \'{"n":666}\' WHERE position = 3').run();
       let prev: Buffer = db.prepare('SELECT hash FROM events WHERE position = 2').pluck().get() as Buffer;
-      const rows = db.prepare('SELECT * FROM events WHERE position >= 3 ORDER BY position').all() as Array<Record<string, never>>;
+      const rows = db.prepare('SELECT * FROM events WHERE position >= 3 ORDER BY position').all() as Array<
+        Record<string, never>
+      >;
       for (const r of rows) {
-        prev = chainHash(prev, canonicalEventText({ position: r.position, streamId: r.stream_id, version: r.version, type: r.type, schemaVersion: r.schema_version, dataText: r.data, metadataText: r.metadata }));
+        prev = chainHash(
+          prev,
+          canonicalEventText({
+            position: r.position,
+            streamId: r.stream_id,
+            version: r.version,
+            type: r.type,
+            schemaVersion: r.schema_version,
+            dataText: r.data,
+            metadataText: r.metadata,
+          }),
+        );
         db.prepare('UPDATE events SET hash = ? WHERE position = ?').run(prev, r.position);
       }
       expect((await h.store.verify()).ok).toBe(true);
       expect(await h.store.verify(anchor)).toMatchObject({ ok: false, firstBrokenPosition: 15 });
-      expect(await h.store.verify({ position: 99, hash: anchor.hash })).toMatchObject({ ok: false, firstBrokenPosition: 99 });
+      expect(await h.store.verify({ position: 99, hash: anchor.hash })).toMatchObject({
+        ok: false,
+        firstBrokenPosition: 99,
+      });
     });
   });
 });

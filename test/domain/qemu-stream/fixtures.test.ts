@@ -8,7 +8,13 @@ describe('real QEMU 7.2 fixture streams', () => {
   it('has the fixture set the script promises', () => {
     const names = fixtures.map((f) => f.name);
     expect(names).toEqual(
-      expect.arrayContaining(['aarch64-max-smp2', 'aarch64-cortex-a57', 'aarch64-cortex-a53', 'arm-cortex-a15', 'arm-cortex-a7']),
+      expect.arrayContaining([
+        'aarch64-max-smp2',
+        'aarch64-cortex-a57',
+        'aarch64-cortex-a53',
+        'arm-cortex-a15',
+        'arm-cortex-a7',
+      ]),
     );
     expect(new Set(fixtures.map((f) => f.binary))).toEqual(new Set(['qemu-system-aarch64', 'qemu-system-arm']));
   });
@@ -28,7 +34,9 @@ describe('real QEMU 7.2 fixture streams', () => {
     it('finds one cpu section per vCPU, instance = cpu index, version 22', () => {
       expect(info.cpus.map((c) => c.instance)).toEqual([...Array(fx.smp).keys()]);
       for (const c of info.cpus) expect(c.version).toBe(22);
-      expect(info.cpus.map((c) => ({ instance: c.instance, n: c.n }))).toEqual(fx.cpus.map((c) => ({ instance: c.instance, n: c.n })));
+      expect(info.cpus.map((c) => ({ instance: c.instance, n: c.n }))).toEqual(
+        fx.cpus.map((c) => ({ instance: c.instance, n: c.n })),
+      );
     });
 
     it('gives each cpu a v22 block of 4 + 16N bytes whose N is the vmdesc array_len, ids strictly ascending', () => {
@@ -40,7 +48,11 @@ describe('real QEMU 7.2 fixture streams', () => {
         expect(Buffer.from(c.block).readUInt32BE(0)).toBe(c.n);
         for (let i = 1; i < c.n; i++) expect(c.indexes[i]! > c.indexes[i - 1]!).toBe(true);
         // The block is where we say it is in the stream.
-        expect(Buffer.from(stream(fx.name).subarray(c.blockOffset, c.blockOffset + c.block.length)).equals(Buffer.from(c.block))).toBe(true);
+        expect(
+          Buffer.from(stream(fx.name).subarray(c.blockOffset, c.blockOffset + c.block.length)).equals(
+            Buffer.from(c.block),
+          ),
+        ).toBe(true);
       }
     });
 

@@ -46,7 +46,7 @@ export function fixtureFile(file: string): Buffer {
 export function chunked(b: Uint8Array, sizes: readonly number[]): Uint8Array[] {
   const out: Uint8Array[] = [];
   let k = 0;
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const n = Math.max(1, sizes[k++ % sizes.length]!);
     out.push(b.subarray(i, i + n));
     i += n;

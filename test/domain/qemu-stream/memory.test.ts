@@ -37,7 +37,9 @@ describe('large synthetic streams', () => {
     expect(info.cpus.map((c) => c.n)).toEqual([304, 304]);
     expect(peak).toBeLessThan(50 * MB);
     const mbps = bytes / MB / (Number(parseNs) / 1e9);
-    process.stderr.write(`qemu-stream reader: ${(bytes / MB).toFixed(0)} MB in memory chunks, ${mbps.toFixed(0)} MB/s parse, peak retained growth ${(peak / MB).toFixed(1)} MB\n`);
+    process.stderr.write(
+      `qemu-stream reader: ${(bytes / MB).toFixed(0)} MB in memory chunks, ${mbps.toFixed(0)} MB/s parse, peak retained growth ${(peak / MB).toFixed(1)} MB\n`,
+    );
   });
 
   it('rewrites 200 MB with flat memory, passing RAM through as it comes', () => {
@@ -62,7 +64,9 @@ describe('large synthetic streams', () => {
     const whole = concat([...syntheticStream({ ramBytes: 4 * MB, mixed: true, pagesPerPart: 300 })]);
     const info = readStream([whole]);
     expect(info.cpus.length).toBe(2);
-    expect(readStream(chunked(whole, [1, 3, 4097, 11])).cpus.map((c) => c.blockOffset)).toEqual(info.cpus.map((c) => c.blockOffset));
+    expect(readStream(chunked(whole, [1, 3, 4097, 11])).cpus.map((c) => c.blockOffset)).toEqual(
+      info.cpus.map((c) => c.blockOffset),
+    );
   });
 
   it('refuses a stream cut inside a RAM page, naming the offset and the missing bytes', () => {
@@ -75,12 +79,16 @@ describe('large synthetic streams', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(DomainError);
-    expect((err as Error).message).toBe('at byte 248: stream ends inside a RAM page (4096 bytes from byte 148) (3996 bytes missing)');
+    expect((err as Error).message).toBe(
+      'at byte 248: stream ends inside a RAM page (4096 bytes from byte 148) (3996 bytes missing)',
+    );
   });
 
   it('refuses a page outside its RAM block', () => {
     const whole = concat([...syntheticStream({ ramBytes: 1 * MB })]);
     whole[148 - 22 + 3] = 0x7f; // the first PAGE record's address: far beyond the block
-    expect(() => readStream([whole])).toThrow(/^at byte 126: RAM page offset 0x7f00000000 outside block "mach-virt.ram"/);
+    expect(() => readStream([whole])).toThrow(
+      /^at byte 126: RAM page offset 0x7f00000000 outside block "mach-virt.ram"/,
+    );
   });
 });

@@ -29,8 +29,31 @@ describe('truncated streams are refused with the offset', () => {
   // Points inside every part: header, configuration, RAM START/PART records, a RAM zero record,
   // the RAM END footer, the device tail (cpu block), EOF and the vmdesc.
   const points = [
-    0, 1, 4, 7, 8, 9, 20, 45, 60, 61, 70, 78, 200, 252, 5000, 100000, 467000, firstDevice - 3, firstDevice,
-    firstDevice + 1, cpu1.blockOffset + 100, info.eofOffset, info.eofOffset + 1, info.eofOffset + 3, info.vmdescOffset + 5,
+    0,
+    1,
+    4,
+    7,
+    8,
+    9,
+    20,
+    45,
+    60,
+    61,
+    70,
+    78,
+    200,
+    252,
+    5000,
+    100000,
+    467000,
+    firstDevice - 3,
+    firstDevice,
+    firstDevice + 1,
+    cpu1.blockOffset + 100,
+    info.eofOffset,
+    info.eofOffset + 1,
+    info.eofOffset + 3,
+    info.vmdescOffset + 5,
     input.length - 1,
   ];
   it.each(points)('at %i bytes', (k) => {
@@ -56,7 +79,9 @@ describe('corrupt streams are refused', () => {
   });
   it('bad RAM section footer', () => {
     const at = firstDevice - 5;
-    expect(refusal(patched((b) => (b[at] = 0x05))).message).toBe(`at byte ${at}: expected section footer 0x7e for "ram", got 0x05`);
+    expect(refusal(patched((b) => (b[at] = 0x05))).message).toBe(
+      `at byte ${at}: expected section footer 0x7e for "ram", got 0x05`,
+    );
   });
   it('bad footer id', () => {
     expect(refusal(patched((b) => (b[firstDevice - 1] = 0x09))).message).toMatch(/section footer id 9, expected 2/);
@@ -68,24 +93,34 @@ describe('corrupt streams are refused', () => {
     expect(message).toMatch(/0x05/);
   });
   it('a cpu section whose N disagrees with the vmdesc', () => {
-    expect(refusal(patched((b) => b.writeUInt32BE(303, cpu1.blockOffset))).message).toMatch(/cpreg_vmstate_indexes .* does not follow cpreg_vmstate_array_len = 303/);
+    expect(refusal(patched((b) => b.writeUInt32BE(303, cpu1.blockOffset))).message).toMatch(
+      /cpreg_vmstate_indexes .* does not follow cpreg_vmstate_array_len = 303/,
+    );
   });
   it('bad vmdesc length', () => {
     const len = input.readUInt32BE(info.vmdescOffset + 1);
-    expect(refusal(patched((b) => b.writeUInt32BE(len + 1, info.vmdescOffset + 1))).message).toMatch(/at byte \d+: stream ends without a vmdescription/);
+    expect(refusal(patched((b) => b.writeUInt32BE(len + 1, info.vmdescOffset + 1))).message).toMatch(
+      /at byte \d+: stream ends without a vmdescription/,
+    );
     expect(refusal(patched((b) => b.writeUInt32BE(len - 1, info.vmdescOffset + 1))).message).toMatch(/at byte \d+: /);
   });
   it('unknown section type (streaming part)', () => {
-    expect(refusal(patched((b) => (b[firstDevice] = 0x09))).message).toBe(`at byte ${firstDevice}: unknown section type 0x09 (expected 0x00-0x04 or 0x08)`);
+    expect(refusal(patched((b) => (b[firstDevice] = 0x09))).message).toBe(
+      `at byte ${firstDevice}: unknown section type 0x09 (expected 0x00-0x04 or 0x08)`,
+    );
   });
   it('unknown section type (device tail)', () => {
     const at = cpu1.sectionOffset;
-    expect(refusal(patched((b) => (b[at] = 0x0a))).message).toBe(`at byte ${at}: unknown section type 0x0a (expected 0x00-0x04 or 0x08)`);
+    expect(refusal(patched((b) => (b[at] = 0x0a))).message).toBe(
+      `at byte ${at}: unknown section type 0x0a (expected 0x00-0x04 or 0x08)`,
+    );
   });
   it('unknown RAM flags', () => {
     // The RAM START section's first record (MEM_SIZE) begins right after its 17-byte header.
     const at = info.sections[0]!.offset + 17;
-    expect(refusal(patched((b) => (b[at + 7] = 0x01))).message).toMatch(new RegExp(`^at byte ${at}: unknown combination of RAM flags`));
+    expect(refusal(patched((b) => (b[at + 7] = 0x01))).message).toMatch(
+      new RegExp(`^at byte ${at}: unknown combination of RAM flags`),
+    );
   });
   it('unknown configuration subsection', () => {
     expect(refusal(patched((b) => (b[38] = 0x58))).message).toMatch(/^at byte 21: unknown configuration subsection/);
