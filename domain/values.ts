@@ -16,13 +16,27 @@ function describe(x: unknown): string {
   return typeof x;
 }
 
-/** The register's value zero-padded to its width: U32 → 8 digits, U2048 → 512 digits. */
+/**
+ * The register's value zero-padded to its width: U32 → 8 digits, U2048 → 512 digits. A value
+ * with bits above a narrow register's width (QEMU's raw 64-bit slot, which QEMU 10.0 fills for
+ * the AArch32 views of CTR and CLIDR) is shown whole, as the 16 digits of its slot.
+ */
 export function formatValue(id: RegId, value: bigint): string {
-  return '0x' + value.toString(16).padStart(sizeBytes(id) * 2, '0');
+  const width = fitsRegister(id, value) ? sizeBytes(id) : 8;
+  return '0x' + value.toString(16).padStart(width * 2, '0');
 }
 
+/** Whether the value fits the register's own width: what a user may write. */
 export function fitsRegister(id: RegId, value: bigint): boolean {
   return value >= 0n && value < 1n << BigInt(sizeBytes(id) * 8);
+}
+
+/**
+ * Whether the value fits the register's storage: its slots (64 bits for any register of 8 bytes
+ * or less). What QEMU holds, and so what blobs, streams and syncs from the accelerator may carry.
+ */
+export function fitsSlots(id: RegId, value: bigint): boolean {
+  return value >= 0n && value < 1n << BigInt(Math.max(8, sizeBytes(id)) * 8);
 }
 
 export function assertFits(id: RegId, value: bigint): void {

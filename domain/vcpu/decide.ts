@@ -3,7 +3,7 @@ import { indexOfReg, layoutArrays, readValueAt, writeValueAt, type CpregArrays }
 import { DomainError } from '../errors';
 import { checkLabels } from '../labels';
 import { RegId } from '../regid';
-import { fitsRegister } from '../values';
+import { fitsRegister, fitsSlots } from '../values';
 import { listRegs } from '../vmstate/check';
 import { decodeBlob, encodeBlob } from '../vmstate/format';
 import { planLoad } from '../vmstate/load';
@@ -76,7 +76,12 @@ function allValues(a: CpregArrays): RegValues {
 }
 
 /** Resolves and checks a batch of (register, value); sorted by id; all or nothing. */
-function assignments(state: VcpuState, pairs: readonly RegAssignment[], what: string): RegValues {
+function assignments(
+  state: VcpuState,
+  pairs: readonly RegAssignment[],
+  what: string,
+  fits: (id: RegId, value: bigint) => boolean = fitsRegister,
+): RegValues {
   if (pairs.length === 0)
     throw new DomainError('invalid-command', `no registers to ${what === 'write' ? 'write' : 'set'}`);
   const ids = resolveAll(
@@ -85,7 +90,7 @@ function assignments(state: VcpuState, pairs: readonly RegAssignment[], what: st
   );
   const tooWide: RegId[] = [];
   ids.forEach((id, k) => {
-    if (!fitsRegister(id, pairs[k][1])) tooWide.push(id);
+    if (!fits(id, pairs[k][1])) tooWide.push(id);
   });
   if (tooWide.length) {
     throw new DomainError('invalid-value', `${what}: value wider than the register for ${listRegs(tooWide)}`, tooWide);
@@ -99,7 +104,8 @@ function syncFrom(state: VcpuState, c: SyncFromAccelerator): VcpuEvent {
   if (c.values.length === 0 && failedRefs.length === 0) {
     throw new DomainError('invalid-command', 'a sync from the accelerator reports values or failed registers');
   }
-  const read = c.values.length ? assignments(state, c.values, 'sync') : { ids: [], values: [] };
+  // The accelerator reports QEMU's raw slots: a 32-bit register's may carry upper bits (TCG).
+  const read = c.values.length ? assignments(state, c.values, 'sync', fitsSlots) : { ids: [], values: [] };
   const failed = resolveAll(state, failedRefs).sort((a, b) => (a < b ? -1 : 1));
   const readSet = new Set(read.ids);
   const both = failed.filter((id) => readSet.has(id));

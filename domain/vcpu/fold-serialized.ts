@@ -1,5 +1,5 @@
 import { cloneArrays, slotsFor, writeValueAt, type CpregArrays } from '../cpreg-arrays';
-import { formatRegId, sizeBytes } from '../regid';
+import { formatRegId } from '../regid';
 import { deserializeEvent, EVENT_SCHEMA_VERSION, type RegValuesJson } from './event-codec';
 import { CorruptHistoryError, evolve } from './evolve';
 import type { VcpuState } from './state';
@@ -87,10 +87,9 @@ function hexBig(x: unknown): bigint {
 /** Per cpreg list (the ids array is shared by every state of a vCPU): id text → register index, and value bounds. */
 interface ListIndex {
   byId: Map<string, number>;
+  /** 2^(64 × slots): a slot is QEMU's raw 64-bit field, upper bits of a 32-bit register included. */
   limit: bigint[];
   oneSlot: Uint8Array;
-  /** 2^bits for registers narrower than 8 bytes (their value must stay below it), else 0. */
-  narrow: Float64Array;
   /** The ids as 32-bit words (low word of id i at 2i), for binary search without BigInts. */
   idWords: Uint32Array;
 }
@@ -104,15 +103,13 @@ function indexOf(a: CpregArrays): ListIndex {
       byId: new Map(),
       limit: new Array(n),
       oneSlot: new Uint8Array(n),
-      narrow: new Float64Array(n),
       idWords: new Uint32Array(2 * n),
     };
     for (let i = 0; i < n; i++) {
       const id = a.cpregIndexes[i];
       x.byId.set(formatRegId(id), i);
-      x.limit[i] = 1n << BigInt(sizeBytes(id) * 8);
+      x.limit[i] = 1n << BigInt(slotsFor(id) * 64);
       x.oneSlot[i] = slotsFor(id) === 1 ? 1 : 0;
-      x.narrow[i] = sizeBytes(id) < 8 ? 2 ** (sizeBytes(id) * 8) : 0;
       x.idWords[2 * i] = Number(id & 0xffffffffn);
       x.idWords[2 * i + 1] = Number(id >> 32n);
     }
@@ -138,9 +135,6 @@ function writeAll(s: VcpuState, rv: RegValuesJson | undefined): void {
     const text = rv.values[k];
     if (words && x.oneSlot[i] && typeof text === 'string' && text.length <= 18) {
       if (!hexHalves(text)) throw new CorruptHistoryError(`stored event is not valid: ${text.slice(0, 40)}`);
-      if (x.narrow[i] !== 0 && (halfHi !== 0 || halfLo >= x.narrow[i])) {
-        throw new CorruptHistoryError(`value wider than register ${rv.ids[k]}`);
-      }
       const slot = 2 * a.cpregValueIndexes[i];
       words[slot] = halfLo;
       words[slot + 1] = halfHi;
@@ -257,8 +251,6 @@ function writeFromText(
   if (t.charCodeAt(p) !== 93) {
     for (;;) {
       if (k >= n || t.charCodeAt(p) !== 34 || (p = hexAt(t, p + 1)) < 0 || t.charCodeAt(p) !== 34) return undefined;
-      const i = found[k];
-      if (x.narrow[i] !== 0 && (halfHi !== 0 || halfLo >= x.narrow[i])) return undefined;
       halves[2 * k] = halfLo;
       halves[2 * k + 1] = halfHi;
       k++;

@@ -38,7 +38,7 @@ export function planLoad(dest: CpregArrays, incoming: CpregArrays): LoadPlan {
   const warnings: LoadWarning[] = [];
   const matched = new Uint8Array(destN);
   for (let v = 0; v < inN; v++) {
-    const id = incoming.cpregIndexes[v];
+    const id = incoming.cpregIndexes[v]!;
     const i = indexOfReg(dest, id);
     if (i < 0) {
       unknown.push(id);
@@ -75,6 +75,6 @@ export function planLoad(dest: CpregArrays, incoming: CpregArrays): LoadPlan {
     );
   }
   const kept: RegId[] = [];
-  for (let i = 0; i < destN; i++) if (!matched[i]) kept.push(dest.cpregIndexes[i]);
+  for (let i = 0; i < destN; i++) if (!matched[i]) kept.push(dest.cpregIndexes[i]!);
   return { updated, changed, kept, values, warnings };
 }

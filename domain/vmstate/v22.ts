@@ -1,12 +1,14 @@
 import type { CpregArrays } from '../cpreg-arrays';
 import { DomainError } from '../errors';
 import type { RegId } from '../regid';
-import { checkIdWords, listRegs, malformed, narrowSlotFits, V22_MAX_SIZE_FIELD, wideIds } from './check';
-import { HI, LO, readU64Words, viewOf, writeU64Block } from './words';
+import { checkIdWords, listRegs, malformed, V22_MAX_SIZE_FIELD, wideIds } from './check';
+import { readU64Words, viewOf, writeU64Block } from './words';
 
 /**
  * v22 (QEMU 7.2 … master, fields 13–15 of the `cpu` section), direct addressing:
  *   be32 N | N × be64 index | N × be64 value          (DOMAIN.md §6)
+ * Each value is the register's raw 64-bit slot, kept as it is (a 32-bit register's slot may carry
+ * upper bits: QEMU 10.0 writes them, see checkIdWords).
  */
 export function decodeV22(blob: Uint8Array): CpregArrays {
   if (blob.length < 4) throw malformed(`v22 blob truncated: ${blob.length} bytes, the 4-byte count is incomplete`);
@@ -24,11 +26,6 @@ export function decodeV22(blob: Uint8Array): CpregArrays {
   const ids = new BigUint64Array(w.buffer, 0, n);
   const values = new BigUint64Array(w.buffer, 8 * n, n);
   checkIdWords(w, 0, ids, V22_MAX_SIZE_FIELD);
-  let bad: RegId[] | undefined;
-  for (let i = 0, k = 0, v = 2 * n; i < n; i++, k += 2, v += 2) {
-    if (!narrowSlotFits((w[k + HI] >>> 20) & 0xf, w[v + HI], w[v + LO])) (bad ??= []).push(ids[i]);
-  }
-  if (bad) throw malformed('values have bits set above their register width', bad);
   return { cpregIndexes: ids, cpregValueIndexes: directIndexes(n), cpregValues: values };
 }
 
@@ -70,6 +67,6 @@ export function encodeV22(a: CpregArrays): Uint8Array {
 
 function gatherOneSlotEach(a: CpregArrays): BigUint64Array {
   const out = new BigUint64Array(a.cpregIndexes.length);
-  for (let i = 0; i < out.length; i++) out[i] = a.cpregValues[a.cpregValueIndexes[i]];
+  for (let i = 0; i < out.length; i++) out[i] = a.cpregValues[a.cpregValueIndexes[i]!]!;
   return out;
 }

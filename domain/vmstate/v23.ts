@@ -1,14 +1,15 @@
 import type { CpregArrays } from '../cpreg-arrays';
 import type { RegId } from '../regid';
-import { checkIdWords, malformed, narrowSlotFits, V23_MAX_SIZE_FIELD } from './check';
-import { HI, LO, readU32Block, readU64Words, viewOf, writeU32Block, writeU64Block } from './words';
+import { checkIdWords, malformed, sizeFieldAt, V23_MAX_SIZE_FIELD } from './check';
+import { readU32Block, readU64Words, viewOf, writeU32Block, writeU64Block } from './words';
 
 /**
  * v23 (patch 4/5 of the variable-sized cpregs series), indirect addressing:
  *   be32 N | be32 M | N × be64 index | M × be64 value | N × be32 value_index   (DOMAIN.md §6)
  * Stricter than the patch: value indexes must be exactly the layout the ids' sizes imply
  * (start at 0, each register's slot count from its size, summing to M) — the patch trusts the
- * sender's indexes and a crafted blob overflows cpreg_values.
+ * sender's indexes and a crafted blob overflows cpreg_values. Slots are kept as they are (a
+ * 32-bit register's slot may carry upper bits: QEMU 10.0 writes them, see checkIdWords).
  */
 export function decodeV23(blob: Uint8Array): CpregArrays {
   if (blob.length < 8) throw malformed(`v23 blob truncated: ${blob.length} bytes, the 8-byte header is incomplete`);
@@ -30,12 +31,6 @@ export function decodeV23(blob: Uint8Array): CpregArrays {
   checkIdWords(w, 0, ids, V23_MAX_SIZE_FIELD);
   const valueIndexes = readU32Block(view, 8 + 8 * n + 8 * m, n);
   checkValueIndexes(w, ids, valueIndexes, m);
-  let bad: RegId[] | undefined;
-  for (let i = 0, k = 0; i < n; i++, k += 2) {
-    const slot = 2 * (n + valueIndexes[i]);
-    if (!narrowSlotFits((w[k + HI] >>> 20) & 0xf, w[slot + HI], w[slot + LO])) (bad ??= []).push(ids[i]);
-  }
-  if (bad) throw malformed('values have bits set above their register width', bad);
   return { cpregIndexes: ids, cpregValueIndexes: valueIndexes, cpregValues: values };
 }
 
@@ -43,9 +38,10 @@ function checkValueIndexes(w: Uint32Array, ids: BigUint64Array, valueIndexes: Ui
   const bad: RegId[] = [];
   let next = 0;
   for (let i = 0; i < ids.length; i++) {
-    if (valueIndexes[i] !== next) bad.push(ids[i]);
-    const sizeField = (w[2 * i + HI] >>> 20) & 0xf;
-    next = valueIndexes[i] + (sizeField < 3 ? 1 : 1 << (sizeField - 3)); // slot rule, see slotsFor
+    const at = valueIndexes[i]!;
+    if (at !== next) bad.push(ids[i]!);
+    const sizeField = sizeFieldAt(w, i);
+    next = at + (sizeField < 3 ? 1 : 1 << (sizeField - 3)); // slot rule, see slotsFor
   }
   if (bad.length) {
     throw malformed(
@@ -54,7 +50,7 @@ function checkValueIndexes(w: Uint32Array, ids: BigUint64Array, valueIndexes: Ui
     );
   }
   if (next !== m) {
-    const last = ids.length ? [ids[ids.length - 1]] : [];
+    const last = ids.length ? [ids[ids.length - 1]!] : [];
     throw malformed(`value indexes and sizes need M=${next} slots but the blob says M=${m}`, last);
   }
 }

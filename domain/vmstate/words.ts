@@ -27,11 +27,11 @@ export function writeU64Block(view: DataView, offset: number, src: BigUint64Arra
   } else if (LITTLE_ENDIAN_HOST) {
     const w = new Uint32Array(src.buffer, src.byteOffset, src.length * 2);
     for (let i = 0, o = offset; i < src.length; i++, o += 8) {
-      view.setUint32(o, w[2 * i + 1], false);
-      view.setUint32(o + 4, w[2 * i], false);
+      view.setUint32(o, w[2 * i + 1]!, false);
+      view.setUint32(o + 4, w[2 * i]!, false);
     }
   } else {
-    for (let i = 0; i < src.length; i++) view.setBigUint64(offset + 8 * i, src[i], false);
+    for (let i = 0; i < src.length; i++) view.setBigUint64(offset + 8 * i, src[i]!, false);
   }
 }
 
@@ -71,7 +71,7 @@ export function readU32Block(view: DataView, offset: number, count: number): Uin
 }
 
 export function writeU32Block(view: DataView, offset: number, src: Uint32Array): void {
-  for (let i = 0, o = offset; i < src.length; i++, o += 4) view.setUint32(o, src[i], false);
+  for (let i = 0, o = offset; i < src.length; i++, o += 4) view.setUint32(o, src[i]!, false);
 }
 
 /**
@@ -82,8 +82,9 @@ export function words32(a: BigUint64Array): Uint32Array {
   if (LITTLE_ENDIAN_HOST) return new Uint32Array(a.buffer, a.byteOffset, a.length * 2);
   const w = new Uint32Array(a.length * 2);
   for (let i = 0; i < a.length; i++) {
-    w[2 * i] = Number(a[i] & 0xffffffffn);
-    w[2 * i + 1] = Number(a[i] >> 32n);
+    const x = a[i]!;
+    w[2 * i] = Number(x & 0xffffffffn);
+    w[2 * i + 1] = Number(x >> 32n);
   }
   return w;
 }
