@@ -1,5 +1,5 @@
 /** The accelerators a vCPU runs under. Names, list rules and sync levels depend on it. */
-export const ACCELERATORS = ['kvm', 'tcg', 'hvf'] as const;
+const ACCELERATORS = ['kvm', 'tcg', 'hvf'] as const;
 export type Accelerator = (typeof ACCELERATORS)[number];
 
 export function isAccelerator(x: unknown): x is Accelerator {

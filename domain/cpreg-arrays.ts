@@ -2,9 +2,13 @@ import type { RegId } from './regid';
 import { sizeBytes } from './regid';
 
 /**
- * QEMU's cpreg arrays with indirect addressing (DOMAIN.md §3, patch 5/5):
- * register i has id cpregIndexes[i] and occupies slots cpregValueIndexes[i] ..
- * cpregValueIndexes[i] + slots(i) - 1 of cpregValues; slot value_index+j holds bits 64j..64j+63.
+ * QEMU's cpreg arrays with indirect addressing: register i has id cpregIndexes[i] and occupies
+ * slots cpregValueIndexes[i] .. cpregValueIndexes[i] + slots(i) - 1 of cpregValues; slot
+ * cpregValueIndexes[i] + j holds bits 64j..64j+63 of its value.
+ *
+ * Every function below takes a register index i below a.cpregIndexes.length (the caller's loop
+ * bound or an indexOfReg hit), and the slots of such a register are in range by construction
+ * (layoutArrays): hence the non-null assertions on indexed reads.
  */
 export interface CpregArrays {
   readonly cpregIndexes: BigUint64Array;
@@ -18,20 +22,13 @@ export function slotsFor(id: RegId): number {
   return size < 8 ? 1 : size >>> 3;
 }
 
-export function arrayLen(a: CpregArrays): number {
-  return a.cpregIndexes.length;
-}
-export function valueArrayLen(a: CpregArrays): number {
-  return a.cpregValues.length;
-}
-
 /** Lays out arrays for an ascending list of ids; every register holds 0. */
 export function layoutArrays(ids: BigUint64Array): CpregArrays {
   const valueIndexes = new Uint32Array(ids.length);
   let m = 0;
   for (let i = 0; i < ids.length; i++) {
     valueIndexes[i] = m;
-    m += slotsFor(ids[i]);
+    m += slotsFor(ids[i]!);
   }
   return { cpregIndexes: ids, cpregValueIndexes: valueIndexes, cpregValues: new BigUint64Array(m) };
 }
@@ -51,7 +48,7 @@ export function indexOfReg(a: CpregArrays, id: RegId): number {
   let hi = ids.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    const v = ids[mid];
+    const v = ids[mid]!; // lo <= mid <= hi < ids.length
     if (v === id) return mid;
     if (v < id) lo = mid + 1;
     else hi = mid - 1;
@@ -63,18 +60,18 @@ const MASK64 = (1n << 64n) - 1n;
 
 /** The value of register i as one bigint of its width (limbs in ascending slot order). */
 export function readValueAt(a: CpregArrays, i: number): bigint {
-  const first = a.cpregValueIndexes[i];
-  const n = slotsFor(a.cpregIndexes[i]);
-  if (n === 1) return a.cpregValues[first];
+  const first = a.cpregValueIndexes[i]!;
+  const n = slotsFor(a.cpregIndexes[i]!);
+  if (n === 1) return a.cpregValues[first]!;
   let v = 0n;
-  for (let j = n - 1; j >= 0; j--) v = (v << 64n) | a.cpregValues[first + j];
+  for (let j = n - 1; j >= 0; j--) v = (v << 64n) | a.cpregValues[first + j]!;
   return v;
 }
 
 /** Stores a value that the caller has checked fits the register. Mutates `a.cpregValues`. */
 export function writeValueAt(a: CpregArrays, i: number, value: bigint): void {
-  const first = a.cpregValueIndexes[i];
-  const n = slotsFor(a.cpregIndexes[i]);
+  const first = a.cpregValueIndexes[i]!;
+  const n = slotsFor(a.cpregIndexes[i]!);
   if (n === 1) {
     a.cpregValues[first] = value;
     return;

@@ -2,7 +2,7 @@ import { DomainError } from './errors';
 
 export type Labels = Readonly<Record<string, string>>;
 
-const KEY = /^[A-Za-z0-9][A-Za-z0-9._\/-]{0,62}$/;
+const KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
 const MAX_LABELS = 64;
 const MAX_VALUE = 256;
 

@@ -1,7 +1,7 @@
 import { DomainError } from './errors';
 
 /**
- * A register id in KVM ONE_REG format (DOMAIN.md §2), always a bigint in 0..2^64-1.
+ * A register id in KVM ONE_REG format, always a bigint in 0..2^64-1:
  *   63..56 architecture (0x60 arm64, 0x40 arm), 55..52 size (2^n bytes), 27..16 arm64 class,
  *   15..0 sysreg op0/op1/CRn/CRm/op2; AArch32: cp<<16 | CRn<<11 | CRm<<7 | opc1<<3 | opc2, and
  *   QEMU's private Non-secure bit 29.
@@ -28,7 +28,7 @@ const MASK64 = (1n << 64n) - 1n;
 const ID_TEXT = /^0x[0-9a-fA-F]{16}$/;
 
 /** The high 32 bits of an id: the part that carries architecture and size. */
-export function hiWord(id: RegId): number {
+function hiWord(id: RegId): number {
   return Number(id >> 32n);
 }
 export function loWord(id: RegId): number {

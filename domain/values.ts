@@ -1,5 +1,5 @@
 import { DomainError } from './errors';
-import { formatRegId, RegId, sizeBytes } from './regid';
+import { RegId, sizeBytes } from './regid';
 
 /** Values travel as `0x` + hex digits; at most a U2048 register's 512 digits (plus leading zeros). */
 const VALUE_TEXT = /^0x[0-9a-fA-F]{1,600}$/;
@@ -37,14 +37,4 @@ export function fitsRegister(id: RegId, value: bigint): boolean {
  */
 export function fitsSlots(id: RegId, value: bigint): boolean {
   return value >= 0n && value < 1n << BigInt(Math.max(8, sizeBytes(id)) * 8);
-}
-
-export function assertFits(id: RegId, value: bigint): void {
-  if (!fitsRegister(id, value)) {
-    throw new DomainError(
-      'invalid-value',
-      `value 0x${value.toString(16)} is wider than register ${formatRegId(id)} (${sizeBytes(id) * 8} bits)`,
-      [id],
-    );
-  }
 }

@@ -7,7 +7,6 @@ import { checkTcgBlobIds, tcgList } from './tcg';
 
 export * from './kvm';
 export { HVF_SYSREGS } from './hvf-table';
-export { isTcgRegister } from './tcg';
 
 /** The cpreg list a vCPU keeps, from what the accelerator (or the caller) gave. */
 export function listFor(accelerator: Accelerator, given: readonly RegId[] | undefined): BigUint64Array {

@@ -8,7 +8,7 @@ import { refuseIf, sortedUnique } from './list-checks';
  * (kvm_arm_reg_syncs_via_cpreg_list); every other class is kept, any future one included.
  * With indirect addressing every size U8..U2048 is accepted (QEMU 7.2 refused all but U32/U64).
  */
-export function syncsViaCpregList(id: RegId): boolean {
+function syncsViaCpregList(id: RegId): boolean {
   const c = classOf(id);
   return c !== RegClass.CORE && c !== RegClass.SVE;
 }
@@ -35,7 +35,7 @@ export function checkKvmBlobIds(ids: BigUint64Array): void {
 }
 
 /** kvm_arm_cpreg_level: runtime (1) < reset (2) < full (3). */
-export const KVM_LEVELS = ['runtime', 'reset', 'full'] as const;
+const KVM_LEVELS = ['runtime', 'reset', 'full'] as const;
 export type KvmLevel = (typeof KVM_LEVELS)[number];
 const RANK: Record<KvmLevel, number> = { runtime: 1, reset: 2, full: 3 };
 
@@ -43,7 +43,7 @@ export const KVM_REG_ARM_TIMER_CNT = 0x603000000013df1an;
 export const KVM_REG_ARM_PTIMER_CNT = 0x603000000013df01n;
 
 /** The counters must only be written on a full put (migration), never on a runtime sync. */
-export function kvmLevelOf(id: RegId): KvmLevel {
+function kvmLevelOf(id: RegId): KvmLevel {
   return id === KVM_REG_ARM_TIMER_CNT || id === KVM_REG_ARM_PTIMER_CNT ? 'full' : 'runtime';
 }
 

@@ -7,7 +7,8 @@ export function sortedUnique(ids: readonly RegId[]): BigUint64Array {
   const sorted = BigUint64Array.from(ids).sort();
   const dups: RegId[] = [];
   for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i] === sorted[i - 1] && dups[dups.length - 1] !== sorted[i]) dups.push(sorted[i]);
+    const id = sorted[i]!; // 1 <= i < sorted.length
+    if (id === sorted[i - 1] && dups[dups.length - 1] !== id) dups.push(id);
   }
   if (dups.length) throw new DomainError('invalid-register-list', `register list repeats ${listRegs(dups)}`, dups);
   return sorted;

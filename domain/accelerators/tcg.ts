@@ -5,7 +5,7 @@ import { refuseIf, sortedUnique } from './list-checks';
  * TCG: QEMU builds the list from its register table: arm64 sysregs (U64) and AArch32
  * cp14/cp15 registers (U32, or U64 for the 64-bit ones), with QEMU's Non-secure bit 29.
  */
-export function isTcgRegister(id: RegId): boolean {
+function isTcgRegister(id: RegId): boolean {
   if (!isWellFormed(id)) return false;
   const size = sizeField(id);
   if (isArm64(id)) return classOf(id) === RegClass.SYSREG && size === 3;

@@ -47,8 +47,8 @@ function create(c: CreateVcpu): VcpuEvent[] {
   const arrays = layoutArrays(listFor(c.accelerator, c.registers));
   const draft = { accelerator: c.accelerator, labels, arrays, lastSyncFailed: [] };
   if (c.values && c.values.length) {
-    const written = assignments(draft, c.values, 'initial value');
-    written.ids.forEach((id, k) => writeValueAt(arrays, indexOfReg(arrays, id), written.values[k]));
+    const { ids, values } = assignments(draft, c.values, 'initial value');
+    ids.forEach((id, k) => writeValueAt(arrays, indexOfReg(arrays, id), values[k]!)); // parallel arrays
   }
   return [
     { type: 'VcpuCreated', accelerator: c.accelerator, labels, registers: allValues(arrays), source: { kind: 'list' } },
@@ -88,15 +88,14 @@ function assignments(
     state,
     pairs.map(([ref]) => ref),
   );
-  const tooWide: RegId[] = [];
-  ids.forEach((id, k) => {
-    if (!fits(id, pairs[k][1])) tooWide.push(id);
-  });
+  // resolveAll answers one id per ref, in order: ids[k] is the register of pairs[k].
+  const resolved = pairs.map(([, value], k) => [ids[k]!, value] as const);
+  const tooWide = resolved.filter(([id, value]) => !fits(id, value)).map(([id]) => id);
   if (tooWide.length) {
     throw new DomainError('invalid-value', `${what}: value wider than the register for ${listRegs(tooWide)}`, tooWide);
   }
-  const order = ids.map((_, k) => k).sort((a, b) => (ids[a] < ids[b] ? -1 : 1));
-  return { ids: order.map((k) => ids[k]), values: order.map((k) => pairs[k][1]) };
+  resolved.sort((x, y) => (x[0] < y[0] ? -1 : 1));
+  return { ids: resolved.map(([id]) => id), values: resolved.map(([, value]) => value) };
 }
 
 function syncFrom(state: VcpuState, c: SyncFromAccelerator): VcpuEvent {
@@ -122,7 +121,7 @@ function syncTo(state: VcpuState, c: SyncToAccelerator): VcpuEvent {
   const values: bigint[] = [];
   const a = state.arrays;
   for (let i = 0; i < a.cpregIndexes.length; i++) {
-    const id = a.cpregIndexes[i];
+    const id = a.cpregIndexes[i]!; // i < length
     if (level && !kvmWrittenAt(id, level)) continue;
     ids.push(id);
     values.push(readValueAt(a, i));

@@ -25,7 +25,8 @@ export interface RegValuesJson {
 }
 
 function regValuesToJson(rv: RegValues): RegValuesJson {
-  return { ids: rv.ids.map(formatRegId), values: rv.ids.map((id, k) => formatValue(id, rv.values[k])) };
+  // ids and values are parallel arrays (RegValues): values[k] is the value of ids[k].
+  return { ids: rv.ids.map(formatRegId), values: rv.ids.map((id, k) => formatValue(id, rv.values[k]!)) };
 }
 
 export function serializeEvent(e: VcpuEvent): { type: string; schemaVersion: number; data: Json } {

@@ -65,5 +65,3 @@ export interface BlobLoaded {
 
 export type VcpuEvent =
   VcpuCreated | RegistersWritten | SyncedFromAccelerator | SyncedToAccelerator | BlobExported | BlobLoaded;
-
-export type VcpuEventType = VcpuEvent['type'];

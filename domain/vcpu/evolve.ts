@@ -52,9 +52,11 @@ function withValues(state: VcpuState, rv: RegValues, owned: boolean): VcpuState 
 }
 
 function writeAll(arrays: CpregArrays, rv: RegValues): void {
+  // k < rv.ids.length, and values is parallel to ids (RegValues).
   for (let k = 0; k < rv.ids.length; k++) {
-    const i = indexOfReg(arrays, rv.ids[k]);
-    if (i < 0) throw new CorruptHistoryError(`value for register 0x${rv.ids[k].toString(16)} not in the list`);
-    writeValueAt(arrays, i, rv.values[k]);
+    const id = rv.ids[k]!;
+    const i = indexOfReg(arrays, id);
+    if (i < 0) throw new CorruptHistoryError(`value for register 0x${id.toString(16)} not in the list`);
+    writeValueAt(arrays, i, rv.values[k]!);
   }
 }

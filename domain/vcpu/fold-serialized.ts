@@ -106,7 +106,7 @@ function indexOf(a: CpregArrays): ListIndex {
       idWords: new Uint32Array(2 * n),
     };
     for (let i = 0; i < n; i++) {
-      const id = a.cpregIndexes[i];
+      const id = a.cpregIndexes[i]!;
       x.byId.set(formatRegId(id), i);
       x.limit[i] = 1n << BigInt(slotsFor(id) * 64);
       x.oneSlot[i] = slotsFor(id) === 1 ? 1 : 0;
@@ -128,20 +128,22 @@ function writeAll(s: VcpuState, rv: RegValuesJson | undefined): void {
   const x = indexOf(a);
   // One-slot values go straight into the 32-bit halves of their slot: no BigInt per value.
   const words = wordsOf(a.cpregValues);
+  // k < rv.ids.length === rv.values.length (checked above); i is a register index from byId,
+  // and every array of the ListIndex and of the cpreg arrays holds one entry per register.
   for (let k = 0; k < rv.ids.length; k++) {
-    const i = x.byId.get(rv.ids[k]);
-    if (i === undefined)
-      throw new CorruptHistoryError(`value for register ${String(rv.ids[k]).slice(0, 20)} not in the list`);
+    const id = rv.ids[k]!;
+    const i = x.byId.get(id);
+    if (i === undefined) throw new CorruptHistoryError(`value for register ${String(id).slice(0, 20)} not in the list`);
     const text = rv.values[k];
     if (words && x.oneSlot[i] && typeof text === 'string' && text.length <= 18) {
       if (!hexHalves(text)) throw new CorruptHistoryError(`stored event is not valid: ${text.slice(0, 40)}`);
-      const slot = 2 * a.cpregValueIndexes[i];
+      const slot = 2 * a.cpregValueIndexes[i]!;
       words[slot] = halfLo;
       words[slot + 1] = halfHi;
       continue;
     }
     const v = hexBig(text);
-    if (v >= x.limit[i]) throw new CorruptHistoryError(`value wider than register ${rv.ids[k]}`);
+    if (v >= x.limit[i]!) throw new CorruptHistoryError(`value wider than register ${id}`);
     writeValueAt(a, i, v);
   }
 }
@@ -261,10 +263,11 @@ function writeFromText(
     }
   }
   if (k !== n || p + 2 !== t.length || t.charCodeAt(p + 1) !== 125) return undefined;
+  // j < n: found[j] is a register index, halves[2j..2j+1] were filled above.
   for (let j = 0; j < n; j++) {
-    const slot = 2 * a.cpregValueIndexes[found[j]];
-    words[slot] = halves[2 * j];
-    words[slot + 1] = halves[2 * j + 1];
+    const slot = 2 * a.cpregValueIndexes[found[j]!]!;
+    words[slot] = halves[2 * j]!;
+    words[slot + 1] = halves[2 * j + 1]!;
   }
   return failed;
 }
@@ -295,8 +298,8 @@ function findReg(w: Uint32Array, hi: number, lo: number): number {
   let h = (w.length >>> 1) - 1;
   while (l <= h) {
     const m = (l + h) >>> 1;
-    const mh = w[2 * m + 1];
-    const ml = w[2 * m];
+    const mh = w[2 * m + 1]!; // l <= m <= h < w.length / 2
+    const ml = w[2 * m]!;
     if (mh === hi && ml === lo) return m;
     if (mh < hi || (mh === hi && ml < lo)) l = m + 1;
     else h = m - 1;

@@ -7,7 +7,7 @@ import type { RegRef } from './commands';
 import type { VcpuState } from './state';
 
 /** The id of a register of this vCPU, named by id or by (unambiguous) name. */
-export function resolveRegister(state: VcpuState, ref: RegRef): RegId {
+function resolveRegister(state: VcpuState, ref: RegRef): RegId {
   if (typeof ref === 'bigint') {
     if (indexOfReg(state.arrays, ref) < 0) {
       throw new DomainError('unknown-register', `register ${formatRegId(ref)} is not in this vCPU's list`, [ref]);

@@ -8,7 +8,7 @@ import type { VcpuState } from './state';
  * Snapshot payload. A snapshot is only a cache: anything that does not decode exactly (old
  * schema, edited bytes) throws, and storage then folds from the events instead.
  */
-export const STATE_SCHEMA_VERSION = 1;
+const STATE_SCHEMA_VERSION = 1;
 
 export function serializeState(s: VcpuState): { schemaVersion: number; data: unknown } {
   return {
@@ -38,7 +38,7 @@ export function deserializeState(schemaVersion: number, data: unknown): VcpuStat
   if (arrays.cpregValues.length !== d.slots.length) bad('slot count');
   const slots = d.slots as string[];
   for (let j = 0; j < slots.length; j++) arrays.cpregValues[j] = BigInt('0x' + slots[j]);
-  for (let i = 1; i < ids.length; i++) if (ids[i] <= ids[i - 1]) bad('ids not ascending');
+  for (let i = 1; i < ids.length; i++) if (ids[i]! <= ids[i - 1]!) bad('ids not ascending');
   return {
     accelerator: d.accelerator,
     labels: d.labels as Record<string, string>,
