@@ -1,10 +1,10 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { DomainError } from '../domain/errors';
-import { ConcurrencyError, IdempotencyConflictError } from '../storage/event-store';
+import { ConcurrencyError, IdempotencyConflictError, NotFoundError, PreconditionFailedError, Refused } from '../app/errors';
 import { authenticate } from './auth';
 import type { AppContext } from './context';
 import { requestContext } from './logging';
-import { domainProblem, HttpProblem, httpProblem, problemType, sendProblem, type Problem } from './problem';
+import { domainProblem, HttpProblem, httpProblem, notFound, problemType, sendProblem, type Problem } from './problem';
 import { cpuRoutes } from './routes/cpus';
 import { historyRoutes } from './routes/history';
 import { migrationRoutes } from './routes/migration';
@@ -28,6 +28,7 @@ export function createApp(ctx: AppContext): express.Express {
   app.use(migrationRoutes(ctx));
   app.use(historyRoutes(ctx));
   app.use(qemuStreamRoutes(ctx));
+  app.use(methodNotAllowed(app));
   app.use((req, _res, next) =>
     next(new HttpProblem(404, 'not-found', 'Not found', `no route ${req.method} ${req.path}`)),
   );
@@ -37,40 +38,68 @@ export function createApp(ctx: AppContext): express.Express {
 
 /** Every error becomes a problem+json answer; only a fault of ours is a 500 (and is logged). */
 function errorHandler(ctx: AppContext) {
-  return async (err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const p = await toProblem(ctx, err, req, res);
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const p = toProblem(err);
     if (p.status >= 500) ctx.logger.error({ err, requestId: res.locals.requestId, path: req.path }, 'request failed');
     p.instance = req.originalUrl.slice(0, 512);
     sendProblem(res, p);
   };
 }
 
-async function toProblem(ctx: AppContext, err: unknown, req: Request, res: Response): Promise<Problem> {
-  if (err instanceof HttpProblem) return httpProblem(err);
-  if (err instanceof DomainError) {
-    let accelerator = res.locals.accelerator;
-    if (!accelerator && err.registers.length && typeof req.params?.id === 'string') {
-      accelerator = (await ctx.repo.load(req.params.id).catch(() => undefined))?.state.accelerator;
+/** 405 for a path some route serves with other methods, with those methods in `Allow`. */
+function methodNotAllowed(app: express.Express) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const allowed = new Set<string>();
+    for (const layer of routeLayers(app)) {
+      if (layer.match(req.path)) for (const m of Object.keys(layer.route.methods)) allowed.add(m.toUpperCase());
     }
-    return domainProblem(err, accelerator);
-  }
-  if (err instanceof ConcurrencyError) {
+    if (!allowed.size) return next();
+    if (allowed.has('GET')) allowed.add('HEAD');
+    const allow = [...allowed].sort().join(', ');
+    res.set('Allow', allow);
+    next(new HttpProblem(405, 'method-not-allowed', 'Method not allowed', `${req.method} is not served on ${req.path}; allowed: ${allow}`));
+  };
+}
+
+interface RouteLayer {
+  match: (path: string) => unknown;
+  route: { methods: Record<string, boolean> };
+}
+
+/** The route layers of the routers mounted on the app (express keeps them in `router.stack`). */
+function routeLayers(app: express.Express): RouteLayer[] {
+  type Layer = { handle?: { stack?: Layer[] }; route?: RouteLayer['route']; match: RouteLayer['match'] };
+  const top = (app as unknown as { router: { stack: Layer[] } }).router.stack;
+  return top.flatMap((l) => l.handle?.stack ?? []).filter((l): l is Layer & RouteLayer => l.route !== undefined);
+}
+
+function toProblem(err: unknown): Problem {
+  if (err instanceof HttpProblem) return httpProblem(err);
+  if (err instanceof Refused) return domainProblem(err.error, err.accelerator, err.message);
+  if (err instanceof DomainError) return domainProblem(err, undefined);
+  if (err instanceof NotFoundError) return httpProblem(notFound(err.kind, err.message));
+  if (err instanceof PreconditionFailedError) {
     return {
       type: problemType('precondition-failed'),
       title: 'Precondition failed',
       status: 412,
-      detail: `the vCPU is at version ${err.actual}; the write was based on ${String(err.expected)} (If-Match)`,
-      expectedVersion: typeof err.expected === 'number' ? err.expected : undefined,
-      actualVersion: err.actual,
+      detail: err.message,
+      actualVersion: err.actualVersion,
+      ...(err.expectedVersions?.length === 1 ? { expectedVersion: err.expectedVersions[0] } : {}),
+      ...(err.expectedVersions ? { expectedVersions: err.expectedVersions } : {}),
+    };
+  }
+  if (err instanceof ConcurrencyError) {
+    // Retries ran out against other writers: try again later.
+    return {
+      type: problemType('conflict'),
+      title: 'Write conflict',
+      status: 409,
+      detail: `the vCPU ${err.streamId} kept changing under this write; try again`,
     };
   }
   if (err instanceof IdempotencyConflictError) {
-    return {
-      type: problemType('idempotency-key-reused'),
-      title: 'Idempotency key reused',
-      status: 422,
-      detail: err.message,
-    };
+    return { type: problemType('idempotency-key-reused'), title: 'Idempotency key reused', status: 422, detail: err.message };
   }
   const e = err as { type?: string; status?: number; statusCode?: number; limit?: number };
   // body-parser errors carry a type and a status
@@ -90,8 +119,8 @@ async function toProblem(ctx: AppContext, err: unknown, req: Request, res: Respo
       detail: `the body could not be read: ${(err as Error).message}`,
     };
   }
-  if (e && (e.status ?? e.statusCode) && (e.status ?? e.statusCode)! < 500) {
-    const status = (e.status ?? e.statusCode)!;
+  const status = e?.status ?? e?.statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
     return { type: problemType('bad-request'), title: 'Malformed request', status, detail: (err as Error).message };
   }
   return {

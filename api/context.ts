@@ -1,14 +1,16 @@
-import type { EventStore } from '../storage/event-store';
-import type { VcpuRepository } from '../storage/vcpu-repository';
+import type { CpregService } from '../app/service';
 import type { TokenEntry } from './auth';
 import type { Logger } from './logging';
 
-/** What the HTTP layer is given: the store, the repository that runs the decider, config. */
+/** What the HTTP layer is given: the application service, and how to serve it. */
 export interface AppContext {
-  store: EventStore;
-  repo: VcpuRepository;
+  service: CpregService;
   logger: Logger;
   tokens?: TokenEntry[];
+  /** Largest QEMU migration stream accepted, in bytes. */
+  streamLimit: number;
+  /** Rewrite output held back before the answer starts, in bytes. */
+  rewriteHoldBack: number;
   /** Called when the service is shutting down: long-lived responses (SSE) end. */
   onShutdown: (fn: () => void) => void;
 }

@@ -52,13 +52,13 @@ export function namedRegisters(ids: readonly RegId[], accelerator: Accelerator |
   return ids.map((id) => ({ id: formatRegId(id), name: registerName(id, accelerator ?? 'tcg') }));
 }
 
-export function domainProblem(e: DomainError, accelerator?: Accelerator): Problem {
+export function domainProblem(e: DomainError, accelerator?: Accelerator, detail = e.message): Problem {
   const { status, title } = DOMAIN_STATUS[e.kind];
   return {
     type: problemType(e.kind),
     title,
     status,
-    detail: e.message,
+    detail,
     ...(e.registers.length ? { registers: namedRegisters(e.registers, accelerator) } : {}),
   };
 }

@@ -1,8 +1,9 @@
 import { createHash } from 'crypto';
 import type { Request, Response } from 'express';
 import { isBlobFormat, type BlobFormat } from '../domain/vmstate/format';
-import type { MetadataInput } from '../storage/event-store';
-import { badRequest } from './problem';
+import type { MetadataInput } from '../app/command-handler';
+import { conditionHolds, type VersionCondition } from '../app/conditions';
+import { badRequest, HttpProblem } from './problem';
 
 const HEADER_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -29,33 +30,95 @@ export interface IdempotencyKey {
   requestHash: string;
 }
 
-/** The Idempotency-Key header with a digest of the request it keys (method, URL, type, body). */
-export function idempotencyOf(req: Request): IdempotencyKey | undefined {
+/** What identifies a request besides its body: method, URL, content type and conditions. */
+export function requestPrefix(req: Request): string {
+  return `${req.method} ${req.originalUrl}\n${req.get('content-type') ?? ''}\n${req.get('if-match') ?? ''}\n${req.get('if-none-match') ?? ''}\n`;
+}
+
+/** The Idempotency-Key header alone (validated), for a body hashed as it streams. */
+export function idempotencyKeyOf(req: Request): string | undefined {
   const key = req.get('idempotency-key');
   if (key === undefined) return undefined;
   if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw badRequest('Idempotency-Key must be 1 to 255 visible ASCII characters');
+  return key;
+}
+
+/** The Idempotency-Key header with a digest of the request it keys (method, URL, type, body). */
+export function idempotencyOf(req: Request): IdempotencyKey | undefined {
+  const key = idempotencyKeyOf(req);
+  if (key === undefined) return undefined;
   const h = createHash('sha256');
-  h.update(`${req.method} ${req.originalUrl}\n${req.get('content-type') ?? ''}\n${req.get('if-match') ?? ''}\n`);
+  h.update(requestPrefix(req));
   if (Buffer.isBuffer(req.body)) h.update(req.body);
   else if (req.body !== undefined) h.update(JSON.stringify(req.body));
   return { key, requestHash: h.digest('hex') };
 }
 
+/** An entity tag of a list header: weak or strong, and its opaque text (without quotes). */
+interface EntityTag {
+  weak: boolean;
+  opaque: string;
+}
+
+const TAG = /[ \t]*(?:(W\/)?"([\x21\x23-\x7e\x80-\xff]*)")?[ \t]*(,|$)/y;
+
+/** `*` or a comma list of entity tags (RFC 9110 §8.8.3; empty list elements are allowed). */
+function parseTags(header: string, v: string): '*' | EntityTag[] {
+  if (v.trim() === '*') return '*';
+  const tags: EntityTag[] = [];
+  TAG.lastIndex = 0;
+  for (;;) {
+    const at = TAG.lastIndex;
+    const m = TAG.exec(v);
+    if (!m || TAG.lastIndex === at) {
+      if (at >= v.length && tags.length) break;
+      throw badRequest(`${header} must be * or a list of entity tags ("7", W/"7"), got ${JSON.stringify(v.slice(0, 60))}`);
+    }
+    if (m[2] !== undefined) tags.push({ weak: m[1] !== undefined, opaque: m[2] });
+    if (m[3] === '') break;
+  }
+  if (!tags.length) throw badRequest(`${header} names no entity tag`);
+  return tags;
+}
+
+/** The version a strong tag of ours names; other tags name none (they never match). */
+const versionOfTag = (opaque: string) => (/^[1-9]\d{0,14}$/.test(opaque) ? Number(opaque) : undefined);
+
 /**
- * If-Match → the version a write is based on. `"7"`, `W/"7"` and `7` all mean 7; `*` means
- * "any existing version" (undefined here). A list matches if one of its versions does: the
- * newest given is used, so a stale list still fails.
+ * If-Match and If-None-Match → the condition on the vCPU's version (its ETag is `"<version>"`).
+ * If-Match compares strongly (a weak tag never matches); If-None-Match weakly (RFC 9110 §13.1).
  */
-export function ifMatchVersion(req: Request): number | undefined {
-  const v = req.get('if-match');
-  if (v === undefined || v.trim() === '*') return undefined;
-  const versions = v.split(',').map((part) => {
-    const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(part);
-    if (!m)
-      throw badRequest(`If-Match must be an ETag of this service ("<version>"), got ${JSON.stringify(v.slice(0, 60))}`);
-    return Number(m[1]);
-  });
-  return Math.max(...versions);
+export function versionCondition(req: Request): VersionCondition | undefined {
+  const im = req.get('if-match');
+  const inm = req.get('if-none-match');
+  if (im === undefined && inm === undefined) return undefined;
+  const c: VersionCondition = {};
+  if (im !== undefined) {
+    const t = parseTags('If-Match', im);
+    c.match = t === '*' ? '*' : t.flatMap((x) => (x.weak ? [] : (versionOfTag(x.opaque) ?? [])));
+  }
+  if (inm !== undefined) {
+    const t = parseTags('If-None-Match', inm);
+    c.noneMatch = t === '*' ? '*' : t.flatMap((x) => versionOfTag(x.opaque) ?? []);
+  }
+  return c;
+}
+
+/**
+ * A read's conditions: false from If-Match is a 412; a match of If-None-Match is a 304
+ * (RFC 9110 §13.2.2). Answers and returns true when the read is done.
+ */
+export function answeredByCondition(req: Request, res: Response, version: number): boolean {
+  const c = versionCondition(req);
+  if (!c) return false;
+  if (c.match !== undefined && !conditionHolds({ match: c.match }, version)) {
+    throw new HttpProblem(412, 'precondition-failed', 'Precondition failed', `the vCPU is at version ${version}; If-Match does not name it`, { actualVersion: version });
+  }
+  if (c.noneMatch !== undefined && !conditionHolds({ noneMatch: c.noneMatch }, version)) {
+    res.status(304).set('ETag', etagOf(version)).end();
+    return true;
+  }
+  return false;
 }
 
 export const etagOf = (version: number) => `"${version}"`;

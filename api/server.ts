@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 import { SqliteEventStore } from '../storage/sqlite/sqlite-event-store';
-import { VcpuRepository } from '../storage/vcpu-repository';
+import { CpregService } from '../app/service';
 import { createApp } from './app';
 import { loadTokens } from './auth';
 import type { Config } from './config';
@@ -19,14 +19,24 @@ export interface RunningServer {
 /** Opens the database and serves the API; resolves once listening. */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   fs.mkdirSync(path.dirname(config.dbPath), { recursive: true });
-  const store = new SqliteEventStore({ file: config.dbPath });
-  const repo = new VcpuRepository(store, {
+  const store = new SqliteEventStore({
+    file: config.dbPath,
+    ...(config.migrationsDir === undefined ? {} : { migrationsDir: config.migrationsDir }),
+  });
+  const service = new CpregService(store, {
     snapshotEvery: config.snapshotEvery,
     onSnapshotError: (e) => logger.warn({ err: e }, 'snapshot write failed (snapshots are only a cache)'),
   });
   const tokens = config.tokensFile ? loadTokens(config.tokensFile) : undefined;
   const shutdownHooks: Array<() => void> = [];
-  const ctx: AppContext = { store, repo, logger, tokens, onShutdown: (fn) => shutdownHooks.push(fn) };
+  const ctx: AppContext = {
+    service,
+    logger,
+    ...(tokens ? { tokens } : {}),
+    streamLimit: config.streamLimit,
+    rewriteHoldBack: config.rewriteHoldBack,
+    onShutdown: (fn) => shutdownHooks.push(fn),
+  };
   const server = http.createServer(createApp(ctx));
   server.keepAliveTimeout = 65_000;
   // A multi-GB migration stream may take longer than Node's default 300 s to upload: the time
@@ -64,7 +74,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       await stopped;
       clearInterval(sweep);
       clearTimeout(deadline);
-      await store.close();
+      await service.close();
       logger.info('cpreg-ledger stopped');
       logger.flush();
     })());

@@ -38,7 +38,7 @@ export function streamFeed(ctx: AppContext, req: Request, res: Response, after: 
     if (closed) return;
     try {
       for (;;) {
-        const page = await ctx.store.readAll(position, BATCH);
+        const page = await ctx.service.queries.feed(position, BATCH);
         for (const e of page.events) {
           res.write(`id: ${e.position}\nevent: ${e.type}\ndata: ${JSON.stringify(eventView(e))}\n\n`);
           position = e.position;

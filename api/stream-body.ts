@@ -10,17 +10,6 @@ import { HttpProblem, unsupportedMediaType } from './problem';
  * whole, with their own limit. Not express.raw: the routes iterate the request themselves.
  */
 
-/** Default limit of a stream body: 16 GiB (`CPREG_STREAM_LIMIT` bytes overrides it). */
-export const DEFAULT_STREAM_LIMIT = 16 * 1024 ** 3;
-
-export function streamLimitFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const v = env.CPREG_STREAM_LIMIT;
-  if (v === undefined || v === '') return DEFAULT_STREAM_LIMIT;
-  if (!/^\d{1,16}$/.test(v) || Number(v) < 1)
-    throw new Error(`CPREG_STREAM_LIMIT must be a positive number of bytes, got ${JSON.stringify(v)}`);
-  return Number(v);
-}
-
 export const tooLarge = (limit: number, what: string) =>
   new HttpProblem(
     413,
@@ -84,7 +73,7 @@ export function closeAfterAnswer(req: Request, res: { set: (k: string, v: string
 
 // The answers made of a stream (shared with the CLI, which must not load express).
 
-export const vcpuIdOf = (vm: string, instance: number) => `${vm}.cpu${instance}`;
+export { vcpuIdOf } from '../app/vm-import';
 
 /** The inspection answer (also what `cpreg inspect --json` prints). */
 export function inspectionView(info: StreamInfo) {

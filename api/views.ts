@@ -4,7 +4,7 @@ import { formatRegId, sizeBytes, type RegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
 import type { LoadReport, RegValues, VcpuState } from '../domain/vcpu';
 import type { Accelerator } from '../domain/accelerator';
-import type { StoredEvent } from '../storage/event-store';
+import type { StoredEvent } from '../app/vcpu-queries';
 import type { components } from './generated/openapi';
 
 /** Shapes of the contract (openapi.yaml → api/generated/openapi.ts): the compiler holds the views to them. */

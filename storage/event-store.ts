@@ -1,6 +1,6 @@
 /**
- * The event store, backend-neutral: SQLite implements it today (storage/sqlite/); a PostgreSQL
- * store could implement it later without touching domain/ or api/. Everything is async for that
+ * The event store, backend-neutral: SQLite implements it (storage/sqlite/); another backend
+ * implements the same interface without touching domain/, app/ or api/. Everything is async for that
  * reason, even though better-sqlite3 answers synchronously.
  */
 import type { SerializedEvent } from '../domain/vcpu';
@@ -52,8 +52,8 @@ export interface IdempotencyInput {
   key: string;
   /** A digest of the request (computed by the caller): the same key with another request is refused. */
   requestHash: string;
-  /** The answer to remember and return to a repeat (JSON). */
-  result?: unknown;
+  /** The answer to remember and return to a repeat, as the exact JSON text first sent. */
+  resultText?: string;
 }
 
 export interface AppendRequest {
@@ -66,7 +66,31 @@ export interface AppendRequest {
   labels?: Record<string, string>;
 }
 
-/** What an idempotency key remembers. */
+/** One stream's part of a group append (metadata and idempotency belong to the group). */
+export type StreamAppend = Omit<AppendRequest, 'metadata' | 'idempotency'>;
+
+/**
+ * Appends to several streams as one unit: all of them or none. The idempotency key, when
+ * given, is checked and recorded in the same transaction, so of two racers with one key exactly
+ * one appends and the other gets the record (and the answer) of the first.
+ */
+export interface AppendGroup {
+  appends: readonly StreamAppend[];
+  metadata: MetadataInput;
+  idempotency?: IdempotencyInput;
+}
+
+export interface StreamAppended {
+  streamId: string;
+  version: number;
+  events: StoredEvent[];
+}
+
+export type AppendGroupResult =
+  | { replayed: false; streams: StreamAppended[] }
+  | { replayed: true; record: IdempotencyRecord };
+
+/** What an idempotency key remembers (for a group: its first stream, and all its positions). */
 export interface IdempotencyRecord {
   key: string;
   requestHash: string;
@@ -75,7 +99,8 @@ export interface IdempotencyRecord {
   toVersion: number;
   firstPosition: number;
   lastPosition: number;
-  result: unknown;
+  /** The exact JSON text of the first answer, if one was kept. */
+  resultText?: string;
 }
 
 export type AppendResult =
@@ -146,6 +171,8 @@ export interface VerifyReport {
 export interface EventStore {
   /** Appends all events of one command atomically, or none. Durable before it resolves. */
   append(request: AppendRequest): Promise<AppendResult>;
+  /** Appends to several streams atomically (all or none). Durable before it resolves. */
+  appendGroup(group: AppendGroup): Promise<AppendGroupResult>;
   /** Current version of a stream, 0 when it does not exist. */
   streamVersion(streamId: string): Promise<number>;
   getStream(streamId: string): Promise<StreamInfo | undefined>;
@@ -179,7 +206,7 @@ export class ConcurrencyError extends Error {
   }
 }
 
-/** The same idempotency key with a different request (or another stream): refused. */
+/** The same idempotency key with a different request: refused. */
 export class IdempotencyConflictError extends Error {
   constructor(readonly key: string) {
     super(`idempotency key ${JSON.stringify(key)} was already used for a different request`);

@@ -4,9 +4,9 @@ import { isAccelerator } from '../../domain/accelerator';
 import { parseRegId } from '../../domain/regid';
 import { runCommand, withEtag, type Render } from '../command';
 import type { AppContext } from '../context';
-import { badRequest, notFound, unsupportedMediaType } from '../problem';
+import { badRequest, unsupportedMediaType } from '../problem';
 import { assignments } from '../reg-refs';
-import { etagOf, formatParam, parseLimit, parseVersionParam, pathParam } from '../request-meta';
+import { answeredByCondition, etagOf, formatParam, parseLimit, parseVersionParam, pathParam } from '../request-meta';
 import { createVcpuBody, onlyQuery, parseBody, VCPU_ID } from '../schemas';
 import { arraysView, stateView } from '../views';
 import { blobBody, jsonBody } from '../bodies';
@@ -17,17 +17,16 @@ export function cpuRoutes(ctx: AppContext): Router {
   // Create from a register list (JSON) or from a migration blob (octet-stream).
   r.post('/v1/cpus', blobBody, jsonBody, async (req, res) => {
     // Render from the id it is given: on an idempotent replay that is the original vCPU's.
-    const created: Render = (id, _events, state, version) => ({
+    const created: Render = ({ streamId, state, version }) => ({
       status: 201,
-      body: stateView(id, version, state),
-      headers: withEtag(version, { Location: `/v1/cpus/${encodeURIComponent(id)}` }),
+      body: stateView(streamId, version, state),
+      headers: withEtag(version, { Location: `/v1/cpus/${encodeURIComponent(streamId)}` }),
     });
     if (req.is('application/octet-stream')) {
       const q = onlyQuery(req.query, ['format', 'accelerator', 'id']);
       const format = formatParam(q.format);
       if (!isAccelerator(q.accelerator)) throw badRequest('accelerator must be kvm, tcg or hvf');
       const id = vcpuIdOrNew(q.id);
-      res.locals.accelerator = q.accelerator;
       const blob = new Uint8Array(req.body as Buffer);
       const sha256 = createHash('sha256').update(blob).digest('hex');
       return runCommand(
@@ -46,7 +45,6 @@ export function cpuRoutes(ctx: AppContext): Router {
     onlyQuery(req.query, []);
     const body = parseBody(createVcpuBody, req.body);
     const id = vcpuIdOrNew(body.id);
-    res.locals.accelerator = body.accelerator;
     return runCommand(
       ctx,
       req,
@@ -67,40 +65,37 @@ export function cpuRoutes(ctx: AppContext): Router {
     const raw = (req.query ?? {}) as Record<string, unknown>;
     for (const k of Object.keys(raw))
       if (!['label', 'after', 'limit'].includes(k)) throw badRequest(`unknown query parameter ${JSON.stringify(k)}`);
-    const labels: Record<string, string> = {};
+    const labels: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const l of ([] as unknown[]).concat(raw.label ?? [])) {
       const m = typeof l === 'string' ? /^([^=]+)=(.*)$/.exec(l) : null;
       if (!m) throw badRequest('label must be key=value');
-      labels[m[1]] = m[2];
+      labels[m[1]!] = m[2]!;
     }
     if (raw.after !== undefined && (typeof raw.after !== 'string' || !VCPU_ID.test(raw.after)))
       throw badRequest('after must be a vCPU id');
-    const page = await ctx.store.listStreams({
-      after: raw.after as string | undefined,
-      limit: parseLimit(raw.limit),
+    const page = await ctx.service.queries.list({
       labels,
+      limit: parseLimit(raw.limit),
+      ...(typeof raw.after === 'string' ? { after: raw.after } : {}),
     });
-    const items = [];
-    for (const s of page.streams) {
-      const loaded = await ctx.repo.load(s.streamId);
-      if (loaded)
-        items.push({
-          id: s.streamId,
-          accelerator: loaded.state.accelerator,
-          version: loaded.version,
-          labels: loaded.state.labels,
-        });
-    }
+    const items = page.items.map(({ id, version, state }) => ({
+      id,
+      accelerator: state.accelerator,
+      version,
+      labels: state.labels,
+    }));
     res.json({ items, next: page.next ?? null });
   });
 
   r.get('/v1/cpus/:id', async (req, res) => {
     const { id, version, state } = await loadAt(ctx, pathParam(req, 'id'), req.query);
+    if (answeredByCondition(req, res, version)) return;
     res.set('ETag', etagOf(version)).json(stateView(id, version, state));
   });
 
   r.get('/v1/cpus/:id/arrays', async (req, res) => {
     const { id, version, state } = await loadAt(ctx, pathParam(req, 'id'), req.query);
+    if (answeredByCondition(req, res, version)) return;
     res.set('ETag', etagOf(version)).json(arraysView(id, version, state));
   });
 
@@ -114,18 +109,7 @@ function vcpuIdOrNew(id: string | undefined): string {
 }
 
 /** The vCPU now, or at `?version=` (404 when the vCPU or that version does not exist). */
-export async function loadAt(ctx: AppContext, id: string, query: unknown) {
+export function loadAt(ctx: AppContext, id: string, query: unknown) {
   const q = onlyQuery(query, ['version']);
-  const wanted = parseVersionParam(q.version, 'version');
-  return loadVersion(ctx, id, wanted);
-}
-
-export async function loadVersion(ctx: AppContext, id: string, wanted: number | undefined) {
-  const loaded = await ctx.repo.load(id, wanted);
-  if (!loaded) {
-    const current = wanted === undefined ? 0 : await ctx.store.streamVersion(id);
-    if (current === 0) throw notFound('vcpu-not-found', `no vCPU ${JSON.stringify(id)}`);
-    throw notFound('version-not-found', `vCPU ${id} has no version ${wanted} (its current version is ${current})`);
-  }
-  return { id, version: loaded.version, state: loaded.state };
+  return ctx.service.queries.get(id, parseVersionParam(q.version, 'version'));
 }

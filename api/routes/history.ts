@@ -2,13 +2,11 @@ import { Router } from 'express';
 import { registerName } from '../../domain/names';
 import { formatRegId } from '../../domain/regid';
 import { formatValue } from '../../domain/values';
-import { diffStates } from '../../domain/vcpu';
 import type { AppContext } from '../context';
-import { badRequest, notFound } from '../problem';
+import { badRequest } from '../problem';
 import { parseAfter, parseLimit, parseVersionParam, pathParam } from '../request-meta';
 import { onlyQuery } from '../schemas';
 import { eventView } from '../views';
-import { loadVersion } from './cpus';
 import { streamFeed } from '../sse';
 
 export function historyRoutes(ctx: AppContext): Router {
@@ -16,28 +14,22 @@ export function historyRoutes(ctx: AppContext): Router {
 
   r.get('/v1/cpus/:id/events', async (req, res) => {
     const q = onlyQuery(req.query, ['after', 'limit']);
-    const after = parseAfter(q.after);
-    const limit = parseLimit(q.limit);
-    const current = await ctx.store.streamVersion(pathParam(req, 'id'));
-    if (current === 0) throw notFound('vcpu-not-found', `no vCPU ${JSON.stringify(pathParam(req, 'id'))}`);
-    const events = await ctx.store.readStream(pathParam(req, 'id'), after + 1, undefined, limit);
-    const last = events.length ? events[events.length - 1].version : after;
-    res.json({ events: events.map(eventView), next: last < current ? last : null });
+    const page = await ctx.service.queries.history(pathParam(req, 'id'), parseAfter(q.after), parseLimit(q.limit));
+    res.json({ events: page.events.map(eventView), next: page.next });
   });
 
   r.get('/v1/cpus/:id/diff', async (req, res) => {
     const q = onlyQuery(req.query, ['from', 'to']);
     const from = parseVersionParam(q.from, 'from');
     if (from === undefined) throw badRequest('from is required');
-    const to = await loadVersion(ctx, pathParam(req, 'id'), parseVersionParam(q.to, 'to'));
-    const before = await loadVersion(ctx, pathParam(req, 'id'), from);
-    const changes = diffStates(before.state, to.state).map((c) => ({
+    const d = await ctx.service.queries.diff(pathParam(req, 'id'), from, parseVersionParam(q.to, 'to'));
+    const changes = d.changes.map((c) => ({
       id: formatRegId(c.id),
-      name: registerName(c.id, to.state.accelerator),
+      name: registerName(c.id, d.state.accelerator),
       before: c.before === null ? null : formatValue(c.id, c.before),
       after: c.after === null ? null : formatValue(c.id, c.after),
     }));
-    res.json({ from, to: to.version, changes });
+    res.json({ from, to: d.to, changes });
   });
 
   // The global feed; Server-Sent Events when asked for text/event-stream.
@@ -52,13 +44,13 @@ export function historyRoutes(ctx: AppContext): Router {
       return streamFeed(ctx, req, res, after);
     }
     const limit = parseLimit(q.limit);
-    const page = await ctx.store.readAll(parseAfter(q.after), limit);
+    const page = await ctx.service.queries.feed(parseAfter(q.after), limit);
     res.json({ events: page.events.map(eventView), next: page.events.length === limit ? page.lastPosition : null });
   });
 
   r.get('/v1/audit/verify', async (req, res) => {
     onlyQuery(req.query, []);
-    const v = await ctx.store.verify();
+    const v = await ctx.service.queries.verify();
     res.json({
       ok: v.ok,
       events: v.events,

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { DomainError } from '../../domain/errors';
+import { Refused } from '../../app/errors';
 import type { RegisteredEvent } from './event-types';
 import { runCommand, withEtag, type Render } from '../command';
 import type { AppContext } from '../context';
@@ -13,7 +13,7 @@ import { HttpProblem } from '../problem';
 import type { components } from '../generated/openapi';
 
 /** The write summary: version and what was written (names included). */
-const written: Render = (id, events, state, version) => {
+const written: Render = ({ streamId: id, events, state, version }) => {
   const e = events[0] as RegisteredEvent<'RegistersWritten'>;
   const body = {
     id,
@@ -41,7 +41,7 @@ export function registerRoutes(ctx: AppContext): Router {
       );
     } catch (e) {
       // The register is the resource here: an unknown one is a 404, not a refused batch.
-      if (e instanceof DomainError && e.kind === 'unknown-register') {
+      if (e instanceof Refused && e.kind === 'unknown-register') {
         throw new HttpProblem(404, 'unknown-register', 'Unknown register', e.message);
       }
       throw e;

@@ -10,7 +10,7 @@ import { namedValues } from '../views';
 import type { RegisteredEvent } from './event-types';
 import type { components } from '../generated/openapi';
 
-const syncResult: Render = (id, events, state, version) => {
+const syncResult: Render = ({ streamId: id, events, state, version }) => {
   const e = events[0];
   const body: components['schemas']['SyncResult'] =
     e.type === 'SyncedFromAccelerator'

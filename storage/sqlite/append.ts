@@ -2,10 +2,13 @@ import { canonicalEventText, canonicalJson, chainHash, GENESIS_HASH } from '../c
 import {
   ConcurrencyError,
   IdempotencyConflictError,
-  type AppendRequest,
-  type AppendResult,
+  type AppendGroup,
+  type AppendGroupResult,
   type ExpectedVersion,
+  type MetadataInput,
   type StoredEvent,
+  type StreamAppend,
+  type StreamAppended,
 } from '../event-store';
 import type { Outcome } from '../group-commit';
 import { IdempotencyKeys } from './idempotency';
@@ -20,9 +23,9 @@ interface Head {
 const MAX_STREAM_ID = 256;
 
 /**
- * Writes batches of appends: one BEGIN IMMEDIATE transaction per batch, each append in its own
- * SAVEPOINT (a conflicting append fails alone), COMMIT — with synchronous=FULL, the WAL is
- * synced — before the caller answers anyone.
+ * Writes batches of append groups: one BEGIN IMMEDIATE transaction per batch, each group in its
+ * own SAVEPOINT (a conflicting group fails alone, all of its streams with it), COMMIT. The
+ * commit does not fsync (synchronous=NORMAL): the store syncs the WAL before anyone is answered.
  */
 export class Appender {
   private readonly stmts;
@@ -48,22 +51,22 @@ export class Appender {
       insert: db.prepare(
         'INSERT INTO events (position, stream_id, version, type, schema_version, data, metadata, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
-      savepoint: db.prepare('SAVEPOINT one_append'),
-      release: db.prepare('RELEASE one_append'),
-      rollbackTo: db.prepare('ROLLBACK TO one_append'),
+      savepoint: db.prepare('SAVEPOINT one_group'),
+      release: db.prepare('RELEASE one_group'),
+      rollbackTo: db.prepare('ROLLBACK TO one_group'),
     };
   }
 
-  runBatch(requests: readonly AppendRequest[]): Outcome<AppendResult>[] {
-    const out: Outcome<AppendResult>[] = [];
+  runBatch(groups: readonly AppendGroup[]): Outcome<AppendGroupResult>[] {
+    const out: Outcome<AppendGroupResult>[] = [];
     this.db.exec('BEGIN IMMEDIATE');
     try {
       let head = this.head();
       const now = new Date().toISOString();
-      for (const req of requests) {
+      for (const group of groups) {
         this.stmts.savepoint.run();
         try {
-          const { result, newHead } = this.appendOne(req, head, now);
+          const { result, newHead } = this.appendGroup(group, head, now);
           this.stmts.release.run();
           head = newHead;
           out.push({ ok: true, value: result });
@@ -88,38 +91,74 @@ export class Appender {
     return { position: Math.max(seq, last?.position ?? 0), hash: last?.hash ?? GENESIS_HASH };
   }
 
-  private appendOne(req: AppendRequest, head: Head, now: string): { result: AppendResult; newHead: Head } {
+  private appendGroup(group: AppendGroup, head: Head, now: string): { result: AppendGroupResult; newHead: Head } {
+    const idem = group.idempotency;
+    if (idem) {
+      // The one place a key is enforced: inside the transaction that would record it.
+      const rec = this.keys.find(idem.key);
+      if (rec) {
+        if (rec.requestHash !== idem.requestHash) throw new IdempotencyConflictError(idem.key);
+        return { result: { replayed: true, record: rec }, newHead: head };
+      }
+    }
+    if (group.appends.length === 0) throw new TypeError('an append group needs at least one stream');
+    const metadataText = canonicalJson({ ...group.metadata, recordedAt: now });
+    const streams: StreamAppended[] = [];
+    const firstPosition = head.position + 1;
+    let h = head;
+    const seen = new Set<string>();
+    for (const a of group.appends) {
+      if (seen.has(a.streamId)) throw new TypeError(`stream ${a.streamId} appears twice in one group`);
+      seen.add(a.streamId);
+      const r = this.appendStream(a, h, now, metadataText);
+      streams.push(r.appended);
+      h = r.head;
+    }
+    if (idem) {
+      const first = streams[0]!;
+      const firstVersion = first.events[0]?.version ?? first.version + 1;
+      this.keys.record(
+        {
+          key: idem.key,
+          requestHash: idem.requestHash,
+          streamId: first.streamId,
+          fromVersion: firstVersion,
+          toVersion: first.version,
+          firstPosition,
+          lastPosition: h.position,
+          ...(idem.resultText === undefined ? {} : { resultText: idem.resultText }),
+        },
+        now,
+      );
+    }
+    return { result: { replayed: false, streams }, newHead: h };
+  }
+
+  private appendStream(
+    req: StreamAppend,
+    head: Head,
+    now: string,
+    metadataText: string,
+  ): { appended: StreamAppended; head: Head } {
     const { streamId } = req;
     if (typeof streamId !== 'string' || streamId.length === 0 || streamId.length > MAX_STREAM_ID) {
       throw new TypeError(`stream id must be a string of 1..${MAX_STREAM_ID} characters`);
     }
-    if (req.idempotency) {
-      const rec = this.keys.find(req.idempotency.key);
-      if (rec) {
-        if (rec.requestHash !== req.idempotency.requestHash || rec.streamId !== streamId) {
-          throw new IdempotencyConflictError(req.idempotency.key);
-        }
-        return { result: { replayed: true, streamId, version: rec.toVersion, events: [], record: rec }, newHead: head };
-      }
-    }
     const row = this.stmts.stream.get(streamId);
     const actual = row?.version ?? 0;
     checkExpected(streamId, req.expectedVersion, actual);
-    if (req.events.length === 0) {
-      return { result: { replayed: false, streamId, version: actual, events: [] }, newHead: head };
-    }
+    if (req.events.length === 0) return { appended: { streamId, version: actual, events: [] }, head };
 
     const version = actual + req.events.length;
     const labelsText = req.labels ? canonicalJson(req.labels) : null;
     if (row) this.stmts.updateStream.run(version, now, labelsText, streamId);
     else this.stmts.createStream.run(streamId, version, now, now, labelsText ?? '{}');
 
-    const metadata = { ...req.metadata, recordedAt: now };
-    const metadataText = canonicalJson(metadata);
+    const metadata = JSON.parse(metadataText) as MetadataInput & { recordedAt: string };
     const stored: StoredEvent[] = [];
     let { position, hash } = head;
     for (let k = 0; k < req.events.length; k++) {
-      const e = req.events[k];
+      const e = req.events[k]!;
       position++;
       const v = actual + k + 1;
       const dataText = canonicalJson(e.data);
@@ -141,27 +180,11 @@ export class Appender {
         type: e.type,
         schemaVersion: e.schemaVersion,
         data: JSON.parse(dataText),
-        metadata: JSON.parse(metadataText),
+        metadata,
         hash: hash.toString('hex'),
       });
     }
-    if (req.idempotency) {
-      const { key, requestHash, result } = req.idempotency;
-      this.keys.record(
-        {
-          key,
-          requestHash,
-          streamId,
-          fromVersion: actual + 1,
-          toVersion: version,
-          firstPosition: stored[0].position,
-          lastPosition: position,
-        },
-        result === undefined ? null : canonicalJson(result),
-        now,
-      );
-    }
-    return { result: { replayed: false, streamId, version, events: stored }, newHead: { position, hash } };
+    return { appended: { streamId, version, events: stored }, head: { position, hash } };
   }
 }
 

@@ -36,12 +36,12 @@ export class IdempotencyKeys {
       toVersion: r.to_version,
       firstPosition: r.first_position,
       lastPosition: r.last_position,
-      result: r.result === null ? undefined : JSON.parse(r.result),
+      ...(r.result === null ? {} : { resultText: r.result }),
     };
   }
 
-  /** `resultText`: canonical JSON of the caller's answer, or null. */
-  record(rec: Omit<IdempotencyRecord, 'result'>, resultText: string | null, createdAt: string): void {
-    this.insert.run({ ...rec, result: resultText, createdAt });
+  record(rec: IdempotencyRecord, createdAt: string): void {
+    const { resultText, ...row } = rec;
+    this.insert.run({ ...row, result: resultText ?? null, createdAt });
   }
 }

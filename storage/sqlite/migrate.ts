@@ -12,9 +12,8 @@ export interface Migration {
 
 const FILE = /^(\d{3,})_([a-z0-9_]+)\.sql$/;
 
-/** The migrations/ directory: CPREG_MIGRATIONS_DIR, or above the sources / compiled output, or in the cwd. */
+/** The migrations/ directory: above the sources / compiled output, or in the cwd. */
 export function findMigrationsDir(start: string = __dirname): string {
-  if (process.env.CPREG_MIGRATIONS_DIR) return process.env.CPREG_MIGRATIONS_DIR;
   for (let d = start; ; d = path.dirname(d)) {
     const candidate = path.join(d, 'migrations');
     if (fs.existsSync(path.join(candidate, '001_init.sql'))) return candidate;

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
-import { dbPathFromEnv } from '../config';
 import type {
+  AppendGroup,
+  AppendGroupResult,
   AppendRequest,
   AppendResult,
   EventPayload,
@@ -27,8 +28,8 @@ import { Snapshots } from './snapshots';
 import { verifyChain } from './verify';
 
 export interface SqliteStoreOptions {
-  /** Database file; default CPREG_DB or ./data/cpreg.db. */
-  file?: string;
+  /** Database file (':memory:' for a throwaway store). */
+  file: string;
   /** Migrations to apply (default: the SQL files of migrations/). */
   migrations?: readonly Migration[];
   migrationsDir?: string;
@@ -46,12 +47,12 @@ export class SqliteEventStore implements EventStore {
   private readonly keys: IdempotencyKeys;
   private readonly snapshots: Snapshots;
   private readonly appender: Appender;
-  private readonly committer: GroupCommitter<AppendRequest, AppendResult>;
+  private readonly committer: GroupCommitter<AppendGroup, AppendGroupResult>;
   private closed = false;
   private readonly walSync: WalSync | undefined;
 
-  constructor(opts: SqliteStoreOptions = {}) {
-    this.file = opts.file ?? dbPathFromEnv();
+  constructor(opts: SqliteStoreOptions) {
+    this.file = opts.file;
     this.db = openDatabase(this.file, { busyTimeoutMs: opts.busyTimeoutMs });
     try {
       this.schemaVersion = migrate(this.db, opts.migrations ?? loadMigrations(opts.migrationsDir));
@@ -84,9 +85,17 @@ export class SqliteEventStore implements EventStore {
     };
   }
 
-  append(request: AppendRequest): Promise<AppendResult> {
+  async append(request: AppendRequest): Promise<AppendResult> {
+    const { metadata, idempotency, ...one } = request;
+    const r = await this.appendGroup({ appends: [one], metadata, ...(idempotency ? { idempotency } : {}) });
+    if (r.replayed) return { replayed: true, streamId: request.streamId, version: r.record.toVersion, events: [], record: r.record };
+    const s = r.streams[0]!;
+    return { replayed: false, streamId: s.streamId, version: s.version, events: s.events };
+  }
+
+  appendGroup(group: AppendGroup): Promise<AppendGroupResult> {
     if (this.closed) return Promise.reject(new Error('event store is closed'));
-    return this.committer.submit(request);
+    return this.committer.submit(group);
   }
 
   async streamVersion(streamId: string): Promise<number> {
@@ -139,12 +148,12 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
-  /** Writes whatever is queued, then closes. */
   /** Resolves once everything committed so far is on disk (answers from stored data wait for it). */
   whenDurable(): Promise<void> {
     return this.walSync?.whenDurable() ?? Promise.resolve();
   }
 
+  /** Writes whatever is queued, then closes. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.committer.flush();

@@ -736,7 +736,7 @@ async function call(r: RawRequest): Promise<RawResponse> {
 async function head(): Promise<number> {
   let pos = 0;
   for (;;) {
-    const page = await t.ctx.store.readAll(pos, 1000);
+    const page = await t.store.readAll(pos, 1000);
     if (!page.events.length) return pos;
     pos = page.lastPosition;
   }
@@ -815,11 +815,11 @@ test(`${RUNS} random or mutated requests: never a 5xx, every 4xx a problem, a re
   const started = Date.now();
   for (const p of plans) {
     const cpu = pick(world.cpus, p.cpu);
-    const etag = `"${await t.ctx.store.streamVersion(cpu.id)}"`;
+    const etag = `"${await t.store.streamVersion(cpu.id)}"`;
     const d = pick(TEMPLATES, p.template)(world, cpu, p, etag);
     for (const m of p.mutations) mutate(d, m, world, etag);
     const watched = [...new Set([...world.cpus.map((c) => c.id), ...(d.cpu ? [d.cpu] : [])])];
-    const versions = await Promise.all(watched.map((id) => t.ctx.store.streamVersion(id)));
+    const versions = await Promise.all(watched.map((id) => t.store.streamVersion(id)));
 
     const keysBefore = new Set(world.usedKeys);
     const what = describe_(d, p.mutations);
@@ -834,7 +834,7 @@ test(`${RUNS} random or mutated requests: never a 5xx, every 4xx a problem, a re
     statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
     const after = await head();
     const added = after - before;
-    const versionsNow = await Promise.all(watched.map((id) => t.ctx.store.streamVersion(id)));
+    const versionsNow = await Promise.all(watched.map((id) => t.store.streamVersion(id)));
     const fail = (why: string) => failures.push(`${res.status} ${why}: ${what} → ${res.text.slice(0, 300)}`);
 
     if (res.status >= 500) fail('server error');
@@ -847,7 +847,7 @@ test(`${RUNS} random or mutated requests: never a 5xx, every 4xx a problem, a re
       if (versionsNow.some((v, i) => v !== versions[i])) fail('a refusal moved a vCPU version');
       // nor does it use up its Idempotency-Key
       const key = d.headers['idempotency-key'];
-      if (key && !keysBefore.has(key) && /^[\x21-\x7e]{1,255}$/.test(key) && (await t.ctx.store.findIdempotency(key)))
+      if (key && !keysBefore.has(key) && /^[\x21-\x7e]{1,255}$/.test(key) && (await t.store.findIdempotency(key)))
         fail('a refusal stored its Idempotency-Key');
     }
     if (res.status < 400) {
@@ -937,7 +937,7 @@ describe('concurrent bursts', () => {
       const drafts = await Promise.all(
         plans.slice(i, i + 8).map(async (p) => {
           const cpu = pick(world.cpus, p.cpu);
-          const etag = `"${await t.ctx.store.streamVersion(cpu.id)}"`;
+          const etag = `"${await t.store.streamVersion(cpu.id)}"`;
           const d = pick(TEMPLATES, p.template)(world, cpu, p, etag);
           for (const m of p.mutations) mutate(d, m, world, etag);
           if (d.name.startsWith('create')) world.created++;
@@ -959,7 +959,7 @@ describe('concurrent bursts', () => {
     // every stream's version adds up to the events recorded
     let sum = 0;
     for (let after: string | undefined; ;) {
-      const page = await t.ctx.store.listStreams({ after, limit: 1000 });
+      const page = await t.store.listStreams({ after, limit: 1000 });
       sum += page.streams.reduce((n, st) => n + st.version, 0);
       if (!page.next) break;
       after = page.next;
@@ -992,10 +992,10 @@ describe('found by fuzzing', () => {
   // plain object, where `__proto__` sets the prototype): the PATCH answers 200 and writes the
   // other registers, where an unknown register must refuse the whole batch (422, all or nothing).
   test('PATCH with a "__proto__" register is refused as a whole', async () => {
-    const v = await t.ctx.store.streamVersion('fz.tcg');
+    const v = await t.store.streamVersion('fz.tcg');
     const r = await send('PATCH', '/v1/cpus/fz.tcg/registers', '{"values":{"__proto__":"0x1","TPIDR_EL0":"0x5"}}');
     expect(r.status).toBe(422);
-    expect(await t.ctx.store.streamVersion('fz.tcg')).toBe(v);
+    expect(await t.store.streamVersion('fz.tcg')).toBe(v);
   });
 
   // Regression (fixed): the same for labels: {"labels":{"__proto__":"x"}} creates the vCPU with labels {}.

@@ -21,7 +21,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const events = async () => (await t.ctx.store.readAll(0, 1000)).lastPosition;
+const events = async () => (await t.store.readAll(0, 1000)).lastPosition;
 
 test('mutated streams: inspect, import, rewrite never answer 5xx; refusals record nothing', async () => {
   const mutation = fc.oneof(

@@ -95,9 +95,7 @@ describe('POST /v1/qemu-streams/inspect', () => {
 describe('size limit (CPREG_STREAM_LIMIT)', () => {
   let small: TestApp;
   beforeEach(() => {
-    process.env.CPREG_STREAM_LIMIT = '100000';
-    small = makeTestApp();
-    delete process.env.CPREG_STREAM_LIMIT;
+    small = makeTestApp({ streamLimit: 100000 });
   });
   afterEach(() => small.close());
 
@@ -309,7 +307,7 @@ describe('POST /v1/qemu-streams/rewrite', () => {
       Buffer.from(readStream([stream(MAX)]).cpus[0]!.block),
     ).expect(201);
     const app = express();
-    app.use(qemuStreamRoutes(t.ctx, { holdBack: 4096 }));
+    app.use(qemuStreamRoutes({ ...t.ctx, rewriteHoldBack: 4096 }));
     const server = http.createServer(app);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {

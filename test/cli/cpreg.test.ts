@@ -159,12 +159,15 @@ describe('against a server', () => {
   });
 
   test('a refusal after the answer started (server aborts): exit 1, one line, no output file', async () => {
-    process.env.CPREG_REWRITE_HOLDBACK = '4096';
     const small = await startServer(
-      configFromEnv({ PORT: '0', HOST: '127.0.0.1', CPREG_DB: path.join(dir, 'db2', 'cpreg.db') }),
+      configFromEnv({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        CPREG_DB: path.join(dir, 'db2', 'cpreg.db'),
+        CPREG_REWRITE_HOLDBACK: '4096',
+      }),
       createLogger('silent'),
     );
-    delete process.env.CPREG_REWRITE_HOLDBACK;
     try {
       const one = readStream([stream('aarch64-max-smp2')]).cpus[0]!.block;
       await request(small.url)

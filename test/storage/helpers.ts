@@ -11,7 +11,7 @@ export function tempDir(prefix = 'cpreg-storage-'): { dir: string; cleanup: () =
 }
 
 /** A store on a fresh on-disk database; `done()` closes it and removes the directory. */
-export function freshStore(opts: SqliteStoreOptions = {}) {
+export function freshStore(opts: Partial<SqliteStoreOptions> = {}) {
   const t = tempDir();
   const file = path.join(t.dir, 'cpreg.db');
   const store = new SqliteEventStore({ file, ...opts });
@@ -19,7 +19,7 @@ export function freshStore(opts: SqliteStoreOptions = {}) {
     store,
     file,
     dir: t.dir,
-    reopen: (more: SqliteStoreOptions = {}) => new SqliteEventStore({ file, ...opts, ...more }),
+    reopen: (more: Partial<SqliteStoreOptions> = {}) => new SqliteEventStore({ file, ...opts, ...more }),
     done: async () => {
       await store.close().catch(() => undefined);
       t.cleanup();

@@ -1,6 +1,4 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { dbPathFromEnv } from '../../storage/config';
 import { SchemaVersionError } from '../../storage/event-store';
 import { loadMigrations, migrate } from '../../storage/sqlite/migrate';
 import { openDatabase } from '../../storage/sqlite/open';
@@ -108,19 +106,4 @@ describe('migrations', () => {
     await b.close();
   });
 
-  test('the path comes from CPREG_DB, default ./data/cpreg.db', () => {
-    expect(dbPathFromEnv({ CPREG_DB: '/x/y.db' })).toBe('/x/y.db');
-    expect(dbPathFromEnv({})).toBe(path.resolve('data/cpreg.db'));
-    const prev = process.env.CPREG_DB;
-    process.env.CPREG_DB = path.join(t.dir, 'from-env', 'c.db');
-    try {
-      const s = new SqliteEventStore();
-      expect(s.file).toBe(process.env.CPREG_DB);
-      expect(fs.existsSync(process.env.CPREG_DB)).toBe(true);
-      void s.close();
-    } finally {
-      if (prev === undefined) delete process.env.CPREG_DB;
-      else process.env.CPREG_DB = prev;
-    }
-  });
 });

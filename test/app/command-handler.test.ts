@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { indexOfReg, readValueAt } from '../../domain/cpreg-arrays';
-import { DomainError } from '../../domain/errors';
 import {
   deserializeEvent,
   exportBlob,
@@ -9,9 +8,64 @@ import {
   type VcpuCommand,
   type VcpuState,
 } from '../../domain/vcpu';
-import { ConcurrencyError, IdempotencyConflictError } from '../../storage/event-store';
-import { VcpuRepository } from '../../storage/vcpu-repository';
-import { freshStore, meta, sysreg } from './helpers';
+import { IdempotencyConflictError, PreconditionFailedError, Refused } from '../../app/errors';
+import { CpregService, type ServiceOptions } from '../../app/service';
+import type { EventStore, MetadataInput } from '../../storage/event-store';
+import { freshStore, meta, sysreg } from '../storage/helpers';
+
+interface RunOptions {
+  metadata: MetadataInput;
+  expectedVersion?: number;
+  idempotency?: { key: string; requestHash: string };
+  resultOf?: (o: { state: VcpuState; version: number }) => unknown;
+}
+
+/** One vCPU at a time through the application, answering what a test checks. */
+class VcpuRepository {
+  readonly service: CpregService;
+  constructor(
+    private readonly store: EventStore,
+    opts: ServiceOptions = {},
+  ) {
+    this.service = new CpregService(store, opts);
+  }
+  async execute(id: string, command: VcpuCommand, opts: RunOptions) {
+    const out = await this.service.execute(
+      [
+        {
+          streamId: id,
+          command,
+          ...(opts.expectedVersion === undefined ? {} : { condition: { match: [opts.expectedVersion] } }),
+        },
+      ],
+      {
+        metadata: opts.metadata,
+        ...(opts.idempotency ? { idempotency: opts.idempotency } : {}),
+        answer: ([d]) => ({
+          version: d!.version,
+          from: d!.version - d!.events.length + 1,
+          result: opts.resultOf?.(d!),
+        }),
+      },
+    );
+    const { version, from, result } = out.answer;
+    const state = (await this.service.states.load(id, version))!.state;
+    const events = await this.store.readStream(id, from, version);
+    return { version, state, events, replayed: out.replayed, result };
+  }
+  load(id: string, version?: number, opts?: { cache?: boolean; snapshots?: boolean }) {
+    return this.service.states.load(id, version, opts);
+  }
+  async diff(id: string, from: number, to: number) {
+    return (await this.service.queries.diff(id, from, to)).changes;
+  }
+  async history(id: string, from: number, limit: number) {
+    return (await this.service.queries.history(id, from - 1, limit)).events;
+  }
+  replayAll() {
+    return this.service.states.replayAll();
+  }
+}
 
 const N_REGS = 12;
 const create = (labels: Record<string, string> = { vm: 'web-1' }): VcpuCommand => ({
@@ -28,7 +82,7 @@ const valueOf = (s: VcpuState, i: number) => readValueAt(s.arrays, indexOfReg(s.
 const same = (a: VcpuState | undefined, b: VcpuState | undefined) =>
   expect(a && serializeState(a)).toEqual(b && serializeState(b));
 
-describe('vCPU repository', () => {
+describe("the application's command handler (one vCPU)", () => {
   let h: ReturnType<typeof freshStore>;
   let repo: VcpuRepository;
   beforeEach(() => {
@@ -55,7 +109,7 @@ describe('vCPU repository', () => {
 
   test('a refused command appends nothing and leaves the vCPU usable', async () => {
     await repo.execute('cpu-1', create(), { metadata: meta });
-    await expect(repo.execute('cpu-1', write([[99, 1n]]), { metadata: meta })).rejects.toBeInstanceOf(DomainError);
+    await expect(repo.execute('cpu-1', write([[99, 1n]]), { metadata: meta })).rejects.toBeInstanceOf(Refused);
     await expect(repo.execute('cpu-1', create(), { metadata: meta })).rejects.toMatchObject({ kind: 'vcpu-exists' });
     await expect(repo.execute('cpu-2', write([[1, 1n]]), { metadata: meta })).rejects.toMatchObject({
       kind: 'vcpu-not-found',
@@ -212,7 +266,7 @@ describe('vCPU repository', () => {
       expect(valueOf((await new VcpuRepository(h.store).load('cpu-1'))!.state, 1)).toBe(20n);
     });
 
-    test('two writers with the same If-Match version: exactly one wins, the other gets a ConcurrencyError', async () => {
+    test('two writers with the same If-Match version: exactly one wins, the other fails its precondition', async () => {
       await repo.execute('cpu-1', create(), { metadata: meta });
       const rs = await Promise.allSettled([
         repo.execute('cpu-1', write([[1, 1n]]), { metadata: meta, expectedVersion: 1 }),
@@ -220,8 +274,8 @@ describe('vCPU repository', () => {
       ]);
       expect(rs.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       const lost = rs.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-      expect(lost.reason).toBeInstanceOf(ConcurrencyError);
-      expect(lost.reason).toMatchObject({ expected: 1, actual: 2 });
+      expect(lost.reason).toBeInstanceOf(PreconditionFailedError);
+      expect(lost.reason).toMatchObject({ actualVersion: 2 });
       expect(await h.store.streamVersion('cpu-1')).toBe(2);
     });
 
@@ -243,7 +297,7 @@ describe('vCPU repository', () => {
         await repo2.execute('cpu-1', write([[4, 4n]]), { metadata: meta });
         await expect(
           repo.execute('cpu-1', write([[4, 5n]]), { metadata: meta, expectedVersion: 4 }),
-        ).rejects.toMatchObject({ expected: 4, actual: 5 });
+        ).rejects.toMatchObject({ actualVersion: 5 });
         expect((await repo.execute('cpu-1', write([[4, 5n]]), { metadata: meta, expectedVersion: 5 })).version).toBe(6);
         expect((await other.verify()).ok).toBe(true);
       } finally {

@@ -1,0 +1,96 @@
+import { readValueAt } from '../domain/cpreg-arrays';
+import { diffStates, type RegisterChange, type VcpuState } from '../domain/vcpu';
+import type { EventStore, FeedPage, StoredEvent, VerifyReport } from '../storage/event-store';
+import { NotFoundError } from './errors';
+import type { VcpuStates } from './vcpu-states';
+
+export interface VcpuAt {
+  id: string;
+  version: number;
+  state: VcpuState;
+}
+
+export interface VcpuPage {
+  items: VcpuAt[];
+  next?: string;
+}
+
+export interface HistoryPage {
+  events: StoredEvent[];
+  /** Pass as `after` for the next page; null on the last one. */
+  next: number | null;
+}
+
+export interface Diff {
+  from: number;
+  to: number;
+  state: VcpuState;
+  changes: RegisterChange[];
+}
+
+/** Reads: never decide, never write (a snapshot rebuilt while loading is a cache). */
+export class VcpuQueries {
+  constructor(
+    private readonly store: EventStore,
+    private readonly states: VcpuStates,
+  ) {}
+
+  /** The vCPU now, or at `version`; NotFoundError when the vCPU or that version does not exist. */
+  async get(id: string, version?: number): Promise<VcpuAt> {
+    const loaded = await this.states.load(id, version);
+    if (loaded) return { id, version: loaded.version, state: loaded.state };
+    const current = version === undefined ? 0 : await this.store.streamVersion(id);
+    if (current === 0) throw new NotFoundError('vcpu-not-found', `no vCPU ${JSON.stringify(id)}`);
+    throw new NotFoundError(
+      'version-not-found',
+      `vCPU ${id} has no version ${version} (its current version is ${current})`,
+    );
+  }
+
+  /** The vCPU's current version, 0 when it does not exist. */
+  version(id: string): Promise<number> {
+    return this.store.streamVersion(id);
+  }
+
+  async list(q: { labels: Record<string, string>; after?: string; limit: number }): Promise<VcpuPage> {
+    const page = await this.store.listStreams(q);
+    const items: VcpuAt[] = [];
+    for (const s of page.streams) {
+      const loaded = await this.states.load(s.streamId);
+      if (loaded) items.push({ id: s.streamId, version: loaded.version, state: loaded.state });
+    }
+    return { items, ...(page.next === undefined ? {} : { next: page.next }) };
+  }
+
+  /** Events of one vCPU with version > after. */
+  async history(id: string, after: number, limit: number): Promise<HistoryPage> {
+    const current = await this.store.streamVersion(id);
+    if (current === 0) throw new NotFoundError('vcpu-not-found', `no vCPU ${JSON.stringify(id)}`);
+    const events = await this.store.readStream(id, after + 1, undefined, limit);
+    const last = events.length ? events[events.length - 1]!.version : after;
+    return { events, next: last < current ? last : null };
+  }
+
+  /** Registers whose value differs between two versions (`from` 0: before the vCPU existed). */
+  async diff(id: string, from: number, to?: number): Promise<Diff> {
+    const b = await this.get(id, to);
+    if (from === 0) {
+      const a = b.state.arrays;
+      const changes = Array.from(a.cpregIndexes, (rid, i) => ({ id: rid, before: null, after: readValueAt(a, i) }));
+      return { from, to: b.version, state: b.state, changes };
+    }
+    const a = await this.get(id, from);
+    return { from, to: b.version, state: b.state, changes: diffStates(a.state, b.state) };
+  }
+
+  /** The global feed: events with position > after. */
+  feed(after: number, limit: number): Promise<FeedPage> {
+    return this.store.readAll(after, limit);
+  }
+
+  verify(): Promise<VerifyReport> {
+    return this.store.verify();
+  }
+}
+
+export type { StoredEvent };

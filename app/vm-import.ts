@@ -1,0 +1,67 @@
+import { createHash } from 'crypto';
+import type { Accelerator } from '../domain/accelerator';
+import { DomainError } from '../domain/errors';
+import { StreamReader, type StreamInfo } from '../domain/qemu-stream';
+import type { VcpuCommand, VcpuState } from '../domain/vcpu';
+import type { BlobFormat } from '../domain/vmstate/format';
+import type { MetadataInput } from '../storage/event-store';
+import type { CommandHandler, Decided, Executed } from './command-handler';
+import { sha256Hex } from './migration';
+
+/** A VM's vCPUs are `<vm>.cpu<N>`, N being QEMU's cpu_index (the cpu section's instance id). */
+export const vcpuIdOf = (vm: string, instance: number) => `${vm}.cpu${instance}`;
+
+/** Reads a whole stream from its chunks (RAM pages are skipped as they come, never buffered). */
+export async function readStream(chunks: AsyncIterable<Uint8Array>, onChunk?: (c: Uint8Array) => void) {
+  const reader = new StreamReader();
+  for await (const chunk of chunks) {
+    onChunk?.(chunk);
+    reader.push(chunk);
+  }
+  return reader.end();
+}
+
+export interface VmImportRequest<A> {
+  vm: string;
+  /** The accelerator of vCPUs created by the import (an existing vCPU keeps its own). */
+  accelerator: Accelerator;
+  chunks: AsyncIterable<Uint8Array>;
+  metadata: MetadataInput;
+  /** `requestPrefix` is what identifies the request besides its body (method, URL, type). */
+  idempotency?: { key: string; requestPrefix: string };
+  answer: (info: StreamInfo, decided: readonly Decided[]) => A;
+}
+
+/** The format of a cpu section's block: a version-23 section carries exactly a v23 blob. */
+export const blockFormat = (sectionVersion: number): BlobFormat => (sectionVersion >= 23 ? 'v23' : 'v22');
+
+/**
+ * Imports every vCPU of a QEMU migration stream: a vCPU the service lacks is created from its
+ * block, an existing one loads it (QEMU's merge rules). All of them or none: one refusal, named
+ * by its vCPU, records nothing. An Idempotency-Key covers the whole stream.
+ */
+export async function importVm<A>(commands: CommandHandler, req: VmImportRequest<A>): Promise<Executed<A>> {
+  const hash = req.idempotency && createHash('sha256').update(req.idempotency.requestPrefix);
+  const info = await readStream(req.chunks, hash && ((c) => hash.update(c)));
+  if (info.cpus.length === 0) throw new DomainError('malformed-blob', 'the stream has no cpu sections');
+  const requestHash = hash?.digest('hex');
+  return commands.execute(
+    info.cpus.map((cpu) => {
+      const format = blockFormat(cpu.version);
+      const sha256 = sha256Hex(cpu.block);
+      return {
+        streamId: vcpuIdOf(req.vm, cpu.instance),
+        named: true,
+        command: (before: VcpuState | undefined): VcpuCommand =>
+          before
+            ? { type: 'LoadBlob', format, blob: cpu.block, sha256 }
+            : { type: 'CreateVcpuFromBlob', accelerator: req.accelerator, format, blob: cpu.block, sha256 },
+      };
+    }),
+    {
+      metadata: req.metadata,
+      ...(req.idempotency && requestHash ? { idempotency: { key: req.idempotency.key, requestHash } } : {}),
+      answer: (decided) => req.answer(info, decided),
+    },
+  );
+}
