@@ -8,7 +8,7 @@ import type { AppContext } from '../../api/context';
 import { createLogger } from '../../api/logging';
 import { CpregService } from '../../app/service';
 import { SqliteEventStore } from '../../storage/sqlite/sqlite-event-store';
-import { referenceFile } from './reference';
+import { hex, kvmList } from './kvm-list';
 
 export interface TestApp {
   app: ReturnType<typeof createApp>;
@@ -53,11 +53,7 @@ export function makeTestApp(
   };
 }
 
-/** A kernel list (vregs config) plus the 14 DEMUX ids a real host adds, as hex strings. */
+/** A KVM vCPU's register list (see kvm-list.ts), as hex strings. */
 export function kvmKernelList(): string[] {
-  const ids = JSON.parse(fs.readFileSync(referenceFile('get-reg-list-vregs.json'), 'utf8')) as string[];
-  return [
-    ...ids,
-    ...Array.from({ length: 14 }, (_, n) => '0x' + (0x6020000000110000n + BigInt(n)).toString(16).padStart(16, '0')),
-  ];
+  return kvmList().ids.map(hex);
 }
