@@ -88,14 +88,15 @@ function assignments(
     state,
     pairs.map(([ref]) => ref),
   );
-  // resolveAll answers one id per ref, in order: ids[k] is the register of pairs[k].
-  const resolved = pairs.map(([, value], k) => [ids[k]!, value] as const);
-  const tooWide = resolved.filter(([id, value]) => !fits(id, value)).map(([id]) => id);
+  // resolveAll answers one id per ref, in order: ids[k] is the register of pairs[k], and k
+  // below is always an index into both.
+  const valueOf = (k: number) => pairs[k]![1];
+  const tooWide = ids.filter((id, k) => !fits(id, valueOf(k)));
   if (tooWide.length) {
     throw new DomainError('invalid-value', `${what}: value wider than the register for ${listRegs(tooWide)}`, tooWide);
   }
-  resolved.sort((x, y) => (x[0] < y[0] ? -1 : 1));
-  return { ids: resolved.map(([id]) => id), values: resolved.map(([, value]) => value) };
+  const order = ids.map((_, k) => k).sort((a, b) => (ids[a]! < ids[b]! ? -1 : 1));
+  return { ids: order.map((k) => ids[k]!), values: order.map(valueOf) };
 }
 
 function syncFrom(state: VcpuState, c: SyncFromAccelerator): VcpuEvent {
