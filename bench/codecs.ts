@@ -15,8 +15,8 @@ import { appendResults, opsPerSecond } from './lib/machine';
 
 function arrays(ids: bigint[]) {
   const a = layoutArrays(BigUint64Array.from(ids).sort());
-  for (let i = 0; i < ids.length; i++) {
-    const bits = BigInt(Math.min(sizeBytes(a.cpregIndexes[i]), 256) * 8);
+  for (const [i, id] of a.cpregIndexes.entries()) {
+    const bits = BigInt(Math.min(sizeBytes(id), 256) * 8);
     writeValueAt(a, i, (BigInt(i + 1) * 0x9e3779b97f4a7c15n) & ((1n << bits) - 1n));
   }
   return a;

@@ -8,8 +8,9 @@
  * acknowledged write. Below target, the server is profiled (--cpu-prof) and the hot functions listed.
  *
  * Run: npm run bench:build && node build/bench/http.js [seconds per run, default 10] [--profile (PUT and sync)]
- * Both servers are child processes; the real one on an on-disk database in a temp dir
- * (WAL, synchronous=FULL as the store sets it), logging at its default level to /dev/null.
+ * Both servers are child processes; the real one on an on-disk database in a temp dir (WAL,
+ * commits at synchronous=NORMAL and the WAL fdatasynced before each answer, as the store runs
+ * it), logging at its default level to /dev/null.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -74,9 +75,12 @@ async function setup(port: number): Promise<string[]> {
     );
     if (r.status !== 201) throw new Error(`setup: ${r.status} ${r.text}`);
   }
-  const state = await jsonRequest({ host: '127.0.0.1', port }, 'GET', '/v1/cpus/bench.0');
-  for (const r of state.json.registers as Array<{ id: string; size: number }>)
-    if (r.size <= 8 && ids.length < 300) ids.push(r.id);
+  const state = await jsonRequest<{ registers: Array<{ id: string; size: number }> }>(
+    { host: '127.0.0.1', port },
+    'GET',
+    '/v1/cpus/bench.0',
+  );
+  for (const r of state.json?.registers ?? []) if (r.size <= 8 && ids.length < 300) ids.push(r.id);
   if (ids.length !== 300) throw new Error(`the fixture has ${ids.length} registers of ≤ 8 bytes, 300 wanted`);
   return ids;
 }
@@ -152,8 +156,9 @@ async function fsyncCounts(): Promise<string[]> {
   });
   await settle();
   // every answered request (also the ones answered after the measuring window closed) was synced
-  const events = (await jsonRequest({ host: '127.0.0.1', port: s.port }, 'GET', '/v1/audit/verify')).json
-    .events as number;
+  const verify = await jsonRequest<{ events: number }>({ host: '127.0.0.1', port: s.port }, 'GET', '/v1/audit/verify');
+  if (!verify.json) throw new Error(`verify: ${verify.status} ${verify.text.slice(0, 200)}`);
+  const { events } = verify.json;
   const concurrentWrites = events - CLIENTS - N;
   const concurrent = (count() - before) / concurrentWrites;
   await stop(s, serverPid);
@@ -199,8 +204,7 @@ async function main(): Promise<void> {
 
   // The headline ratio: bare and real PUT interleaved over rounds (the machine is shared; a
   // noisy neighbour then hits both sides), the median of the per-round ratios.
-  const ratios: number[] = [];
-  const rounds: Array<[LoadResult, LoadResult]> = [];
+  const rounds: Array<{ bare: LoadResult; real: LoadResult; ratio: number }> = [];
   for (let r = 0; r < ROUNDS; r++) {
     const b = await load(
       bare.port,
@@ -210,17 +214,16 @@ async function main(): Promise<void> {
       s.port,
       put((c) => `bench.${c}`),
     );
-    rounds.push([b, p]);
-    ratios.push(p.rps / b.rps);
+    rounds.push({ bare: b, real: p, ratio: p.rps / b.rps });
     say(
       `round ${r + 1}: bare express 5 PUT (express.json, small JSON answer): ${fmt(b)}; cpreg-ledger PUT TPIDR_EL0, 16 clients on 16 vCPUs: ${fmt(p)}; ratio ${(p.rps / b.rps).toFixed(2)}`,
     );
   }
-  const ratio = [...ratios].sort((a, b) => a - b)[Math.floor(ROUNDS / 2)];
-  const put16 = rounds[ratios.indexOf(ratio)][1];
-  const barePut = rounds[ratios.indexOf(ratio)][0];
+  const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor(ROUNDS / 2)];
+  if (!median) throw new Error(`ROUNDS is ${ROUNDS}: no round to take the median of`);
+  const { ratio, real: put16, bare: barePut } = median;
   say(
-    `PUT / bare, median of ${ROUNDS} rounds: ${ratio.toFixed(3)} (rounds: ${ratios.map((x) => x.toFixed(2)).join(', ')}) — target ≥ 0.5: ${ratio >= 0.5 ? 'met' : 'NOT met'}`,
+    `PUT / bare, median of ${ROUNDS} rounds: ${ratio.toFixed(3)} (rounds: ${rounds.map((x) => x.ratio.toFixed(2)).join(', ')}) — target ≥ 0.5: ${ratio >= 0.5 ? 'met' : 'NOT met'}`,
   );
   const bareSync = await load(bare.port, sync(bodies));
   say(`bare express 5, POST 300 values: ${fmt(bareSync)}`);
@@ -245,10 +248,13 @@ async function main(): Promise<void> {
   say(
     `cpreg-ledger POST /syncs from-accelerator, 300 values, 16 clients on 16 vCPUs: ${fmt(syncs)} — ratio to bare ${(syncs.rps / bareSync.rps).toFixed(2)}`,
   );
-  const v = (await jsonRequest({ host: '127.0.0.1', port: s.port }, 'GET', '/v1/audit/verify')).json as {
-    ok: boolean;
-    events: number;
-  };
+  const verified = await jsonRequest<{ ok: boolean; events: number }>(
+    { host: '127.0.0.1', port: s.port },
+    'GET',
+    '/v1/audit/verify',
+  );
+  const v = verified.json;
+  if (!v) throw new Error(`verify: ${verified.status} ${verified.text.slice(0, 200)}`);
   const versions = await Promise.all(
     Array.from(
       { length: CLIENTS },
@@ -257,7 +263,7 @@ async function main(): Promise<void> {
           .status,
     ),
   );
-  const runs = [...rounds.map(([, p]) => p), put1, seq, syncs];
+  const runs = [...rounds.map((r) => r.real), put1, seq, syncs];
   const acked = runs.reduce((n, r) => n + r.acked, 0);
   const errors = runs.reduce((n, r) => n + r.errors, 0);
   say(

@@ -238,12 +238,12 @@ interface Answer {
   body: Buffer;
 }
 
-function requestOptions(
+async function requestOptions(
   o: Options,
   method: string,
   path: string,
   headers: Record<string, string | number>,
-): { mod: typeof http | typeof https; opts: http.RequestOptions } {
+): Promise<{ mod: typeof http | typeof https; opts: http.RequestOptions }> {
   let url: URL;
   try {
     url = new URL(path, o.server.endsWith('/') ? o.server : o.server + '/');
@@ -253,8 +253,8 @@ function requestOptions(
   const h: Record<string, string | number> = { ...headers };
   if (o.token) h.authorization = `Bearer ${o.token}`;
   return {
-    // loaded on demand: `cpreg inspect` starts faster without TLS
-    mod: url.protocol === 'https:' ? (require('https') as typeof https) : (require('http') as typeof http),
+    // loaded on demand: `cpreg inspect` never needs them, and starts faster without them
+    mod: url.protocol === 'https:' ? await import('https') : await import('http'),
     opts: {
       method,
       hostname: url.hostname.replace(/^\[|\]$/g, ''),
@@ -285,8 +285,8 @@ function problemLine(a: Answer): string {
   return `the server answered ${a.status}${a.body.length ? `: ${a.body.toString('utf8').slice(0, 200).replace(/\s+/g, ' ')}` : ''}`;
 }
 
-function getJson(o: Options, path: string): Promise<Answer> {
-  const { mod, opts } = requestOptions(o, 'GET', path, { accept: 'application/json' });
+async function getJson(o: Options, path: string): Promise<Answer> {
+  const { mod, opts } = await requestOptions(o, 'GET', path, { accept: 'application/json' });
   return new Promise((resolve, reject) => {
     const req = mod.request(opts, (res) => {
       const parts: Buffer[] = [];
@@ -303,7 +303,7 @@ function getJson(o: Options, path: string): Promise<Answer> {
  * POSTs the file as the body (Content-Length set, read as a stream). A 200 answer's body goes to
  * `sink` when given (else it is collected); anything else is collected for the error message.
  */
-function postFile(
+async function postFile(
   o: Options,
   path: string,
   file: string,
@@ -311,7 +311,7 @@ function postFile(
   sink?: fs.WriteStream,
 ): Promise<Answer & { received: number }> {
   const size = fileSize(file);
-  const { mod, opts } = requestOptions(o, 'POST', path, {
+  const { mod, opts } = await requestOptions(o, 'POST', path, {
     'content-type': 'application/octet-stream',
     'content-length': size,
     accept: 'application/json, application/octet-stream',

@@ -16,24 +16,20 @@ app.get('/healthz', (_req, res) => {
 });
 app.put('/v1/cpus/:id/registers/:reg', json, (req, res) => {
   version++;
-  res
-    .set('ETag', `"${version}"`)
-    .json({
-      id: req.params.id,
-      version,
-      written: [{ id: req.params.reg, value: (req.body as { value: string }).value }],
-    });
+  res.set('ETag', `"${version}"`).json({
+    id: req.params.id,
+    version,
+    written: [{ id: req.params.reg, value: (req.body as { value: string }).value }],
+  });
 });
 app.post('/v1/cpus/:id/syncs', json, (req, res) => {
   version++;
-  res
-    .set('ETag', `"${version}"`)
-    .json({
-      id: req.params.id,
-      version,
-      direction: (req.body as { direction: string }).direction,
-      read: Object.keys((req.body as { values: object }).values).length,
-    });
+  res.set('ETag', `"${version}"`).json({
+    id: req.params.id,
+    version,
+    direction: (req.body as { direction: string }).direction,
+    read: Object.keys((req.body as { values: object }).values).length,
+  });
 });
 const server = http.createServer(app);
 server.keepAliveTimeout = 65_000;

@@ -50,14 +50,14 @@ export function httpRequest(t: Target, r: RawRequest): Promise<RawResponse> {
   });
 }
 
-/** JSON in, JSON out (the body parsed when it is JSON). */
-export async function jsonRequest(
+/** JSON in, JSON out: `json` is the body parsed (unchecked: T is the caller's word), undefined when it is not JSON. */
+export async function jsonRequest<T = unknown>(
   t: Target,
   method: string,
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
-) {
+): Promise<RawResponse & { json: T | undefined }> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const res = await httpRequest(t, {
     method,
@@ -65,9 +65,9 @@ export async function jsonRequest(
     body: payload,
     headers: { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
   });
-  let json: any;
+  let json: T | undefined;
   try {
-    json = JSON.parse(res.text);
+    json = JSON.parse(res.text) as T;
   } catch {
     json = undefined;
   }

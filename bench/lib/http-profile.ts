@@ -62,8 +62,10 @@ function inclusiveTimes(nodes: Node[], selfUs: Map<number, number>, root: string
     subtree.set(id, t);
     return t;
   };
-  sum(nodes[0].id);
   const out = new Map<string, number>();
+  const first = nodes[0]; // the root of the call tree
+  if (!first) return out;
+  sum(first.id);
   const walk = (id: number, onStack: Set<string>) => {
     const n = byId.get(id)!;
     const url = n.callFrame.url.replace(/^file:\/\//, '');
@@ -72,7 +74,7 @@ function inclusiveTimes(nodes: Node[], selfUs: Map<number, number>, root: string
     if (!onStack.has(key)) out.set(key, (out.get(key) ?? 0) + subtree.get(id)!);
     for (const c of n.children ?? []) walk(c, next);
   };
-  walk(nodes[0].id, new Set());
+  walk(first.id, new Set());
   return out;
 }
 
@@ -85,8 +87,8 @@ function areaOf(url: string, fn: string, root: string): string {
         : fn === '(program)'
           ? '(program)'
           : '(native)';
-  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (nm) return nm[1];
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1];
+  if (pkg) return pkg;
   if (url.startsWith('node:')) return 'node:' + url.slice(5).split('/')[0];
   const rel = path.relative(root, url);
   return rel.startsWith('..') ? url : rel.split('/').slice(0, 2).join('/');

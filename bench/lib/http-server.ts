@@ -40,7 +40,8 @@ export function freePort(): Promise<number> {
 export async function spawnServer(o: SpawnOptions): Promise<SpawnedServer> {
   const port = o.port ?? (await freePort());
   const argv = [...(o.wrapper ?? []), process.execPath, ...(o.nodeArgs ?? []), o.entry];
-  const child = spawn(argv[0], argv.slice(1), {
+  // argv is never empty: it holds process.execPath and the entry at least
+  const child = spawn(argv[0]!, argv.slice(1), {
     cwd: o.cwd,
     env: { ...process.env, ...o.env, PORT: String(port), HOST: '127.0.0.1' },
     // stdout (one log line per request) is not needed: readiness is polled on /healthz

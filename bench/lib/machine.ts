@@ -6,8 +6,8 @@ import * as path from 'path';
 export function machineLine(): string {
   let cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   try {
-    const m = /model name\s*:\s*(.+)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) cpu = m[1].trim();
+    const model = /model name\s*:\s*(.+)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1];
+    if (model) cpu = model.trim();
   } catch {
     /* not Linux: os.cpus() is good enough */
   }

@@ -30,6 +30,18 @@ const REGS = [
   '0x603000000013c208', // SP_EL0
 ];
 
+/** A stored event as GET /v1/cpus/{id}/events answers it. */
+interface StoredEvent {
+  version: number;
+  type: string;
+  data: { ids?: string[]; values?: string[] };
+}
+/** The part of a vCPU's state answer these tests read. */
+interface VcpuView {
+  version: number;
+  registers: Array<{ id: string; value: string }>;
+}
+
 let tmp: string;
 let entry: string;
 const children = new Set<ChildProcess>();
@@ -43,6 +55,20 @@ function rng(seed: number) {
     x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
     return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A GET answered 200 with a JSON body, that body; anything else fails the test. */
+async function getJson<T>(t: Target, p: string): Promise<T> {
+  const r = await jsonRequest<T>(t, 'GET', p);
+  if (r.status !== 200 || r.json === undefined) throw new Error(`GET ${p}: ${r.status} ${r.text.slice(0, 200)}`);
+  return r.json;
+}
+
+/** The value of a register in a state answer, as a number; fails the test when it is not there. */
+function valueIn(state: VcpuView, reg: string): bigint {
+  const r = state.registers.find((x) => x.id === reg);
+  if (!r) throw new Error(`${reg} is not in the state`);
+  return BigInt(r.value);
 }
 
 async function start(db: string, port: number): Promise<SpawnedServer> {
@@ -75,7 +101,7 @@ beforeAll(() => {
   } catch (e) {
     // tsc emits even with type errors (others may be mid-edit); only a missing entry is fatal
     if (!fs.existsSync(path.join(out, 'api/main.js')))
-      throw new Error(`build failed: ${String((e as { stdout?: Buffer }).stdout ?? e)}`);
+      throw new Error(`build failed: ${String((e as { stdout?: Buffer }).stdout ?? e)}`, { cause: e });
   }
   fs.copyFileSync(path.join(ROOT, 'openapi.yaml'), path.join(out, 'openapi.yaml'));
   entry = path.join(out, 'api/main.js');
@@ -113,10 +139,9 @@ test(`${WRITERS} writers and ${KILLS} SIGKILLs lose no acknowledged write`, asyn
   const serverErrors: string[] = [];
   let connectionErrors = 0;
   let stop = false;
-  const writer = async (w: number) => {
+  const writer = async (w: number, reg: string) => {
     const agent = keepAliveAgent(1);
     const cpu = `crash.${w % CPUS}`;
-    const reg = REGS[w];
     for (let seq = 0; !stop; seq++) {
       const value = (BigInt(w + 1) << 40n) | BigInt(seq);
       try {
@@ -140,7 +165,7 @@ test(`${WRITERS} writers and ${KILLS} SIGKILLs lose no acknowledged write`, asyn
     }
     agent.destroy();
   };
-  const writers = Array.from({ length: WRITERS }, (_, w) => writer(w));
+  const writers = REGS.slice(0, WRITERS).map((reg, w) => writer(w, reg));
 
   const random = rng(7);
   for (let k = 0; k < KILLS; k++) {
@@ -162,16 +187,20 @@ test(`${WRITERS} writers and ${KILLS} SIGKILLs lose no acknowledged write`, asyn
   let total = 0;
   for (let c = 0; c < CPUS; c++) {
     const cpu = `crash.${c}`;
-    const events: Array<{ version: number; type: string; data: { ids?: string[]; values?: string[] } }> = [];
+    const events: StoredEvent[] = [];
     // the value an event wrote to a register (events carry parallel ids/values arrays)
-    const wrote = (e: { type: string; data: { ids?: string[]; values?: string[] } } | undefined, reg: string) =>
-      e?.type === 'RegistersWritten' && e.data.ids?.includes(reg) ? e.data.values![e.data.ids.indexOf(reg)] : undefined;
+    const wrote = (e: StoredEvent | undefined, reg: string) =>
+      e?.type === 'RegistersWritten' && e.data.ids?.includes(reg)
+        ? e.data.values?.[e.data.ids.indexOf(reg)]
+        : undefined;
     for (let after = 0; ;) {
-      const page = await jsonRequest(admin, 'GET', `/v1/cpus/${cpu}/events?after=${after}&limit=1000`);
-      expect(page.status).toBe(200);
-      events.push(...page.json.events);
-      if (page.json.next === null) break;
-      after = page.json.next;
+      const page = await getJson<{ events: StoredEvent[]; next: number | null }>(
+        admin,
+        `/v1/cpus/${cpu}/events?after=${after}&limit=1000`,
+      );
+      events.push(...page.events);
+      if (page.next === null) break;
+      after = page.next;
     }
     expect(events.map((e) => e.version)).toEqual(events.map((_, i) => i + 1));
     total += events.length;
@@ -186,23 +215,22 @@ test(`${WRITERS} writers and ${KILLS} SIGKILLs lose no acknowledged write`, asyn
 
     // The current state holds, per register, the last value its history wrote (acknowledged or
     // not: a write can commit and lose its answer to the kill), and that is at least the last ack.
-    const state = await jsonRequest(admin, 'GET', `/v1/cpus/${cpu}`);
-    expect(state.json.version).toBe(events.length);
+    const state = await getJson<VcpuView>(admin, `/v1/cpus/${cpu}`);
+    expect(state.version).toBe(events.length);
     for (const reg of REGS.filter((_, w) => w % CPUS === c)) {
       const last = [...events].reverse().find((e) => wrote(e, reg) !== undefined);
-      const now = state.json.registers.find((r: { id: string }) => r.id === reg).value;
-      expect(BigInt(now)).toBe(BigInt(wrote(last, reg)!));
+      const now = valueIn(state, reg);
+      expect(now).toBe(BigInt(wrote(last, reg)!));
       const lastAck = acks.filter((a) => a.cpu === cpu && a.reg === reg).pop();
-      if (lastAck) expect(BigInt(now) >= lastAck.value).toBe(true);
+      if (lastAck) expect(now >= lastAck.value).toBe(true);
     }
   }
 
   // Past states: the vCPU at an acknowledged version holds that write (a sample, to stay quick).
   const sample = acks.filter((_, i) => i % Math.ceil(acks.length / 40) === 0);
   for (const a of sample) {
-    const r = await jsonRequest(admin, 'GET', `/v1/cpus/${a.cpu}?version=${a.version}`);
-    expect(r.status).toBe(200);
-    expect(BigInt(r.json.registers.find((x: { id: string }) => x.id === a.reg).value)).toBe(a.value);
+    const past = await getJson<VcpuView>(admin, `/v1/cpus/${a.cpu}?version=${a.version}`);
+    expect(valueIn(past, a.reg)).toBe(a.value);
   }
 
   const verify = await jsonRequest(admin, 'GET', '/v1/audit/verify');
@@ -286,11 +314,9 @@ test('SIGTERM: in-flight requests complete (2xx), an open feed ends, the process
 
   // And what they were told is durable.
   const again = await start(db, await freePort());
-  const state = await jsonRequest({ host: '127.0.0.1', port: again.port }, 'GET', '/v1/cpus/term.0');
-  expect(state.json.version).toBe(1 + REGS.length);
-  for (const [i, reg] of REGS.entries()) {
-    expect(BigInt(state.json.registers.find((r: { id: string }) => r.id === reg).value)).toBe(BigInt(0x7e000 + i));
-  }
+  const state = await getJson<VcpuView>({ host: '127.0.0.1', port: again.port }, '/v1/cpus/term.0');
+  expect(state.version).toBe(1 + REGS.length);
+  for (const [i, reg] of REGS.entries()) expect(valueIn(state, reg)).toBe(BigInt(0x7e000 + i));
   again.child.kill('SIGTERM');
   await again.exited;
 }, 60_000);
