@@ -13,7 +13,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { deserializeEvent, foldEvents, type VcpuCommand } from '../domain/vcpu';
 import { SqliteEventStore } from '../storage/sqlite/sqlite-event-store';
-import { VcpuRepository } from '../storage/vcpu-repository';
+import { CpregService } from '../app/service';
+
+/** One command on one vCPU, through the application's command handler. */
+const run = (service: CpregService, id: string, command: VcpuCommand) =>
+  service.execute([{ streamId: id, command }], { metadata: meta, answer: () => null });
 import { appendResults } from './lib/machine';
 
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 100_000);
@@ -53,28 +57,26 @@ const pct = (xs: number[], p: number) => {
 };
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
-async function sequential(repo: VcpuRepository, id: string, command: () => VcpuCommand, ms: number): Promise<number> {
-  await repo.execute(id, create, { metadata: meta });
+async function sequential(repo: CpregService, id: string, command: () => VcpuCommand, ms: number): Promise<number> {
+  await run(repo, id, create);
   let n = 0;
   const start = performance.now();
   while (performance.now() - start < ms) {
-    await repo.execute(id, command(), { metadata: meta });
+    await run(repo, id, command());
     n++;
   }
   return (n * 1000) / (performance.now() - start);
 }
 
-async function concurrent(repo: VcpuRepository, store: SqliteEventStore, writers: number, ms: number) {
-  await Promise.all(
-    Array.from({ length: writers }, (_, w) => repo.execute(`conc-${writers}-${w}`, create, { metadata: meta })),
-  );
+async function concurrent(repo: CpregService, store: SqliteEventStore, writers: number, ms: number) {
+  await Promise.all(Array.from({ length: writers }, (_, w) => run(repo, `conc-${writers}-${w}`, create)));
   const commits0 = store.stats.commits;
   let n = 0;
   const start = performance.now();
   await Promise.all(
     Array.from({ length: writers }, async (_, w) => {
       while (performance.now() - start < ms) {
-        await repo.execute(`conc-${writers}-${w}`, smallWrite(), { metadata: meta });
+        await run(repo, `conc-${writers}-${w}`, smallWrite());
         n++;
       }
     }),
@@ -84,13 +86,11 @@ async function concurrent(repo: VcpuRepository, store: SqliteEventStore, writers
 }
 
 /** Appends `count` commands to one vCPU, 1,000 at a time (group-committed, decided in order). */
-async function populate(repo: VcpuRepository, id: string, count: number): Promise<void> {
-  await repo.execute(id, create, { metadata: meta });
+async function populate(repo: CpregService, id: string, count: number): Promise<void> {
+  await run(repo, id, create);
   for (let k = 1; k < count;) {
     const chunk = Math.min(1000, count - k);
-    await Promise.all(
-      Array.from({ length: chunk }, (_, j) => repo.execute(id, historyCommand(k + j), { metadata: meta })),
-    );
+    await Promise.all(Array.from({ length: chunk }, (_, j) => run(repo, id, historyCommand(k + j))));
     k += chunk;
   }
 }
@@ -155,7 +155,7 @@ async function main(): Promise<void> {
   };
   try {
     const appendStore = new SqliteEventStore({ file: path.join(dir, 'appends.db') });
-    const appendRepo = new VcpuRepository(appendStore, { snapshotEvery: 100 });
+    const appendRepo = new CpregService(appendStore, { snapshotEvery: 100 });
     say(
       `databases in ${dir} (on disk: ${fsType(dir)}), journal_mode=WAL, commits synced by fdatasync of the WAL before each answer (storage/sqlite/wal-sync.ts), snapshots every 100 events`,
     );
@@ -174,7 +174,7 @@ async function main(): Promise<void> {
 
     // The history: one vCPU of HISTORY events and a fleet of 1,000-event vCPUs, in their own database.
     const store = new SqliteEventStore({ file });
-    const repo = new VcpuRepository(store, { snapshotEvery: 100 });
+    const repo = new CpregService(store, { snapshotEvery: 100 });
 
     let t = performance.now();
     await populate(repo, 'big', HISTORY);
@@ -194,7 +194,7 @@ async function main(): Promise<void> {
     for (let k = 0; k < 3; k++) {
       raws.push(rawRead(store));
       const t0 = performance.now();
-      const r = await repo.replayAll();
+      const r = await repo.states.replayAll();
       replays.push((r.events * 1000) / (performance.now() - t0));
       events = r.events;
     }
@@ -217,17 +217,17 @@ async function main(): Promise<void> {
     say(`replay cost breakdown on the ${fmt(HISTORY)}-event vCPU: ${breakdown(store, 'big')}`);
 
     // Current state of the 100,000-event vCPU from a cold repository (no cached state).
-    const cold = new VcpuRepository(store, { snapshotEvery: 100 });
+    const cold = new CpregService(store, { snapshotEvery: 100 });
     const withSnap: number[] = [];
     for (let k = 0; k < 200; k++) {
       const t0 = performance.now();
-      await cold.load('big', undefined, { cache: false });
+      await cold.states.load('big', undefined, { cache: false });
       withSnap.push(performance.now() - t0);
     }
     const withoutSnap: number[] = [];
     for (let k = 0; k < 5; k++) {
       const t0 = performance.now();
-      await cold.load('big', undefined, { cache: false, snapshots: false });
+      await cold.states.load('big', undefined, { cache: false, snapshots: false });
       withoutSnap.push(performance.now() - t0);
     }
     const ms = median(withSnap);
@@ -238,7 +238,7 @@ async function main(): Promise<void> {
     const cached: number[] = [];
     for (let k = 0; k < 200; k++) {
       const t0 = performance.now();
-      await repo.load('big');
+      await repo.states.load('big');
       cached.push(performance.now() - t0);
     }
     say(`current state from the in-memory cache (one version check query): median ${fmt(median(cached) * 1000, 0)} µs`);
@@ -246,7 +246,7 @@ async function main(): Promise<void> {
     for (let k = 0; k < 200; k++) {
       const v = 1 + rnd(HISTORY);
       const t0 = performance.now();
-      await cold.load('big', v, { cache: false });
+      await cold.states.load('big', v, { cache: false });
       past.push(performance.now() - t0);
     }
     say(
