@@ -30,7 +30,10 @@ function fromFixture(): bigint[] {
   const core = Array.from({ length: 4 }, (_, k) => 0x6030000000100000n + 2n * BigInt(k)); // X0..X3
   const sve = [0x6080000000150000n]; // Z0
   const fw = [0x6030000000140000n, 0x6030000000140001n, 0x6030000000140002n]; // PSCI_VERSION, WA1, WA2
-  return [...core, ...sysregs, ...fw, ...sve];
+  // KVM's timer registers: TIMER_CTL, TIMER_CNT, TIMER_CVAL and PTIMER_CNT (QEMU syncs the two
+  // counters only at the full level)
+  const timers = [0x603000000013df19n, 0x603000000013df1an, 0x603000000013df02n, 0x603000000013df01n];
+  return [...new Set([...core, ...sysregs, ...timers, ...fw, ...sve])];
 }
 
 export function kvmList(): KvmList {
