@@ -3,8 +3,8 @@ import { unsupportedMediaType } from './problem';
 import type { NextFunction, Request, Response } from 'express';
 
 /** Body limits: JSON 1 MiB; blobs 4 MiB — far above the largest possible cpreg list. */
-export const JSON_LIMIT = 1024 * 1024;
-export const BLOB_LIMIT = 4 * 1024 * 1024;
+const JSON_LIMIT = 1024 * 1024;
+const BLOB_LIMIT = 4 * 1024 * 1024;
 
 export const jsonBody = express.json({ limit: JSON_LIMIT, type: 'application/json', strict: true });
 export const blobBody = express.raw({ limit: BLOB_LIMIT, type: 'application/octet-stream' });

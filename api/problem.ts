@@ -48,7 +48,7 @@ const DOMAIN_STATUS: Record<DomainErrorKind, { status: number; title: string }> 
 
 export const problemType = (kind: string) => `urn:cpreg-ledger:problem:${kind}`;
 
-export function namedRegisters(ids: readonly RegId[], accelerator: Accelerator | undefined) {
+function namedRegisters(ids: readonly RegId[], accelerator: Accelerator | undefined) {
   return ids.map((id) => ({ id: formatRegId(id), name: registerName(id, accelerator ?? 'tcg') }));
 }
 

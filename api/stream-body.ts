@@ -10,7 +10,7 @@ import { HttpProblem, unsupportedMediaType } from './problem';
  * whole, with their own limit. Not express.raw: the routes iterate the request themselves.
  */
 
-export const tooLarge = (limit: number, what: string) =>
+const tooLarge = (limit: number, what: string) =>
   new HttpProblem(
     413,
     'payload-too-large',

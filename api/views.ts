@@ -59,7 +59,7 @@ export function namedValues(rv: RegValues, accelerator: Accelerator): Schemas['N
   }));
 }
 
-export function namedValueOf(s: VcpuState, id: RegId) {
+function namedValueOf(s: VcpuState, id: RegId) {
   return { id: formatRegId(id), name: registerName(id, s.accelerator) };
 }
 

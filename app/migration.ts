@@ -30,7 +30,11 @@ export class Migrations {
    * format, sha256), based on the version the blob was made from, so the recorded hash is of
    * this very blob: a write in between makes it start again.
    */
-  async export(id: string, format: BlobFormat, opts: { record: false } | { record: true; metadata: MetadataInput }) {
+  async export(
+    id: string,
+    format: BlobFormat,
+    opts: { record: false } | { record: true; metadata: MetadataInput },
+  ): Promise<Exported> {
     for (let attempt = 0; ; attempt++) {
       const { version, state } = await this.queries.get(id);
       const blob = refusing(state.accelerator, undefined, () => exportBlob(state, format));

@@ -109,7 +109,7 @@ function vcpuIdOrNew(id: string | undefined): string {
 }
 
 /** The vCPU now, or at `?version=` (404 when the vCPU or that version does not exist). */
-export function loadAt(ctx: AppContext, id: string, query: unknown) {
+function loadAt(ctx: AppContext, id: string, query: unknown) {
   const q = onlyQuery(query, ['version']);
   return ctx.service.queries.get(id, parseVersionParam(q.version, 'version'));
 }

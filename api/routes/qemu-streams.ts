@@ -14,7 +14,7 @@ import { checkStreamRequest, closeAfterAnswer, inspectionView, streamBody } from
 import { loadReportView } from '../views';
 
 /** `vm` names the vCPUs `<vm>.cpu<N>`; with the suffix it stays within a vCPU id's 128 characters. */
-export const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,100}$/;
+const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,100}$/;
 
 function vmParam(x: string | undefined): string {
   if (x === undefined) throw badRequest('query parameter vm is required (the vCPUs are <vm>.cpu<N>)');

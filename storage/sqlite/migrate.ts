@@ -13,7 +13,7 @@ export interface Migration {
 const FILE = /^(\d{3,})_([a-z0-9_]+)\.sql$/;
 
 /** The migrations/ directory: above the sources / compiled output, or in the cwd. */
-export function findMigrationsDir(start: string = __dirname): string {
+function findMigrationsDir(start: string = __dirname): string {
   for (let d = start; ; d = path.dirname(d)) {
     const candidate = path.join(d, 'migrations');
     if (fs.existsSync(path.join(candidate, '001_init.sql'))) return candidate;
@@ -43,7 +43,7 @@ function checksum(sql: string): string {
   return createHash('sha256').update(sql, 'utf8').digest('hex');
 }
 
-export function schemaVersionOf(db: Db): number {
+function schemaVersionOf(db: Db): number {
   const t = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
   if (!t) return 0;
   const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };

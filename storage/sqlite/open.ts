@@ -11,10 +11,10 @@ export interface OpenOptions {
 }
 
 /**
- * Opens (creating its directory) a database with the durability this service promises:
- * WAL (readers never block the writer), synchronous=FULL (every commit syncs the WAL before
- * it returns, so an acknowledged append survives kill -9 and power loss). The event store then
- * moves that sync off the event loop (wal-sync.ts) without weakening it.
+ * Opens (creating its directory) a database in WAL mode (readers never block the writer) with
+ * synchronous=FULL, so a commit on this connection is on disk when it returns. The event store's
+ * writing connection switches to NORMAL and instead syncs the WAL itself, off the event loop,
+ * before any answer (wal-sync.ts): the same durability, without blocking the loop in COMMIT.
  */
 export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
