@@ -1,6 +1,12 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { DomainError } from '../domain/errors';
-import { ConcurrencyError, IdempotencyConflictError, NotFoundError, PreconditionFailedError, Refused } from '../app/errors';
+import {
+  ConcurrencyError,
+  IdempotencyConflictError,
+  NotFoundError,
+  PreconditionFailedError,
+  Refused,
+} from '../app/errors';
 import { authenticate } from './auth';
 import type { AppContext } from './context';
 import { requestContext } from './logging';
@@ -57,7 +63,14 @@ function methodNotAllowed(app: express.Express) {
     if (allowed.has('GET')) allowed.add('HEAD');
     const allow = [...allowed].sort().join(', ');
     res.set('Allow', allow);
-    next(new HttpProblem(405, 'method-not-allowed', 'Method not allowed', `${req.method} is not served on ${req.path}; allowed: ${allow}`));
+    next(
+      new HttpProblem(
+        405,
+        'method-not-allowed',
+        'Method not allowed',
+        `${req.method} is not served on ${req.path}; allowed: ${allow}`,
+      ),
+    );
   };
 }
 
@@ -99,7 +112,12 @@ function toProblem(err: unknown): Problem {
     };
   }
   if (err instanceof IdempotencyConflictError) {
-    return { type: problemType('idempotency-key-reused'), title: 'Idempotency key reused', status: 422, detail: err.message };
+    return {
+      type: problemType('idempotency-key-reused'),
+      title: 'Idempotency key reused',
+      status: 422,
+      detail: err.message,
+    };
   }
   const e = err as { type?: string; status?: number; statusCode?: number; limit?: number };
   // body-parser errors carry a type and a status

@@ -72,7 +72,9 @@ function parseTags(header: string, v: string): '*' | EntityTag[] {
     const m = TAG.exec(v);
     if (!m || TAG.lastIndex === at) {
       if (at >= v.length && tags.length) break;
-      throw badRequest(`${header} must be * or a list of entity tags ("7", W/"7"), got ${JSON.stringify(v.slice(0, 60))}`);
+      throw badRequest(
+        `${header} must be * or a list of entity tags ("7", W/"7"), got ${JSON.stringify(v.slice(0, 60))}`,
+      );
     }
     if (m[2] !== undefined) tags.push({ weak: m[1] !== undefined, opaque: m[2] });
     if (m[3] === '') break;
@@ -112,7 +114,13 @@ export function answeredByCondition(req: Request, res: Response, version: number
   const c = versionCondition(req);
   if (!c) return false;
   if (c.match !== undefined && !conditionHolds({ match: c.match }, version)) {
-    throw new HttpProblem(412, 'precondition-failed', 'Precondition failed', `the vCPU is at version ${version}; If-Match does not name it`, { actualVersion: version });
+    throw new HttpProblem(
+      412,
+      'precondition-failed',
+      'Precondition failed',
+      `the vCPU is at version ${version}; If-Match does not name it`,
+      { actualVersion: version },
+    );
   }
   if (c.noneMatch !== undefined && !conditionHolds({ noneMatch: c.noneMatch }, version)) {
     res.status(304).set('ETag', etagOf(version)).end();

@@ -59,6 +59,17 @@ export function onlyQuery(query: unknown, allowed: readonly string[]): Record<st
   return out;
 }
 
+/** Repeated `label=key=value` query parameters → labels (a filter, or labels to give). */
+export function labelsQuery(x: unknown): Record<string, string> {
+  const labels: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const l of ([] as unknown[]).concat(x ?? [])) {
+    const m = typeof l === 'string' ? /^([^=]+)=(.*)$/.exec(l) : null;
+    if (!m) throw badRequest('label must be key=value');
+    labels[m[1]!] = m[2]!;
+  }
+  return labels;
+}
+
 /**
  * JSON.parse keeps a "__proto__" key as an own property, but copying it into a plain object (as
  * zod's record does) silently drops it — a register or label would vanish from a batch. Refuse

@@ -12,14 +12,12 @@ const BATCH = 500;
  * polling the store, which also sees writes made by other processes.
  */
 export function streamFeed(ctx: AppContext, req: Request, res: Response, after: number): void {
-  res
-    .status(200)
-    .set({
-      'Content-Type': 'text/event-stream',
-      'Cache-Control': 'no-cache',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
+  res.status(200).set({
+    'Content-Type': 'text/event-stream',
+    'Cache-Control': 'no-cache',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no',
+  });
   res.flushHeaders();
   res.write(': cpreg-ledger feed\n\n');
   let position = after;

@@ -2,7 +2,7 @@ import { createHash } from 'crypto';
 import type { Accelerator } from '../domain/accelerator';
 import { DomainError } from '../domain/errors';
 import { StreamReader, type StreamInfo } from '../domain/qemu-stream';
-import type { VcpuCommand, VcpuState } from '../domain/vcpu';
+import type { StreamOrigin, VcpuCommand, VcpuState } from '../domain/vcpu';
 import type { BlobFormat } from '../domain/vmstate/format';
 import type { MetadataInput } from '../storage/event-store';
 import type { CommandHandler, Decided, Executed } from './command-handler';
@@ -25,11 +25,26 @@ export interface VmImportRequest<A> {
   vm: string;
   /** The accelerator of vCPUs created by the import (an existing vCPU keeps its own). */
   accelerator: Accelerator;
+  /** Labels of vCPUs the import creates, beside the ones it sets itself (see originLabels). */
+  labels?: Record<string, string>;
   chunks: AsyncIterable<Uint8Array>;
   metadata: MetadataInput;
   /** `requestPrefix` is what identifies the request besides its body (method, URL, type). */
   idempotency?: { key: string; requestPrefix: string };
   answer: (info: StreamInfo, decided: readonly Decided[]) => A;
+}
+
+/**
+ * The labels an import gives a vCPU it creates: its VM and what the stream said of it, so that
+ * `?label=vm=web1` or `?label=qemu.machine=virt-7.2` finds it.
+ */
+export function originLabels(vm: string, o: StreamOrigin): Record<string, string> {
+  return {
+    vm,
+    ...(o.machine === null ? {} : { 'qemu.machine': o.machine }),
+    'qemu.page-size': String(o.pageSize),
+    'qemu.cpu-index': String(o.cpuIndex),
+  };
 }
 
 /** The format of a cpu section's block: a version-23 section carries exactly a v23 blob. */
@@ -49,13 +64,23 @@ export async function importVm<A>(commands: CommandHandler, req: VmImportRequest
     info.cpus.map((cpu) => {
       const format = blockFormat(cpu.version);
       const sha256 = sha256Hex(cpu.block);
+      const origin: StreamOrigin = { machine: info.machine, pageSize: info.pageSize, cpuIndex: cpu.instance };
+      const labels = { ...req.labels, ...originLabels(req.vm, origin) };
       return {
         streamId: vcpuIdOf(req.vm, cpu.instance),
         named: true,
         command: (before: VcpuState | undefined): VcpuCommand =>
           before
-            ? { type: 'LoadBlob', format, blob: cpu.block, sha256 }
-            : { type: 'CreateVcpuFromBlob', accelerator: req.accelerator, format, blob: cpu.block, sha256 },
+            ? { type: 'LoadBlob', format, blob: cpu.block, sha256, origin }
+            : {
+                type: 'CreateVcpuFromBlob',
+                accelerator: req.accelerator,
+                format,
+                blob: cpu.block,
+                sha256,
+                origin,
+                labels,
+              },
       };
     }),
     {

@@ -300,15 +300,16 @@ export interface paths {
         put?: never;
         /**
          * Create, or load into, the vCPUs `VM.cpu<N>` from a stream, through the normal blob path.
-         * @description For each `cpu` section (instance N) of the stream: `VM.cpu<N>` is created from its v22
-         *     block (`VcpuCreated` with source blob, accelerator `accelerator`, default tcg), or, if it
-         *     exists, the block is loaded into it (`BlobLoaded`, QEMU's merge rules, the load report with
-         *     its warnings). Every vCPU is validated (decoded; the load pre-flight for existing ones)
-         *     before any is written, so a refusal (422 naming the vCPU and the registers) changes
-         *     nothing. Each write is based on the version validated: a write by someone else in between
-         *     is a 412, and the vCPUs written before it stay written (the answer says which one failed).
+         * @description For each `cpu` section (instance N) of the stream: `VM.cpu<N>` is created from its block
+         *     (v22, or v23 for a section at version 23; `VcpuCreated` with source blob, accelerator
+         *     `accelerator`, default tcg), or, if it exists, the block is loaded into it (`BlobLoaded`,
+         *     QEMU's merge rules, the load report with its warnings). All the vCPUs are written in one
+         *     transaction, or none: a refusal (422 naming the vCPU and the registers) changes nothing.
+         *     What the stream says is recorded: the events carry `origin` (`machine` from the
+         *     configuration section, `pageSize`, `cpuIndex`), and created vCPUs get the labels
+         *     `vm`, `qemu.machine`, `qemu.page-size` and `qemu.cpu-index` besides the `label`s given.
          *     With `Idempotency-Key`, a repeat of the same request (same URL and stream bytes) answers
-         *     what the first one recorded and records nothing.
+         *     what the first one answered and records nothing.
          */
         post: operations["importStream"];
         delete?: never;
@@ -529,8 +530,16 @@ export interface components {
         /** @description A past stream version (default the current one). */
         Version: number;
         Format: components["schemas"]["BlobFormat"];
-        /** @description The ETag the write is based on; 412 when the vCPU has moved on. */
+        /**
+         * @description `*` or a list of ETags (`"3", "4"`): the vCPU must be at one of them (strong comparison:
+         *     `W/"3"` never matches; `*`: it must exist). 412 otherwise.
+         */
         IfMatch: string;
+        /**
+         * @description `*` or a list of ETags (weak comparison): on a write, the vCPU must be at none of them
+         *     (`*`: must not exist), else 412; on a read, a match is a 304.
+         */
+        IfNoneMatch: string;
         IdempotencyKey: string;
     };
     requestBodies: never;
@@ -662,7 +671,18 @@ export interface operations {
                 /** @description A past stream version (default the current one). */
                 version?: components["parameters"]["Version"];
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description `*` or a list of ETags (weak comparison): on a write, the vCPU must be at none of them
+                 *     (`*`: must not exist), else 412; on a read, a match is a 304.
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                /**
+                 * @description `*` or a list of ETags (`"3", "4"`): the vCPU must be at one of them (strong comparison:
+                 *     `W/"3"` never matches; `*`: it must exist). 412 otherwise.
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 id: components["parameters"]["VcpuIdPath"];
             };
@@ -680,8 +700,16 @@ export interface operations {
                     "application/json": components["schemas"]["VcpuState"];
                 };
             };
+            /** @description Not modified: If-None-Match names the current version. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["Problem"];
             404: components["responses"]["Problem"];
+            412: components["responses"]["Problem"];
         };
     };
     getArrays: {
@@ -690,7 +718,18 @@ export interface operations {
                 /** @description A past stream version (default the current one). */
                 version?: components["parameters"]["Version"];
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description `*` or a list of ETags (weak comparison): on a write, the vCPU must be at none of them
+                 *     (`*`: must not exist), else 412; on a read, a match is a 304.
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                /**
+                 * @description `*` or a list of ETags (`"3", "4"`): the vCPU must be at one of them (strong comparison:
+                 *     `W/"3"` never matches; `*`: it must exist). 412 otherwise.
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 id: components["parameters"]["VcpuIdPath"];
             };
@@ -708,15 +747,26 @@ export interface operations {
                     "application/json": components["schemas"]["CpregArrays"];
                 };
             };
+            /** @description Not modified: If-None-Match names the current version. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["Problem"];
             404: components["responses"]["Problem"];
+            412: components["responses"]["Problem"];
         };
     };
     writeRegister: {
         parameters: {
             query?: never;
             header?: {
-                /** @description The ETag the write is based on; 412 when the vCPU has moved on. */
+                /**
+                 * @description `*` or a list of ETags (`"3", "4"`): the vCPU must be at one of them (strong comparison:
+                 *     `W/"3"` never matches; `*`: it must exist). 412 otherwise.
+                 */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -747,7 +797,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The ETag the write is based on; 412 when the vCPU has moved on. */
+                /**
+                 * @description `*` or a list of ETags (`"3", "4"`): the vCPU must be at one of them (strong comparison:
+                 *     `W/"3"` never matches; `*`: it must exist). 412 otherwise.
+                 */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -776,7 +829,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The ETag the write is based on; 412 when the vCPU has moved on. */
+                /**
+                 * @description `*` or a list of ETags (`"3", "4"`): the vCPU must be at one of them (strong comparison:
+                 *     `W/"3"` never matches; `*`: it must exist). 412 otherwise.
+                 */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -857,7 +913,10 @@ export interface operations {
                 format: components["parameters"]["Format"];
             };
             header?: {
-                /** @description The ETag the write is based on; 412 when the vCPU has moved on. */
+                /**
+                 * @description `*` or a list of ETags (`"3", "4"`): the vCPU must be at one of them (strong comparison:
+                 *     `W/"3"` never matches; `*`: it must exist). 412 otherwise.
+                 */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -1086,6 +1145,8 @@ export interface operations {
                 vm: components["schemas"]["VmName"];
                 /** @description For vCPUs created by this import (default tcg, what QEMU streams come from). */
                 accelerator?: components["schemas"]["Accelerator"];
+                /** @description `key=value`, repeatable: labels for the vCPUs this import creates. */
+                label?: string[];
             };
             header?: {
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];

@@ -7,7 +7,7 @@ import type { AppContext } from '../context';
 import { badRequest, unsupportedMediaType } from '../problem';
 import { assignments } from '../reg-refs';
 import { answeredByCondition, etagOf, formatParam, parseLimit, parseVersionParam, pathParam } from '../request-meta';
-import { createVcpuBody, onlyQuery, parseBody, VCPU_ID } from '../schemas';
+import { createVcpuBody, labelsQuery, onlyQuery, parseBody, VCPU_ID } from '../schemas';
 import { arraysView, stateView } from '../views';
 import { blobBody, jsonBody } from '../bodies';
 
@@ -65,12 +65,7 @@ export function cpuRoutes(ctx: AppContext): Router {
     const raw = (req.query ?? {}) as Record<string, unknown>;
     for (const k of Object.keys(raw))
       if (!['label', 'after', 'limit'].includes(k)) throw badRequest(`unknown query parameter ${JSON.stringify(k)}`);
-    const labels: Record<string, string> = Object.create(null) as Record<string, string>;
-    for (const l of ([] as unknown[]).concat(raw.label ?? [])) {
-      const m = typeof l === 'string' ? /^([^=]+)=(.*)$/.exec(l) : null;
-      if (!m) throw badRequest('label must be key=value');
-      labels[m[1]!] = m[2]!;
-    }
+    const labels = labelsQuery(raw.label);
     if (raw.after !== undefined && (typeof raw.after !== 'string' || !VCPU_ID.test(raw.after)))
       throw badRequest('after must be a vCPU id');
     const page = await ctx.service.queries.list({

@@ -60,7 +60,12 @@ export function migrationRoutes(ctx: AppContext): Router {
     const format = formatParam(onlyQuery(req.query, ['format']).format);
     const blob = new Uint8Array(req.body as Buffer);
     const { id, version, state, plan } = await ctx.service.migrations.check(pathParam(req, 'id'), format, blob);
-    const report: LoadReport = { updated: plan.updated, changed: plan.changed, kept: plan.kept, warnings: plan.warnings };
+    const report: LoadReport = {
+      updated: plan.updated,
+      changed: plan.changed,
+      kept: plan.kept,
+      warnings: plan.warnings,
+    };
     const values = new Map(plan.updated.map((rid, k) => [rid, plan.values[k]!] as const));
     res.set(withEtag(version)).json({ id, version, ...loadReportView(report, state, format, true, values) });
   });

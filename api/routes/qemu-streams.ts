@@ -9,7 +9,7 @@ import { loadReportOf, valuesForStreamBlock, type VcpuState } from '../../domain
 import type { AppContext } from '../context';
 import { badRequest, domainProblem, HttpProblem, notFound } from '../problem';
 import { idempotencyKeyOf, metadataOf, requestPrefix } from '../request-meta';
-import { onlyQuery } from '../schemas';
+import { labelsQuery, onlyQuery } from '../schemas';
 import { checkStreamRequest, closeAfterAnswer, inspectionView, streamBody } from '../stream-body';
 import { loadReportView } from '../views';
 
@@ -27,7 +27,8 @@ function importAnswer(vm: string, info: StreamInfo, decided: readonly Decided[])
   const cpus = decided.map((d, k) => {
     const instance = info.cpus[k]!.instance;
     const first = d.events[0];
-    if (first?.type !== 'BlobLoaded') return { instance, id: d.streamId, action: 'created' as const, version: d.version };
+    if (first?.type !== 'BlobLoaded')
+      return { instance, id: d.streamId, action: 'created' as const, version: d.version };
     const values = new Map(first.loaded.ids.map((rid, j) => [rid, first.loaded.values[j]!] as const));
     const format = blockFormat(info.cpus[k]!.version);
     return {
@@ -58,7 +59,9 @@ export function qemuStreamRoutes(ctx: AppContext): Router {
   });
 
   r.post('/v1/qemu-streams/import', async (req, res) => {
-    const q = onlyQuery(req.query, ['vm', 'accelerator']);
+    const { label, ...rest } = (req.query ?? {}) as Record<string, unknown>;
+    const q = onlyQuery(rest, ['vm', 'accelerator']);
+    const labels = labelsQuery(label);
     const vm = vmParam(q.vm);
     const accelerator = q.accelerator ?? 'tcg';
     if (!isAccelerator(accelerator)) throw badRequest('accelerator must be kvm, tcg or hvf');
@@ -68,6 +71,7 @@ export function qemuStreamRoutes(ctx: AppContext): Router {
       const out = await ctx.service.importVm({
         vm,
         accelerator,
+        labels,
         chunks: streamBody(req, limit),
         metadata: metadataOf(req, res),
         ...(key === undefined ? {} : { idempotency: { key, requestPrefix: requestPrefix(req) } }),
@@ -167,9 +171,9 @@ export function qemuStreamRoutes(ctx: AppContext): Router {
           ? domainProblem(e.error, e.accelerator, e.message)
           : e instanceof DomainError
             ? domainProblem(e)
-          : e instanceof HttpProblem
-            ? { status: e.status, detail: e.message }
-            : { status: 500, detail: String(e) };
+            : e instanceof HttpProblem
+              ? { status: e.status, detail: e.message }
+              : { status: 500, detail: String(e) };
       ctx.logger.warn(
         {
           requestId: res.locals.requestId,

@@ -2,6 +2,7 @@ import type { Accelerator } from '../accelerator';
 import type { KvmLevel } from '../accelerators/kvm';
 import type { RegId } from '../regid';
 import type { BlobFormat } from '../vmstate/format';
+import type { StreamOrigin } from './events';
 
 /** A register named by id, or by name (TPIDR_EL0), resolved against the vCPU's list. */
 export type RegRef = RegId | string;
@@ -23,6 +24,8 @@ export interface CreateVcpuFromBlob {
   readonly blob: Uint8Array;
   readonly sha256?: string;
   readonly labels?: unknown;
+  /** The block came from a QEMU migration stream, which said this. */
+  readonly origin?: StreamOrigin;
 }
 
 /** A batch: all of it or nothing. */
@@ -55,6 +58,8 @@ export interface LoadBlob {
   readonly format: BlobFormat;
   readonly blob: Uint8Array;
   readonly sha256?: string;
+  /** The block came from a QEMU migration stream, which said this. */
+  readonly origin?: StreamOrigin;
 }
 
 export type VcpuCommand =

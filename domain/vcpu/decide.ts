@@ -65,7 +65,7 @@ function createFromBlob(c: CreateVcpuFromBlob): VcpuEvent[] {
       accelerator: c.accelerator,
       labels,
       registers: allValues(arrays),
-      source: { kind: 'blob', format: c.format, sha256: c.sha256 ?? null },
+      source: { kind: 'blob', format: c.format, sha256: c.sha256 ?? null, ...(c.origin ? { origin: c.origin } : {}) },
     },
   ];
 }
@@ -145,6 +145,7 @@ function load(state: VcpuState, c: LoadBlob): VcpuEvent {
     sha256: c.sha256 ?? null,
     loaded: { ids: plan.updated, values: plan.values },
     changed: plan.changed,
+    ...(c.origin ? { origin: c.origin } : {}),
   };
 }
 

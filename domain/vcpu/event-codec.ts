@@ -3,7 +3,7 @@ import { isKvmLevel } from '../accelerators/kvm';
 import { formatRegId, RegId } from '../regid';
 import { formatValue } from '../values';
 import { isBlobFormat } from '../vmstate/format';
-import type { CreateSource, RegValues, VcpuEvent } from './events';
+import type { CreateSource, RegValues, StreamOrigin, VcpuEvent } from './events';
 import { CorruptHistoryError } from './evolve';
 
 /**
@@ -37,7 +37,15 @@ export function serializeEvent(e: VcpuEvent): { type: string; schemaVersion: num
 function dataOf(e: VcpuEvent): Json {
   switch (e.type) {
     case 'VcpuCreated':
-      return { accelerator: e.accelerator, labels: e.labels, ...regValuesToJson(e.registers), source: e.source };
+      return {
+        accelerator: e.accelerator,
+        labels: e.labels,
+        ...regValuesToJson(e.registers),
+        source:
+          e.source.kind === 'blob' && e.source.origin
+            ? { ...e.source, origin: originToJson(e.source.origin) }
+            : e.source,
+      };
     case 'RegistersWritten':
       return { ...regValuesToJson(e.written) };
     case 'SyncedFromAccelerator':
@@ -47,7 +55,13 @@ function dataOf(e: VcpuEvent): Json {
     case 'BlobExported':
       return { format: e.format, sha256: e.sha256, byteLength: e.byteLength };
     case 'BlobLoaded':
-      return { format: e.format, sha256: e.sha256, ...regValuesToJson(e.loaded), changed: e.changed.map(formatRegId) };
+      return {
+        format: e.format,
+        sha256: e.sha256,
+        ...regValuesToJson(e.loaded),
+        changed: e.changed.map(formatRegId),
+        ...(e.origin ? { origin: originToJson(e.origin) } : {}),
+      };
   }
 }
 
@@ -78,11 +92,23 @@ function idList(x: unknown, what: string): RegId[] {
   return x.map((v) => hex(v, what));
 }
 
+const originToJson = (o: StreamOrigin): Json => ({ machine: o.machine, pageSize: o.pageSize, cpuIndex: o.cpuIndex });
+
+function originFromJson(x: unknown): StreamOrigin | undefined {
+  if (x === undefined) return undefined;
+  const o = obj(x, 'origin');
+  const whole = (n: unknown) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+  if (!(o.machine === null || typeof o.machine === 'string') || !whole(o.pageSize) || !whole(o.cpuIndex))
+    fail('origin');
+  return { machine: o.machine, pageSize: o.pageSize as number, cpuIndex: o.cpuIndex as number };
+}
+
 function source(x: unknown): CreateSource {
   const o = obj(x, 'source');
   if (o.kind === 'list') return { kind: 'list' };
   if (o.kind === 'blob' && isBlobFormat(o.format) && (o.sha256 === null || typeof o.sha256 === 'string')) {
-    return { kind: 'blob', format: o.format, sha256: o.sha256 };
+    const origin = originFromJson(o.origin);
+    return { kind: 'blob', format: o.format, sha256: o.sha256, ...(origin ? { origin } : {}) };
   }
   fail('source');
 }
@@ -120,6 +146,7 @@ export function deserializeEvent(type: string, schemaVersion: number, data: unkn
         sha256: d.sha256,
         loaded: regValuesFromJson(d, 'loaded'),
         changed: idList(d.changed, 'changed'),
+        ...(d.origin === undefined ? {} : { origin: originFromJson(d.origin)! }),
       };
     default:
       fail(`unknown event type ${JSON.stringify(type)}`);

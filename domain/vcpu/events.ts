@@ -15,7 +15,17 @@ export interface RegValues {
   readonly values: readonly bigint[];
 }
 
-export type CreateSource = { kind: 'list' } | { kind: 'blob'; format: BlobFormat; sha256: string | null };
+/** What a QEMU migration stream said about the vCPU whose block it carried. */
+export interface StreamOrigin {
+  /** Machine type from the stream's configuration section (`virt-7.2`), null if it had none. */
+  readonly machine: string | null;
+  readonly pageSize: number;
+  /** QEMU's cpu_index (the cpu section's instance id). */
+  readonly cpuIndex: number;
+}
+
+export type CreateSource =
+  { kind: 'list' } | { kind: 'blob'; format: BlobFormat; sha256: string | null; origin?: StreamOrigin };
 
 export interface VcpuCreated {
   readonly type: 'VcpuCreated';
@@ -61,6 +71,8 @@ export interface BlobLoaded {
   readonly loaded: RegValues;
   /** The subset whose value changed. */
   readonly changed: readonly RegId[];
+  /** Where the blob came from, when it was a block of a QEMU migration stream. */
+  readonly origin?: StreamOrigin;
 }
 
 export type VcpuEvent =
