@@ -33,12 +33,19 @@ export const ARM_DEFAULT_PAGE_BITS = 10;
 /** Device state is buffered until the vmdesc arrives; refuse tails larger than this. */
 export const DEFAULT_MAX_DEVICE_BYTES = 64 * 1024 * 1024;
 
-/** The cpu section's cpreg fields (target/arm/machine.c, vmstate_arm_cpu v22). */
+/**
+ * The cpu section's cpreg fields (target/arm/machine.c, vmstate_arm_cpu): version 22 (QEMU 7.2 …
+ * master) has N, N ids, N values; version 23 (patch 4/5 of the variable-sized cpregs series)
+ * inserts an int32 M after N and appends N uint32 value indexes after the M values.
+ */
 export const CPU_IDSTR = 'cpu';
-export const CPU_VERSION = 22;
+export const CPU_V22 = 22;
+export const CPU_V23 = 23;
 export const FIELD_CPREG_LEN = 'cpreg_vmstate_array_len';
+export const FIELD_CPREG_VALUE_LEN = 'cpreg_vmstate_value_array_len';
 export const FIELD_CPREG_INDEXES = 'cpreg_vmstate_indexes';
 export const FIELD_CPREG_VALUES = 'cpreg_vmstate_values';
+export const FIELD_CPREG_VALUE_INDEXES = 'cpreg_vmstate_value_indexes';
 
 export function hex(n: number): string {
   return '0x' + n.toString(16).padStart(2, '0');

@@ -2,9 +2,12 @@ import { Cursor, be32, be64, copyOf, malformed } from './bytes';
 import {
   COMMAND,
   CPU_IDSTR,
-  CPU_VERSION,
+  CPU_V22,
+  CPU_V23,
   FIELD_CPREG_INDEXES,
   FIELD_CPREG_LEN,
+  FIELD_CPREG_VALUE_INDEXES,
+  FIELD_CPREG_VALUE_LEN,
   FIELD_CPREG_VALUES,
   SECTION_FOOTER,
   SEC_END,
@@ -15,6 +18,7 @@ import {
   SUBSECTION,
   hex,
 } from './constants';
+import type { BlobFormat } from '../vmstate/format';
 import type { RamParser } from './ram';
 import type { CpuCpregBlock, SectionInfo } from './types';
 import type { Vmdesc, VmdescDevice, VmdescField, VmdescVmsd } from './vmdesc';
@@ -146,10 +150,24 @@ function walkSubsections(cur: Cursor, d: VmdescVmsd, path: string): void {
   }
 }
 
+/** Where each cpreg field must sit, relative to the block start, for N registers and M slots. */
+function cpregLayout(format: BlobFormat, n: number, m: number) {
+  const head = format === 'v22' ? 4 : 8;
+  return {
+    head,
+    indexes: head,
+    values: head + 8 * n,
+    valueIndexes: head + 8 * n + 8 * m,
+    length: head + 8 * n + 8 * m + (format === 'v23' ? 4 * n : 0),
+  };
+}
+
 /**
  * A `cpu` section: the cpreg block is found by walking the vmdesc field list, never by fixed
- * offsets (qemu-system-arm and -aarch64 differ). A 0-element VARRAY has no vmdesc entry, and a
- * 1-element one has no array_len.
+ * offsets (qemu-system-arm and -aarch64 differ). Version 22: `cpreg_vmstate_array_len` (N), N ids,
+ * N values. Version 23 (patch 4/5): N, `cpreg_vmstate_value_array_len` (M), N ids, M values,
+ * N uint32 `cpreg_vmstate_value_indexes`. Each must directly follow the one before. A 0-element
+ * VARRAY has no vmdesc entry, and a 1-element one has no array_len.
  */
 function walkCpu(
   cur: Cursor,
@@ -158,58 +176,111 @@ function walkCpu(
   version: number,
   sectionOffset: number,
 ): CpuCpregBlock {
-  if (version !== CPU_VERSION) {
-    throw malformed(sectionOffset, `cpu section version ${version} is not ${CPU_VERSION}: not a v22 cpreg layout`);
+  if (version !== CPU_V22 && version !== CPU_V23) {
+    throw malformed(
+      sectionOffset,
+      `cpu section version ${version} is neither ${CPU_V22} nor ${CPU_V23}: not a known cpreg layout`,
+    );
   }
+  const format: BlobFormat = version === CPU_V22 ? 'v22' : 'v23';
   let lenAt = -1;
   let n = 0;
-  const arrays: number[] = []; // positions of the indexes and values arrays
+  let m = -1;
+  const seen = new Set<string>();
+  const int32 = (f: VmdescField, what: string): number => {
+    if (f.size !== 4 || f.array_len !== undefined || f.struct)
+      throw malformed(cur.offset, `cpu field ${f.name} is not a single int32`);
+    cur.need(4, what);
+    const v = be32(cur.buf, cur.pos) | 0;
+    if (v < 0) throw malformed(cur.offset, `${f.name} is negative (${v})`);
+    return v;
+  };
   for (const f of dev.fields) {
-    if (f.name === FIELD_CPREG_LEN) {
-      if (f.size !== 4 || f.array_len !== undefined || f.struct)
-        throw malformed(cur.offset, `cpu field ${FIELD_CPREG_LEN} is not a single int32`);
-      cur.need(4, FIELD_CPREG_LEN);
-      lenAt = cur.pos;
-      n = be32(cur.buf, cur.pos) | 0;
-      if (n < 0) throw malformed(cur.offset, `${FIELD_CPREG_LEN} is negative (${n})`);
-    } else if (f.name === FIELD_CPREG_INDEXES || f.name === FIELD_CPREG_VALUES) {
-      const count = f.array_len ?? 1;
-      const want = lenAt + 4 + 8 * n * arrays.length;
-      if (lenAt < 0 || count !== n || f.size !== 8 || f.struct || cur.pos !== want) {
+    const at = lenAt < 0 ? -1 : cur.pos - lenAt; // position relative to the block
+    const layout = cpregLayout(format, n, Math.max(m, 0));
+    const array = (count: number, size: number, want: number) => {
+      const got = f.array_len ?? 1;
+      if (format === 'v23' && m < 0)
+        throw malformed(cur.offset, `cpu section version 23 has no ${FIELD_CPREG_VALUE_LEN} field before ${f.name}`);
+      if (lenAt < 0 || got !== count || f.size !== size || f.struct || at !== want) {
         throw malformed(
           cur.offset,
-          `cpu field ${f.name} (${count} × ${f.size}) does not follow ${FIELD_CPREG_LEN} = ${n}`,
+          `cpu field ${f.name} (${got} × ${f.size}) does not follow ${FIELD_CPREG_LEN} = ${n}` +
+            (format === 'v23' ? `, ${FIELD_CPREG_VALUE_LEN} = ${m}` : '') +
+            ` (a version ${version} section expects ${count} × ${size} bytes at block offset ${want})`,
         );
       }
-      arrays.push(cur.pos);
+    };
+    switch (f.name) {
+      case FIELD_CPREG_LEN:
+        if (lenAt >= 0) throw malformed(cur.offset, `cpu field ${f.name} appears twice`);
+        n = int32(f, f.name);
+        lenAt = cur.pos;
+        break;
+      case FIELD_CPREG_VALUE_LEN:
+        if (format !== 'v23')
+          throw malformed(cur.offset, `cpu section version ${version} lists ${f.name}, a field of version ${CPU_V23}`);
+        if (lenAt < 0 || at !== 4 || m >= 0)
+          throw malformed(cur.offset, `cpu field ${f.name} does not directly follow ${FIELD_CPREG_LEN}`);
+        m = int32(f, f.name);
+        break;
+      case FIELD_CPREG_INDEXES:
+        array(n, 8, layout.indexes);
+        break;
+      case FIELD_CPREG_VALUES:
+        array(format === 'v23' ? m : n, 8, layout.values);
+        break;
+      case FIELD_CPREG_VALUE_INDEXES:
+        if (format !== 'v23')
+          throw malformed(cur.offset, `cpu section version ${version} lists ${f.name}, a field of version ${CPU_V23}`);
+        array(n, 4, layout.valueIndexes);
+        break;
     }
+    seen.add(f.name);
     walkField(cur, f, CPU_IDSTR);
   }
   if (lenAt < 0) throw malformed(sectionOffset, `cpu section has no ${FIELD_CPREG_LEN} field in its vmdesc`);
-  if (n > 0 && arrays.length !== 2)
-    throw malformed(
-      sectionOffset,
-      `cpu section: ${FIELD_CPREG_LEN} = ${n} but the vmdesc lacks the index/value arrays`,
-    );
-  if (n === 0 && arrays.length !== 0)
-    throw malformed(sectionOffset, `cpu section: ${FIELD_CPREG_LEN} = 0 but the vmdesc lists cpreg arrays`);
-  const block = copyOf(cur.buf, lenAt, lenAt + 4 + 16 * n);
-  const indexes = new BigUint64Array(n);
-  const values = new BigUint64Array(n);
-  for (let i = 0; i < n; i++) {
-    indexes[i] = be64(block, 4 + 8 * i);
-    values[i] = be64(block, 4 + 8 * n + 8 * i);
+  if (format === 'v23' && m < 0)
+    throw malformed(sectionOffset, `cpu section version 23 has no ${FIELD_CPREG_VALUE_LEN} field in its vmdesc`);
+  if (format === 'v22') m = n;
+  // Arrays of 0 elements have no vmdesc entry; any other must be listed.
+  const expected: Array<[string, number]> = [
+    [FIELD_CPREG_INDEXES, n],
+    [FIELD_CPREG_VALUES, m],
+    ...(format === 'v23' ? ([[FIELD_CPREG_VALUE_INDEXES, n]] as Array<[string, number]>) : []),
+  ];
+  for (const [name, count] of expected) {
+    if (count > 0 && !seen.has(name))
+      throw malformed(sectionOffset, `cpu section: ${name} should hold ${count} elements but the vmdesc lacks it`);
+    if (count === 0 && seen.has(name))
+      throw malformed(sectionOffset, `cpu section: ${name} should be empty but the vmdesc lists it`);
   }
+  const layout = cpregLayout(format, n, m);
+  const block = copyOf(cur.buf, lenAt, lenAt + layout.length);
+  const indexes = new BigUint64Array(n);
+  const values = new BigUint64Array(m);
+  const valueIndexes = new Uint32Array(n);
+  for (let i = 0; i < n; i++) indexes[i] = be64(block, layout.indexes + 8 * i);
+  for (let j = 0; j < m; j++) values[j] = be64(block, layout.values + 8 * j);
+  for (let i = 0; i < n; i++) valueIndexes[i] = format === 'v23' ? be32(block, layout.valueIndexes + 4 * i) : i;
   walkSubsections(cur, dev, CPU_IDSTR);
   return {
     instance: dev.instance_id,
     version,
+    format,
     sectionId,
     sectionOffset,
     blockOffset: cur.base + lenAt,
     n,
+    m,
     block,
     indexes,
     values,
+    valueIndexes,
   };
+}
+
+/** Byte offsets (relative to `blockOffset`) of a block's fields. */
+export function blockLayout(cpu: Pick<CpuCpregBlock, 'format' | 'n' | 'm'>) {
+  return cpregLayout(cpu.format, cpu.n, cpu.m);
 }

@@ -33,6 +33,8 @@ export { StreamReader, readStream, readStreamAsync } from './reader';
 export type { ReaderOptions } from './reader';
 export { StreamRewriter, rewriteStream } from './rewriter';
 export type { CpregValuesRewrite } from './rewriter';
+export { StreamConverter, convertStream } from './converter';
+export { blockLayout } from './device-walk';
 export type { CpuCpregBlock, SectionInfo, StreamInfo } from './types';
 export type { RamBlock } from './ram';
 export type { Vmdesc, VmdescDevice, VmdescField, VmdescVmsd } from './vmdesc';

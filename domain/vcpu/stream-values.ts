@@ -2,16 +2,19 @@ import { readValueAt } from '../cpreg-arrays';
 import { DomainError } from '../errors';
 import { sizeBytes, type RegId } from '../regid';
 import { listRegs } from '../vmstate/check';
+import type { BlobFormat } from '../vmstate/format';
 import type { VcpuState } from './state';
 
 /**
  * A vCPU's list must be the stream block's list exactly (same ids, same order) for its values to
- * be written into the stream; the refusal names the registers that differ.
+ * be written into the stream; the refusal names the registers that differ. The answer is the
+ * block's `cpreg_vmstate_values`: one slot per register in a v22 section (none may be wider than
+ * 8 bytes), the vCPU's M slots in a v23 one (whose value indexes must be the vCPU's layout).
  */
 export function valuesForStreamBlock(
   id: string,
   state: VcpuState,
-  cpu: { instance: number; indexes: BigUint64Array },
+  cpu: { instance: number; indexes: BigUint64Array; format?: BlobFormat; valueIndexes?: Uint32Array },
 ): BigUint64Array {
   const a = state.arrays;
   const n = cpu.indexes.length;
@@ -32,6 +35,15 @@ export function valuesForStreamBlock(
       `the register list of ${id} (${mine.length} registers) differs from the stream's cpu ${cpu.instance} (${n}): ${parts.join('; ')}`,
       regs,
     );
+  }
+  if (cpu.format === 'v23') {
+    const vi = a.cpregValueIndexes;
+    if (cpu.valueIndexes && cpu.valueIndexes.some((x, i) => x !== vi[i]))
+      throw new DomainError(
+        'malformed-blob',
+        `the stream's cpu ${cpu.instance} has value indexes that do not follow the register sizes`,
+      );
+    return a.cpregValues.slice();
   }
   const wide: RegId[] = Array.from(mine).filter((x) => sizeBytes(x) > 8);
   if (wide.length)
