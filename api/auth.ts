@@ -52,7 +52,7 @@ export function authenticate(tokens: TokenEntry[] | undefined) {
       return next();
     }
     const m = /^Bearer ([\x21-\x7e]{1,512})$/.exec(req.get('authorization') ?? '');
-    const digest = m ? createHash('sha256').update(m[1], 'utf8').digest() : undefined;
+    const digest = m ? createHash('sha256').update(m[1]!, 'utf8').digest() : undefined;
     const entry = digest && tokens.find((t) => timingSafeEqual(t.sha256, digest));
     if (!entry) {
       res.set('WWW-Authenticate', 'Bearer realm="cpreg-ledger"');

@@ -16,12 +16,12 @@ export function stateView(id: string, version: number, s: VcpuState): Schemas['V
   const a = s.arrays;
   const registers: Schemas['Register'][] = new Array(a.cpregIndexes.length);
   for (let i = 0; i < a.cpregIndexes.length; i++) {
-    const reg = a.cpregIndexes[i];
+    const reg = a.cpregIndexes[i]!; // i < length; cpregValueIndexes is parallel
     registers[i] = {
       id: formatRegId(reg),
       name: registerName(reg, s.accelerator),
       size: sizeBytes(reg),
-      valueIndex: a.cpregValueIndexes[i],
+      valueIndex: a.cpregValueIndexes[i]!,
       slots: slotsFor(reg),
       value: formatValue(reg, readValueAt(a, i)),
     };
@@ -55,7 +55,7 @@ export function namedValues(rv: RegValues, accelerator: Accelerator): Schemas['N
   return rv.ids.map((id, k) => ({
     id: formatRegId(id),
     name: registerName(id, accelerator),
-    value: formatValue(id, rv.values[k]),
+    value: formatValue(id, rv.values[k]!), // values is parallel to ids
   }));
 }
 

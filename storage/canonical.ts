@@ -25,7 +25,8 @@ export function canonicalJson(value: unknown): string {
       let out = '{';
       for (let i = 0; i < keys.length; i++) {
         if (i) out += ',';
-        out += JSON.stringify(keys[i]) + ':' + canonicalJson(o[keys[i]]);
+        const k = keys[i]!;
+        out += JSON.stringify(k) + ':' + canonicalJson(o[k]);
       }
       return out + '}';
     }

@@ -87,8 +87,7 @@ export interface StreamAppended {
 }
 
 export type AppendGroupResult =
-  | { replayed: false; streams: StreamAppended[] }
-  | { replayed: true; record: IdempotencyRecord };
+  { replayed: false; streams: StreamAppended[] } | { replayed: true; record: IdempotencyRecord };
 
 /** What an idempotency key remembers (for a group: its first stream, and all its positions). */
 export interface IdempotencyRecord {

@@ -55,7 +55,7 @@ export class GroupCommitter<T, R> {
       }
       const answer = () =>
         batch.forEach((p, k) => {
-          const o = outcomes[k];
+          const o = outcomes[k]!; // runBatch answers one outcome per item
           if (o.ok) p.resolve(o.value);
           else p.reject(o.error);
         });

@@ -11,7 +11,7 @@ import type { RegisteredEvent } from './event-types';
 import type { components } from '../generated/openapi';
 
 const syncResult: Render = ({ streamId: id, events, state, version }) => {
-  const e = events[0];
+  const e = events[0]!; // a sync decides exactly one event
   const body: components['schemas']['SyncResult'] =
     e.type === 'SyncedFromAccelerator'
       ? {

@@ -30,7 +30,7 @@ export function loadMigrations(dir: string = findMigrationsDir()): Migration[] {
     .readdirSync(dir)
     .map((f) => FILE.exec(f))
     .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ version: Number(m[1]), name: m[2], sql: fs.readFileSync(path.join(dir, m[0]), 'utf8') }))
+    .map((m) => ({ version: Number(m[1]), name: m[2]!, sql: fs.readFileSync(path.join(dir, m[0]), 'utf8') }))
     .sort((a, b) => a.version - b.version);
   out.forEach((m, i) => {
     if (m.version !== i + 1)
@@ -78,7 +78,7 @@ export function migrate(db: Db, migrations: readonly Migration[] = loadMigration
         db.exec('COMMIT');
         return current;
       }
-      const m = migrations[current];
+      const m = migrations[current]!; // current < migrations.length here
       db.exec(m.sql);
       db.prepare('INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)').run(
         m.version,

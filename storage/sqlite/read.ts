@@ -64,7 +64,7 @@ export class Reader {
   readAll(afterPosition: number, limit: number): FeedPage {
     const n = Math.max(1, Math.min(MAX_PAGE, Math.floor(limit)));
     const events = (this.stmts.all.all(afterPosition, n) as EventRow[]).map(toStoredEvent);
-    return { events, lastPosition: events.length ? events[events.length - 1].position : afterPosition };
+    return { events, lastPosition: events.at(-1)?.position ?? afterPosition };
   }
 
   listStreams(q: ListStreamsQuery = {}): StreamPage {
@@ -81,6 +81,7 @@ export class Reader {
       .all(...params, limit + 1) as StreamRow[];
     const more = rows.length > limit;
     const streams = rows.slice(0, limit).map(toStreamInfo);
-    return more ? { streams, next: streams[streams.length - 1].streamId } : { streams };
+    const last = streams.at(-1);
+    return more && last ? { streams, next: last.streamId } : { streams };
   }
 }

@@ -88,7 +88,8 @@ export class SqliteEventStore implements EventStore {
   async append(request: AppendRequest): Promise<AppendResult> {
     const { metadata, idempotency, ...one } = request;
     const r = await this.appendGroup({ appends: [one], metadata, ...(idempotency ? { idempotency } : {}) });
-    if (r.replayed) return { replayed: true, streamId: request.streamId, version: r.record.toVersion, events: [], record: r.record };
+    if (r.replayed)
+      return { replayed: true, streamId: request.streamId, version: r.record.toVersion, events: [], record: r.record };
     const s = r.streams[0]!;
     return { replayed: false, streamId: s.streamId, version: s.version, events: s.events };
   }
