@@ -134,7 +134,10 @@ type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
 const plan = fc.record({
   template: fc.nat(),
   cpu: fc.nat(),
-  picks: fc.array(fc.nat(), { minLength: 8, maxLength: 8 }),
+  // exactly 8: typed as the tuple it is
+  picks: fc
+    .array(fc.nat(), { minLength: 8, maxLength: 8 })
+    .map((xs) => xs as [number, number, number, number, number, number, number, number]),
   value: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
   // a quarter of the requests are valid (they move the state on), the rest are mutated
   mutations: fc.oneof(
@@ -146,7 +149,11 @@ type Plan = typeof plan extends fc.Arbitrary<infer T> ? T : never;
 
 // ---- valid requests of every endpoint ----
 
-const pick = <T>(xs: readonly T[], n: number): T => xs[n % xs.length];
+const pick = <T>(xs: readonly T[], n: number): T => {
+  const x = xs[n % xs.length];
+  if (x === undefined) throw new Error('pick from an empty list');
+  return x;
+};
 const hex = (v: bigint, size: number) => '0x' + (v & ((1n << BigInt(Math.min(size, 8) * 8)) - 1n)).toString(16);
 const json = (value: unknown): Body => ({ kind: 'json', value });
 const ctJson = { 'content-type': 'application/json' };
@@ -154,8 +161,8 @@ const ctBlob = { 'content-type': 'application/octet-stream' };
 
 function regValues(cpu: Cpu, p: Plan, count: number, byName: boolean): Record<string, string> {
   const out: Record<string, string> = {};
-  for (let k = 0; k < count; k++) {
-    const [id, name, size] = pick(cpu.regs, p.picks[k] + k * 7);
+  for (const [k, n] of p.picks.slice(0, count).entries()) {
+    const [id, name, size] = pick(cpu.regs, n + k * 7);
     out[byName && !name.startsWith('S3_') ? name : id] = hex(p.value >> BigInt(k), size);
   }
   return out;
@@ -612,7 +619,10 @@ function mutate(d: Draft, m: Mutation, w: World, etag: string): void {
       const b = blobOf(d);
       if (!b || !b.length) return;
       const c = Buffer.from(b);
-      for (const at of m.at) c[at % c.length] ^= 1 << m.bit;
+      for (const at of m.at) {
+        const i = at % c.length; // c is not empty
+        c[i] = c[i]! ^ (1 << m.bit);
+      }
       d.body = { kind: 'raw', bytes: c };
       return;
     }
@@ -946,11 +956,12 @@ describe('concurrent bursts', () => {
       );
       const res = await Promise.all(drafts.map((d) => call(toRaw(d)).catch((e: Error) => e)));
       res.forEach((r, k) => {
-        const what = describe_(drafts[k], []);
+        const d = drafts[k]!; // one answer per draft
+        const what = describe_(d, []);
         if (r instanceof Error) failures.push(`no answer (${r.message}): ${what}`);
         else if (r.status >= 500) failures.push(`${r.status}: ${what} → ${r.text.slice(0, 200)}`);
-        else if (r.status >= 400 && problemShapeError(r, drafts[k].method))
-          failures.push(`${r.status} ${problemShapeError(r, drafts[k].method)}: ${what}`);
+        else if (r.status >= 400 && problemShapeError(r, d.method))
+          failures.push(`${r.status} ${problemShapeError(r, d.method)}: ${what}`);
       });
     }
     expect(failures.slice(0, 20)).toEqual([]);

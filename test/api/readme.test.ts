@@ -14,13 +14,13 @@ import { startServer, type RunningServer } from '../../api/server';
  */
 function readmeCommands(): Array<{ command: string; expect: number | 'ok' }> {
   const text = fs.readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
-  const blocks = [...text.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]);
+  const blocks = [...text.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!); // group 1 always takes part
   const out: Array<{ command: string; expect: number | 'ok' }> = [];
   for (const block of blocks) {
     const lines = block.split('\n');
     for (let i = 0; i < lines.length; i++) {
-      if (!lines[i].startsWith('curl ')) continue;
-      let command = lines[i];
+      let command = lines[i]!; // i < lines.length
+      if (!command.startsWith('curl ')) continue;
       // continue while a line ends with a backslash or a single quote is still open
       while ((command.endsWith('\\') || (command.match(/'/g) ?? []).length % 2 === 1) && i + 1 < lines.length)
         command += '\n' + lines[++i];

@@ -1,3 +1,4 @@
+import * as http from 'http';
 import request from 'supertest';
 import { decodeV22 } from '../../domain/vmstate/v22';
 import { decodeV23 } from '../../domain/vmstate/v23';
@@ -433,14 +434,13 @@ describe('history', () => {
   test('the feed as Server-Sent Events, resumable with Last-Event-ID', async () => {
     await createKvm();
     await api().put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0').set('content-type', json).send({ value: '0x1' });
-    const server = await new Promise<import('http').Server>((resolve) => {
+    const server = await new Promise<http.Server>((resolve) => {
       const s = t.app.listen(0, '127.0.0.1', () => resolve(s));
     });
     const port = (server.address() as { port: number }).port;
     try {
       const read = (lastId?: string) =>
         new Promise<string>((resolve, reject) => {
-          const http = require('http') as typeof import('http');
           const req = http.get(
             {
               host: '127.0.0.1',

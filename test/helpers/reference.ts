@@ -2,9 +2,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 /**
- * ../shared/reference/data, beside the checkout: the kernel's register lists and the
- * architecture's names. It is not ours to commit, so a clone with nothing beside it skips the
- * suites that need it (one line each says so); under CI=true a missing folder fails instead.
+ * Reference data kept outside the repository, beside the checkout: the kernel's register lists
+ * and the architecture's names. It is not ours to commit, so a clone with nothing beside it skips
+ * the suites that need it (one line each says so); under CI=true a missing folder fails instead.
  */
 export const REFERENCE_DATA = path.resolve(__dirname, '../../../shared/reference/data');
 

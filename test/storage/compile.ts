@@ -9,7 +9,10 @@ export const MIGRATIONS = path.join(ROOT, 'migrations');
  * Compiles the given test entry points (and what they import) into `outDir` with the repo's
  * tsc, for child processes (ts-node is not installed). Returns the path of each compiled entry.
  */
-export function compileChildren(outDir: string, entries: string[]): string[] {
+export function compileChildren<const T extends readonly string[]>(
+  outDir: string,
+  entries: T,
+): { -readonly [K in keyof T]: string } {
   const tsconfig = path.join(outDir, 'tsconfig.json');
   fs.writeFileSync(
     tsconfig,
@@ -29,7 +32,10 @@ export function compileChildren(outDir: string, entries: string[]): string[] {
   execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], {
     stdio: 'pipe',
   });
-  return entries.map((e) => path.join(outDir, 'out', e.replace(/\.ts$/, '.js')));
+  // one path per entry, in order: the tuple type the caller gave
+  return entries.map((e) => path.join(outDir, 'out', e.replace(/\.ts$/, '.js'))) as {
+    -readonly [K in keyof T]: string;
+  };
 }
 
 /** The environment a compiled child needs to find better-sqlite3 from outside the repo. */

@@ -7,6 +7,7 @@
 import { SqliteEventStore } from '../../storage/sqlite/sqlite-event-store';
 
 const [file, migrationsDir, lanesArg] = process.argv.slice(2);
+if (!file || !migrationsDir) throw new Error('usage: node crash-child.js <db file> <migrations dir> [lanes]');
 const store = new SqliteEventStore({ file, migrationsDir });
 const lanes = Number(lanesArg ?? 4);
 

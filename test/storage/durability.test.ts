@@ -44,7 +44,8 @@ async function crashRound(file: string, killAfterMs: number, during?: () => Prom
     for (const line of lines) {
       if (line === 'ready') round.ready = true;
       const m = /^ack (\S+) (\d+) ([0-9a-f]{64})$/.exec(line);
-      if (m) round.acks.push({ streamId: m[1], version: Number(m[2]), hash: m[3] });
+      // every group of the pattern takes part in a match
+      if (m) round.acks.push({ streamId: m[1]!, version: Number(m[2]), hash: m[3]! });
     }
   });
   child.stderr.on('data', (c) => (stderr += c));
@@ -59,7 +60,7 @@ async function crashRound(file: string, killAfterMs: number, during?: () => Prom
 
 test('SIGKILL at random moments, 12 times: every acknowledged event is there and the chain verifies', async () => {
   const file = path.join(t.dir, 'crash.db');
-  const acked = new Map<string, string>();
+  const acked = new Map<string, Round['acks'][number]>(); // by `${streamId}@${version}`
   let rounds = 0;
   let midRunVerifies = 0;
   for (let i = 0; i < 12; i++) {
@@ -76,14 +77,13 @@ test('SIGKILL at random moments, 12 times: every acknowledged event is there and
         await reader.close();
       }
     });
-    for (const a of round.acks) acked.set(`${a.streamId}@${a.version}`, a.hash);
+    for (const a of round.acks) acked.set(`${a.streamId}@${a.version}`, a);
     rounds++;
 
     const store = new SqliteEventStore({ file, migrationsDir: MIGRATIONS });
     try {
-      for (const [key, hash] of acked) {
-        const [streamId, version] = key.split('@');
-        const found = await store.readStream(streamId, Number(version), Number(version));
+      for (const { streamId, version, hash } of acked.values()) {
+        const found = await store.readStream(streamId, version, version);
         expect(found.map((e) => e.hash)).toEqual([hash]);
       }
       const report = await store.verify();

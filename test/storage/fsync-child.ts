@@ -7,6 +7,7 @@ import { SqliteEventStore } from '../../storage/sqlite/sqlite-event-store';
 
 async function main(): Promise<void> {
   const [file, migrationsDir, mode, nArg] = process.argv.slice(2);
+  if (!file || !migrationsDir) throw new Error('usage: node fsync-child.js <db file> <migrations dir> <mode> <n>');
   const n = Number(nArg);
   const store = new SqliteEventStore({ file, migrationsDir });
   const one = (i: number) =>

@@ -36,7 +36,7 @@ describe('group commit', () => {
       const results = await Promise.all(ps);
       await expect(bad).rejects.toBeInstanceOf(ConcurrencyError);
       expect(h.store.stats.commits - before).toBe(1);
-      expect(results.map((r) => r.events[0].position)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      expect(results.map((r) => r.events[0]?.position)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
       expect((await h.store.verify()).ok).toBe(true);
     } finally {
       await h.done();
