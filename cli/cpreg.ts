@@ -34,8 +34,8 @@ const USAGE = `usage: cpreg <command> [options]
 
 Exit status: 0 ok, 1 error, 2 usage error.`;
 
-export class UsageError extends Error {}
-export class CliError extends Error {}
+class UsageError extends Error {}
+class CliError extends Error {}
 
 interface Options {
   command: string;
@@ -51,7 +51,7 @@ interface Options {
   progress: 'auto' | 'on' | 'off';
 }
 
-export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
+function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
   if (argv.length === 0) throw new UsageError('a command is required (inspect, import or rewrite)');
   if (argv.includes('-h') || argv.includes('--help') || argv[0] === 'help') return 'help';
   const [command, ...rest] = argv;
@@ -134,7 +134,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | 'he
 const PROGRESS_MIN = 64 * 1024 * 1024;
 
 /** A progress bar on stderr (only when it is a terminal and the file is large). */
-export class Progress {
+class Progress {
   private last = 0;
   private readonly started = Date.now();
   private readonly on: boolean;

@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 
 /** One line naming the machine a result was measured on. */
-export function machineLine(): string {
+function machineLine(): string {
   let cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   try {
     const model = /model name\s*:\s*(.+)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1];

@@ -6,11 +6,11 @@ import * as path from 'path';
  * and the architecture's names. It is not ours to commit, so a clone with nothing beside it skips
  * the suites that need it (one line each says so); under CI=true a missing folder fails instead.
  */
-export const REFERENCE_DATA = path.resolve(__dirname, '../../../shared/reference/data');
+const REFERENCE_DATA = path.resolve(__dirname, '../../../shared/reference/data');
 
 export const referenceAvailable = (): boolean => fs.existsSync(path.join(REFERENCE_DATA, 'get-reg-list-vregs.json'));
 
-export function referenceFile(name: string): string {
+function referenceFile(name: string): string {
   return path.join(REFERENCE_DATA, name);
 }
 

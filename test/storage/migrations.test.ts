@@ -105,5 +105,4 @@ describe('migrations', () => {
     await a.close();
     await b.close();
   });
-
 });
