@@ -4,6 +4,7 @@
  *   cpreg inspect FILE.mig [--json]                         offline
  *   cpreg import FILE.mig --vm NAME [--accelerator tcg]     → POST /v1/qemu-streams/import
  *   cpreg rewrite FILE.mig --vm NAME -o OUT.mig             → POST /v1/qemu-streams/rewrite
+ *   cpreg convert FILE.mig --to v23|v22 [-o OUT.mig|-]     offline (cli/convert.ts)
  *
  * Server: --server URL, else $CPREG_URL, else http://127.0.0.1:8080; token: --token, else
  * $CPREG_TOKEN. Errors: one line `cpreg: …` on stderr, exit 1; usage errors exit 2.
@@ -16,6 +17,7 @@ import { registerName } from '../domain/names';
 import { StreamReader, type StreamInfo } from '../domain/qemu-stream';
 import { formatRegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
+import { runConvert } from './convert';
 
 const USAGE = `usage: cpreg <command> [options]
 
@@ -25,6 +27,8 @@ const USAGE = `usage: cpreg <command> [options]
       Create, or load into, the vCPUs NAME.cpu<N> on the server.
   cpreg rewrite FILE.mig --vm NAME -o OUT.mig [--no-check]
       Write OUT.mig: FILE.mig with each vCPU's cpreg values replaced by the server's NAME.cpu<N>.
+  cpreg convert FILE.mig --to v23|v22 [-o OUT.mig|-]
+      Offline: FILE.mig with its cpu sections in the v23 or v22 cpreg layout (cpreg convert --help).
 
   --server URL   the cpreg-ledger server (default $CPREG_URL or http://127.0.0.1:8080)
   --token T      bearer token (default $CPREG_TOKEN)
@@ -490,6 +494,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   });
   try {
+    if (argv[0] === 'convert') return await runConvert(argv.slice(1));
     const o = parseArgs(argv, env);
     if (o === 'help') {
       out(USAGE);
