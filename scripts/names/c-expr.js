@@ -1,7 +1,7 @@
 'use strict';
 /**
  * Evaluates the small integer expressions QEMU's ARMCPRegInfo initialisers use for encodings:
- * literals, a few named constants, loop variables and | & + - << >>. Anything else is refused
+ * literals (0x, 0b, decimal), a few named constants, loop variables and | & + - << >>. Anything else is refused
  * (returns undefined), so the generator fails loudly instead of guessing.
  */
 
@@ -19,10 +19,10 @@ const CONSTANTS = {
 
 /** @returns {number | undefined} */
 function evalInt(expr, vars = {}) {
-  const tokens = expr.match(/0x[0-9a-fA-F]+|\d+|[A-Za-z_][A-Za-z_0-9]*|<<|>>|[|&+\-()]|\S/g) || [];
+  const tokens = expr.match(/0x[0-9a-fA-F]+|0b[01]+|\d+|[A-Za-z_][A-Za-z_0-9]*|<<|>>|[|&+\-()]|\S/g) || [];
   let js = '';
   for (const t of tokens) {
-    if (/^(0x[0-9a-fA-F]+|\d+)$/.test(t)) js += String(Number(t));
+    if (/^(0x[0-9a-fA-F]+|0b[01]+|\d+)$/.test(t)) js += String(Number(t));
     else if (/^[A-Za-z_]/.test(t)) {
       const v = t in vars ? vars[t] : CONSTANTS[t];
       if (v === undefined) return undefined;

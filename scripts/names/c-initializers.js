@@ -89,9 +89,40 @@ function splitTopLevel(text) {
 }
 
 /**
+ * The variable an initializer at `open` belongs to: `name` in `ARMCPRegInfo name[] = { {…}, … }`
+ * or `ARMCPRegInfo name = {…}`; undefined for a compound literal or anything else.
+ */
+function containerName(text, open) {
+  let at = open;
+  for (let hops = 0; hops < 4; hops++) {
+    let end = at;
+    while (end > 0 && /\s/.test(text[end - 1])) end--;
+    const before = text.slice(Math.max(0, end - 200), end);
+    const decl = /([A-Za-z_][A-Za-z_0-9]*)\s*(\[[^\]]*\])?\s*=$/.exec(before);
+    if (decl) return decl[1];
+    if (!/[,{]$/.test(before)) return undefined;
+    // An element of a list: go to the list's own '{'.
+    let depth = 0;
+    let i = at - 1;
+    for (; i >= 0; i--) {
+      const c = text[i];
+      if (c === '}' || c === ')' || c === ']') depth++;
+      else if (c === '{' || c === '(' || c === '[') {
+        if (depth === 0) break;
+        depth--;
+      }
+    }
+    if (i < 0 || text[i] !== '{') return undefined;
+    at = i;
+  }
+  return undefined;
+}
+
+/**
  * Every brace block whose own top level has a `.name =` designator.
- * Returns [{ fields: {name: exprText, …}, line }]. A repeated designator keeps the last value,
- * as C does (QEMU's DBGDEVID entries repeat `.crn`).
+ * Returns [{ fields: {name: exprText, …}, line, container }]. A repeated designator keeps the last
+ * value, as C does (QEMU's DBGDEVID entries repeat `.crn`). `container` is the variable (array)
+ * the initializer belongs to, see containerName.
  */
 function findInitializers(src) {
   const text = stripComments(src);
@@ -124,7 +155,7 @@ function findInitializers(src) {
       if (d) fields[d[1]] = d[2].replace(/\s+/g, ' ').trim();
     }
     const line = text.slice(0, open).split('\n').length;
-    found.push({ fields, line });
+    found.push({ fields, line, container: containerName(text, open) });
   }
   return found;
 }

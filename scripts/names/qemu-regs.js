@@ -11,7 +11,9 @@
  *    `<name>_S` (NS bit 29 clear) and a Non-secure one named `<name>` (bit 29 set); SECSTATE_S /
  *    _NS give one instance, named `<name>`;
  *  - AArch32 ids are `ns<<29 | cp<<16 | crn<<11 | crm<<7 | opc1<<3 | opc2` with size U32, or U64
- *    for ARM_CP_64BIT; AArch64 ids are the KVM SYSREG encoding.
+ *    for ARM_CP_64BIT; AArch64 ids are the KVM SYSREG encoding;
+ *  - (QEMU 10.0) an AArch64 TLBI marked ARM_CP_ADD_TLBI_NXS also gets its nXS form, `<name>NXS`
+ *    at CRn + 1.
  * `migratable` is false where QEMU marks the instance ALIAS / NO_RAW on every CPU; the banked
  * Secure instance depends on the CPU (ALIAS with ARM_FEATURE_V8), so it counts as migratable.
  */
@@ -95,10 +97,21 @@ function expandOne(fields, name, vars, where) {
             fromBoth: state === STATE_BOTH,
             migratable: !base.neverRaw,
           });
+          // QEMU 10.0: a TLBI with an nXS form (FEAT_XS) also gets `<name>NXS` at CRn + 1.
+          if (flags.has('ARM_CP_ADD_TLBI_NXS')) {
+            out.push({
+              ...base,
+              id: sysregId(op0, opc1, crn + 1, crm, opc2),
+              name: `${name}NXS`,
+              view: 'aa64',
+              fromBoth: false,
+              migratable: !base.neverRaw,
+            });
+          }
         }
         if (state === STATE_AA32 || state === STATE_BOTH) {
           const cp32 = cp === 0 && state === STATE_BOTH ? 15 : cp;
-          const mk = (ns, nm) => {
+          const mk = (ns, nm, secureSuffix = false) => {
             // add_cpreg_to_hashtable's AArch32 ALIAS rules (banked: NS of a BOTH register;
             // not banked: the instance whose secstate differs from .secure, if Secure).
             const alias = banked ? state === STATE_BOTH && ns === 1 : secure !== (ns ? SEC_NS : SEC_S) && ns === 0;
@@ -108,6 +121,7 @@ function expandOne(fields, name, vars, where) {
               name: nm,
               view: 'aa32',
               ns: ns === 1,
+              secureSuffix,
               fromBoth: state === STATE_BOTH,
               migratable: !base.neverRaw && !alias,
             };
@@ -115,7 +129,7 @@ function expandOne(fields, name, vars, where) {
           if (secure === SEC_S) out.push(mk(0, name));
           else if (secure === SEC_NS) out.push(mk(1, name));
           else if (secure === SEC_BOTH) {
-            out.push(mk(0, `${name}_S`));
+            out.push(mk(0, `${name}_S`, true));
             out.push(mk(1, name));
           } else throw new Error(`${where}: unexpected .secure ${secure}`);
         }
@@ -125,23 +139,25 @@ function expandOne(fields, name, vars, where) {
   return out;
 }
 
-/** All instances of the initialisers of one source file. */
+/** All instances of the initialisers of one source file, each with the variable (`container`) it is defined in. */
 function expandInitializers(inits, file) {
   const out = [];
-  for (const { fields, line } of inits) {
+  for (const { fields, line, container } of inits) {
     if (!isCpRegInfo(fields)) continue;
     const where = `${file}:${line}`;
-    const rule = ruleFor(fields);
+    const tag = (xs) => xs.map((x) => ({ ...x, container }));
+    const rule = ruleFor(fields, container);
     if (rule) {
       for (let v = rule.from; v <= rule.to; v++) {
-        out.push(...expandOne(fields, rule.name(v), { [rule.variable]: v }, where));
+        const vars = { [rule.variable]: v, ...(rule.locals ? rule.locals(v) : {}) };
+        out.push(...tag(expandOne(fields, rule.name(v), vars, where)));
       }
       continue;
     }
     const lit = /^"([^"]*)"$/.exec(fields.name);
     if (!lit) throw new Error(`${where}: .name = ${fields.name} is not a literal and no loop rule covers it`);
     if (lit[1] === '') continue; // an unnamed NOP placeholder (OMAP): nothing to name
-    out.push(...expandOne(fields, lit[1], {}, where));
+    out.push(...tag(expandOne(fields, lit[1], {}, where)));
   }
   return out;
 }
