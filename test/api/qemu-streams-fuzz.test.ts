@@ -51,7 +51,7 @@ test('mutated streams: inspect, import, rewrite never answer 5xx; refusals recor
       let body: Buffer;
       if (m.kind === 'flip' || m.kind === 'flip-anywhere') {
         body = Buffer.from(stream);
-        body[m.at] ^= 1 << m.bit;
+        body[m.at] = body[m.at]! ^ (1 << m.bit);
       } else if (m.kind === 'cut') body = stream.subarray(0, m.at);
       else if (m.kind === 'append') body = Buffer.concat([stream, Buffer.from(m.bytes)]);
       else body = Buffer.from(m.bytes);

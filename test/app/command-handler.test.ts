@@ -98,7 +98,7 @@ describe("the application's command handler (one vCPU)", () => {
     const w = await repo.execute('cpu-1', write([[3, 0xabcn]]), { metadata: { actor: 'ops', requestId: 'r-1' } });
     expect(w.version).toBe(2);
     expect(valueOf(w.state, 3)).toBe(0xabcn);
-    expect(w.events[0].metadata).toMatchObject({ actor: 'ops', requestId: 'r-1' });
+    expect(w.events[0]?.metadata).toMatchObject({ actor: 'ops', requestId: 'r-1' });
     const fresh = new VcpuRepository(h.store);
     const loaded = await fresh.load('cpu-1');
     expect(loaded?.version).toBe(2);
