@@ -9,7 +9,9 @@ import {
 } from '../app/errors';
 import { authenticate } from './auth';
 import type { AppContext } from './context';
+import { bodyDeadline, concurrencyCap, isStreamUpload } from './limits';
 import { requestContext } from './logging';
+import { storageProblem } from './storage-problems';
 import { domainProblem, HttpProblem, httpProblem, notFound, problemType, sendProblem, type Problem } from './problem';
 import { cpuRoutes } from './routes/cpus';
 import { historyRoutes } from './routes/history';
@@ -26,8 +28,11 @@ export function createApp(ctx: AppContext): express.Express {
   app.set('etag', false); // our ETag is the stream version, set by the routes
   app.set('query parser', 'simple');
   app.use(requestContext(ctx.logger));
+  app.use(bodyDeadline(ctx.limits.bodyTimeoutMs));
   app.use(serviceRoutes());
   app.use('/v1', authenticate(ctx.tokens));
+  app.use(concurrencyCap(ctx.limits.maxStreamUploads, 'stream uploads', isStreamUpload));
+  app.use(concurrencyCap(ctx.limits.maxSseClients, 'event-stream subscribers', isEventStream));
   app.use(cpuRoutes(ctx));
   app.use(registerRoutes(ctx));
   app.use(syncRoutes(ctx));
@@ -46,11 +51,27 @@ export function createApp(ctx: AppContext): express.Express {
 function errorHandler(ctx: AppContext) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const p = toProblem(err);
-    if (p.status >= 500) ctx.logger.error({ err, requestId: res.locals.requestId, path: req.path }, 'request failed');
-    p.instance = req.originalUrl.slice(0, 512);
+    if (p.status >= 500 && p.type === problemType('internal')) {
+      ctx.logger.error({ err, requestId: res.locals.requestId, path: req.path }, 'request failed');
+    } else if (p.status >= 500) {
+      ctx.logger.warn(
+        { requestId: res.locals.requestId, path: req.path, problem: p.type, detail: p.detail },
+        'refused',
+      );
+    }
+    // The path only: a query string may carry what must not be echoed (a token, say).
+    p.instance = req.path.slice(0, 512);
+    if (typeof p.retryAfter === 'number' && !res.headersSent) res.set('Retry-After', String(p.retryAfter));
+    // A body left unread (refused before it was read, or too slow) is not drained: answer, then close.
+    if (!req.complete && !res.headersSent) {
+      res.set('Connection', 'close');
+      res.once('finish', () => req.socket.destroy());
+    }
     sendProblem(res, p);
   };
 }
+
+const isEventStream = (req: Request) => req.path === '/v1/events' && /text\/event-stream/.test(req.get('accept') ?? '');
 
 /** 405 for a path some route serves with other methods, with those methods in `Allow`. */
 function methodNotAllowed(app: express.Express) {
@@ -88,6 +109,8 @@ function routeLayers(app: express.Express): RouteLayer[] {
 
 function toProblem(err: unknown): Problem {
   if (err instanceof HttpProblem) return httpProblem(err);
+  const storage = storageProblem(err);
+  if (storage) return storage;
   if (err instanceof Refused) return domainProblem(err.error, err.accelerator, err.message);
   if (err instanceof DomainError) return domainProblem(err, undefined);
   if (err instanceof NotFoundError) return httpProblem(notFound(err.kind, err.message));

@@ -22,6 +22,26 @@ export interface Config {
   rewriteHoldBack: number;
   /** Where the SQL migrations are (default: found beside the code). */
   migrationsDir?: string;
+  limits: Limits;
+}
+
+/** Bounds that keep a hostile or broken client from holding the service's resources. */
+export interface Limits {
+  /** A JSON or blob body must have arrived this long after the request started. */
+  bodyTimeoutMs: number;
+  /** A stream upload delivering fewer bytes per second than this, over a window, is cut (408). */
+  streamMinRate: number;
+  streamRateWindowMs: number;
+  /** Stream uploads (inspect, import, rewrite, convert) served at once; 503 beyond. */
+  maxStreamUploads: number;
+  /** SSE subscribers at once; 503 beyond. */
+  maxSseClients: number;
+  /** A subscriber that does not read is dropped after this long paused. */
+  sseStallMs: number;
+  /** Open connections; beyond it a new connection gets a 503 and is closed. */
+  maxConnections: number;
+  /** How long a write waits for a database lock held by another process (then 503). */
+  dbBusyTimeoutMs: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -37,6 +57,16 @@ export const DEFAULTS = {
   requestTimeoutMs: 6 * 3600_000,
   streamLimit: 16 * 1024 ** 3,
   rewriteHoldBack: 8 * 1024 * 1024,
+  limits: {
+    bodyTimeoutMs: 10_000,
+    streamMinRate: 32 * 1024,
+    streamRateWindowMs: 30_000,
+    maxStreamUploads: 4,
+    maxSseClients: 256,
+    sseStallMs: 30_000,
+    maxConnections: 1024,
+    dbBusyTimeoutMs: 100,
+  } satisfies Limits,
 };
 
 export class ConfigError extends Error {
@@ -65,6 +95,14 @@ const SCHEMA = {
   CPREG_STREAM_LIMIT: int(1, Number.MAX_SAFE_INTEGER, 'a positive number of bytes'),
   CPREG_REWRITE_HOLDBACK: int(0, 1024 ** 3, 'a number of bytes from 0 to 1073741824'),
   CPREG_MIGRATIONS_DIR: z.string(),
+  CPREG_BODY_TIMEOUT_MS: int(100, 3600_000, 'milliseconds from 100 to 3600000'),
+  CPREG_STREAM_MIN_RATE: int(0, 1024 ** 3, 'bytes per second from 0 to 1073741824'),
+  CPREG_STREAM_RATE_WINDOW_MS: int(100, 3600_000, 'milliseconds from 100 to 3600000'),
+  CPREG_MAX_STREAM_UPLOADS: int(1, 1000, 'a count from 1 to 1000'),
+  CPREG_MAX_SSE_CLIENTS: int(0, 100_000, 'a count from 0 to 100000'),
+  CPREG_SSE_STALL_MS: int(100, 3600_000, 'milliseconds from 100 to 3600000'),
+  CPREG_MAX_CONNECTIONS: int(1, 1_000_000, 'a count from 1 to 1000000'),
+  CPREG_DB_BUSY_TIMEOUT_MS: int(0, 60_000, 'milliseconds from 0 to 60000'),
 } as const;
 
 type Name = keyof typeof SCHEMA;
@@ -98,5 +136,15 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     streamLimit: read(env, 'CPREG_STREAM_LIMIT') ?? DEFAULTS.streamLimit,
     rewriteHoldBack: read(env, 'CPREG_REWRITE_HOLDBACK') ?? DEFAULTS.rewriteHoldBack,
     ...(migrationsDir === undefined ? {} : { migrationsDir }),
+    limits: {
+      bodyTimeoutMs: read(env, 'CPREG_BODY_TIMEOUT_MS') ?? DEFAULTS.limits.bodyTimeoutMs,
+      streamMinRate: read(env, 'CPREG_STREAM_MIN_RATE') ?? DEFAULTS.limits.streamMinRate,
+      streamRateWindowMs: read(env, 'CPREG_STREAM_RATE_WINDOW_MS') ?? DEFAULTS.limits.streamRateWindowMs,
+      maxStreamUploads: read(env, 'CPREG_MAX_STREAM_UPLOADS') ?? DEFAULTS.limits.maxStreamUploads,
+      maxSseClients: read(env, 'CPREG_MAX_SSE_CLIENTS') ?? DEFAULTS.limits.maxSseClients,
+      sseStallMs: read(env, 'CPREG_SSE_STALL_MS') ?? DEFAULTS.limits.sseStallMs,
+      maxConnections: read(env, 'CPREG_MAX_CONNECTIONS') ?? DEFAULTS.limits.maxConnections,
+      dbBusyTimeoutMs: read(env, 'CPREG_DB_BUSY_TIMEOUT_MS') ?? DEFAULTS.limits.dbBusyTimeoutMs,
+    },
   };
 }

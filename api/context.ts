@@ -1,5 +1,6 @@
 import type { CpregService } from '../app/service';
 import type { TokenEntry } from './auth';
+import type { Limits } from './config';
 import type { Logger } from './logging';
 
 /** What the HTTP layer is given: the application service, and how to serve it. */
@@ -11,6 +12,7 @@ export interface AppContext {
   streamLimit: number;
   /** Rewrite output held back before the answer starts, in bytes. */
   rewriteHoldBack: number;
+  limits: Limits;
   /** Called when the service is shutting down: long-lived responses (SSE) end. */
   onShutdown: (fn: () => void) => void;
 }

@@ -4,6 +4,7 @@ import * as path from 'path';
 import { SqliteEventStore } from '../storage/sqlite/sqlite-event-store';
 import { CpregService } from '../app/service';
 import { createApp } from './app';
+import { capConnections } from './limits';
 import { loadTokens } from './auth';
 import type { Config } from './config';
 import type { AppContext } from './context';
@@ -21,6 +22,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   fs.mkdirSync(path.dirname(config.dbPath), { recursive: true });
   const store = new SqliteEventStore({
     file: config.dbPath,
+    busyTimeoutMs: config.limits.dbBusyTimeoutMs,
     ...(config.migrationsDir === undefined ? {} : { migrationsDir: config.migrationsDir }),
   });
   const service = new CpregService(store, {
@@ -35,6 +37,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     ...(tokens ? { tokens } : {}),
     streamLimit: config.streamLimit,
     rewriteHoldBack: config.rewriteHoldBack,
+    limits: config.limits,
     onShutdown: (fn) => shutdownHooks.push(fn),
   };
   const server = http.createServer(createApp(ctx));
@@ -42,7 +45,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // A multi-GB migration stream may take longer than Node's default 300 s to upload: the time
   // limit is per request (CPREG_REQUEST_TIMEOUT_MS); stalled headers are still cut at 60 s.
   server.requestTimeout = config.requestTimeoutMs;
-  server.headersTimeout = 60_000;
+  // Headers must come quickly; bodies have their own bounds (api/limits.ts, stream-body.ts).
+  server.headersTimeout = Math.min(20_000, config.requestTimeoutMs);
+  capConnections(server, config.limits.maxConnections);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

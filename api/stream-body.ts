@@ -40,8 +40,35 @@ export function checkStreamRequest(req: Request, limit: number): number | undefi
  * that goes away mid-body ends the iteration with an error (the route's promise rejects; nothing
  * is answered to a closed socket).
  */
-export async function* streamBody(req: Request, limit: number): AsyncGenerator<Buffer> {
+export async function* streamBody(
+  req: Request,
+  limit: number,
+  rate: { minRate: number; windowMs: number } = { minRate: 0, windowMs: 30_000 },
+): AsyncGenerator<Buffer> {
+  const { minRate, windowMs } = rate;
   let total = 0;
+  // A minimum rate over each 30 s window, not a total time: a multi-GB upload may take hours.
+  let windowStart = 0;
+  // Not Promise.race against one long-lived promise: every race would stay attached to it, and
+  // keep its chunk alive. The wait in progress, if any, is woken through `wake`.
+  let tooSlow: HttpProblem | undefined;
+  let wake: ((e: unknown) => void) | undefined;
+  const rateCheck =
+    minRate > 0
+      ? setInterval(() => {
+          if (total - windowStart < minRate * (windowMs / 1000)) {
+            tooSlow = slow();
+            wake?.(tooSlow);
+          }
+          windowStart = total;
+        }, windowMs)
+      : undefined;
+  const nextChunk = (it: AsyncIterator<Buffer>) =>
+    new Promise<IteratorResult<Buffer>>((resolve, reject) => {
+      if (tooSlow) return reject(tooSlow);
+      wake = reject;
+      it.next().then(resolve, reject);
+    }).finally(() => (wake = undefined));
   const cutOff = () =>
     new HttpProblem(
       400,
@@ -49,21 +76,33 @@ export async function* streamBody(req: Request, limit: number): AsyncGenerator<B
       'Malformed request',
       `the request body was cut off after ${total} bytes (the client went away)`,
     );
+  const slow = () =>
+    new HttpProblem(
+      408,
+      'request-timeout',
+      'Request timeout',
+      `the stream arrived slower than ${minRate} bytes/s over ${windowMs / 1000} s (${total} bytes in)`,
+    );
   const it = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-  for (;;) {
-    let next: IteratorResult<Buffer>;
-    try {
-      next = await it.next();
-    } catch {
-      throw cutOff(); // 'aborted' (ECONNRESET): not a fault of ours
+  try {
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await nextChunk(it);
+      } catch (e) {
+        if (e instanceof HttpProblem) throw e; // too slow: answered, then the connection is closed
+        throw cutOff(); // 'aborted' (ECONNRESET): not a fault of ours
+      }
+      if (next.done) break;
+      const chunk = next.value;
+      total += chunk.length;
+      if (total > limit) throw tooLarge(limit, 'the stream'); // the rest stays unread: closeAfterAnswer
+      yield chunk;
     }
-    if (next.done) break;
-    const chunk = next.value;
-    total += chunk.length;
-    if (total > limit) throw tooLarge(limit, 'the stream'); // the rest stays unread: closeAfterAnswer
-    yield chunk;
+    if (!req.complete) throw cutOff();
+  } finally {
+    clearInterval(rateCheck);
   }
-  if (!req.complete) throw cutOff();
 }
 
 /** After a refusal with part of the body unread: answer, then close (do not drain gigabytes). */

@@ -1,6 +1,6 @@
 import { readValueAt } from '../domain/cpreg-arrays';
 import { diffStates, type RegisterChange, type VcpuState } from '../domain/vcpu';
-import type { EventStore, FeedPage, StoredEvent, VerifyReport } from '../storage/event-store';
+import type { EventStore, FeedPage, RawEvent, RawPage, StoredEvent, VerifyReport } from '../storage/event-store';
 import { NotFoundError } from './errors';
 import type { VcpuStates } from './vcpu-states';
 
@@ -27,6 +27,9 @@ export interface Diff {
   state: VcpuState;
   changes: RegisterChange[];
 }
+
+/** The most event text one page carries (at least one event): answers stay bounded. */
+export const PAGE_BYTES = 4 * 1024 * 1024;
 
 /** Reads: never decide, never write (a snapshot rebuilt while loading is a cache). */
 export class VcpuQueries {
@@ -88,9 +91,26 @@ export class VcpuQueries {
     return this.store.readAll(after, limit);
   }
 
+  /** The global feed as stored text, bounded by count and by PAGE_BYTES. */
+  feedRaw(after: number, limit: number): Promise<RawPage> {
+    return this.store.readFeedRaw(after, limit, PAGE_BYTES);
+  }
+
+  /** One vCPU's events with version > after, as stored text, bounded by count and by PAGE_BYTES. */
+  async historyRaw(id: string, after: number, limit: number): Promise<RawPage> {
+    const current = await this.store.streamVersion(id);
+    if (current === 0) throw new NotFoundError('vcpu-not-found', `no vCPU ${JSON.stringify(id)}`);
+    return this.store.readStreamRaw(id, after, limit, PAGE_BYTES);
+  }
+
+  /** Calls `listener` after each durable commit of this service. */
+  onCommit(listener: () => void): () => void {
+    return this.store.onCommit(listener);
+  }
+
   verify(): Promise<VerifyReport> {
     return this.store.verify();
   }
 }
 
-export type { StoredEvent };
+export type { RawEvent, StoredEvent };

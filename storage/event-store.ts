@@ -128,6 +128,28 @@ export interface StreamPage {
   next?: string;
 }
 
+/** An event as stored: data and metadata as the canonical JSON text its hash covers. */
+export interface RawEvent {
+  position: number;
+  streamId: string;
+  version: number;
+  type: string;
+  schemaVersion: number;
+  dataText: string;
+  metadataText: string;
+  /** Hex. */
+  hash: string;
+}
+
+/** A page of stored events, bounded by count and by bytes (at least one event when any). */
+export interface RawPage {
+  events: RawEvent[];
+  /** Position (feed) or version (stream) of the last event returned, or the `after` asked. */
+  last: number;
+  /** More events follow. */
+  more: boolean;
+}
+
 export interface FeedPage {
   events: StoredEvent[];
   /** Position of the last event returned (or the `after` asked): pass it back for the next page. */
@@ -182,6 +204,12 @@ export interface EventStore {
   readPayloads(streamId: string, fromVersion?: number, toVersion?: number): Promise<EventPayload[]>;
   /** The global feed: events with position > afterPosition, ascending, at most `limit`. */
   readAll(afterPosition: number, limit: number): Promise<FeedPage>;
+  /** The global feed as stored text, at most `limit` events and about `maxBytes` of text. */
+  readFeedRaw(afterPosition: number, limit: number, maxBytes: number): Promise<RawPage>;
+  /** One stream's events with version > afterVersion as stored text, bounded likewise. */
+  readStreamRaw(streamId: string, afterVersion: number, limit: number, maxBytes: number): Promise<RawPage>;
+  /** Calls `listener` after each durable commit of this process; returns how to stop. */
+  onCommit(listener: () => void): () => void;
   findIdempotency(key: string): Promise<IdempotencyRecord | undefined>;
   /** Valid snapshots of a stream at or below a version, newest first (at most `limit`). */
   getSnapshots(streamId: string, atOrBelowVersion: number, limit?: number): Promise<StoredSnapshot[]>;
@@ -218,5 +246,13 @@ export class SchemaVersionError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'SchemaVersionError';
+  }
+}
+
+/** The database cannot be written (a read-only file or disk, no permission): the store refuses it. */
+export class StorageUnwritableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StorageUnwritableError';
   }
 }

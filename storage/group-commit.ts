@@ -28,6 +28,8 @@ export class GroupCommitter<T, R> {
     private readonly maxBatch = 1000,
     /** Makes a committed batch durable (an fsync off the event loop); answers wait for it. */
     private readonly durable?: () => Promise<void>,
+    /** Called after a batch is durable and answered (feeds wake on it). */
+    private readonly afterBatch?: () => void,
   ) {}
 
   submit(item: T): Promise<R> {
@@ -59,8 +61,12 @@ export class GroupCommitter<T, R> {
           if (o.ok) p.resolve(o.value);
           else p.reject(o.error);
         });
-      if (!this.durable) answer();
-      else this.durable().then(answer, (error) => batch.forEach((p) => p.reject(error)));
+      const answered = () => {
+        answer();
+        this.afterBatch?.();
+      };
+      if (!this.durable) answered();
+      else this.durable().then(answered, (error) => batch.forEach((p) => p.reject(error)));
     }
   }
 

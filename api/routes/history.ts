@@ -6,7 +6,7 @@ import type { AppContext } from '../context';
 import { badRequest } from '../problem';
 import { parseAfter, parseLimit, parseVersionParam, pathParam } from '../request-meta';
 import { onlyQuery } from '../schemas';
-import { eventView } from '../views';
+import { rawPageJson } from '../views';
 import { streamFeed } from '../sse';
 
 export function historyRoutes(ctx: AppContext): Router {
@@ -14,8 +14,8 @@ export function historyRoutes(ctx: AppContext): Router {
 
   r.get('/v1/cpus/:id/events', async (req, res) => {
     const q = onlyQuery(req.query, ['after', 'limit']);
-    const page = await ctx.service.queries.history(pathParam(req, 'id'), parseAfter(q.after), parseLimit(q.limit));
-    res.json({ events: page.events.map(eventView), next: page.next });
+    const page = await ctx.service.queries.historyRaw(pathParam(req, 'id'), parseAfter(q.after), parseLimit(q.limit));
+    res.type('application/json').send(rawPageJson(page.events, page.more ? page.last : null));
   });
 
   r.get('/v1/cpus/:id/diff', async (req, res) => {
@@ -41,11 +41,10 @@ export function historyRoutes(ctx: AppContext): Router {
     ) {
       const lastId = req.get('last-event-id');
       const after = lastId !== undefined && /^\d{1,15}$/.test(lastId) ? Number(lastId) : parseAfter(q.after);
-      return streamFeed(ctx, req, res, after);
+      return streamFeed(ctx, req, res, after, { stallMs: ctx.limits.sseStallMs });
     }
-    const limit = parseLimit(q.limit);
-    const page = await ctx.service.queries.feed(parseAfter(q.after), limit);
-    res.json({ events: page.events.map(eventView), next: page.events.length === limit ? page.lastPosition : null });
+    const page = await ctx.service.queries.feedRaw(parseAfter(q.after), parseLimit(q.limit));
+    res.type('application/json').send(rawPageJson(page.events, page.more ? page.last : null));
   });
 
   r.get('/v1/audit/verify', async (req, res) => {

@@ -46,12 +46,13 @@ export function qemuStreamRoutes(ctx: AppContext): Router {
   const r = Router();
   const limit = ctx.streamLimit;
   const holdBack = ctx.rewriteHoldBack;
+  const rate = { minRate: ctx.limits.streamMinRate, windowMs: ctx.limits.streamRateWindowMs };
 
   r.post('/v1/qemu-streams/inspect', async (req, res) => {
     onlyQuery(req.query, []);
     checkStreamRequest(req, limit);
     try {
-      res.json(inspectionView(await readStream(streamBody(req, limit))));
+      res.json(inspectionView(await readStream(streamBody(req, limit, rate))));
     } catch (e) {
       closeAfterAnswer(req, res);
       throw e;
@@ -72,7 +73,7 @@ export function qemuStreamRoutes(ctx: AppContext): Router {
         vm,
         accelerator,
         labels,
-        chunks: streamBody(req, limit),
+        chunks: streamBody(req, limit, rate),
         metadata: metadataOf(req, res),
         ...(key === undefined ? {} : { idempotency: { key, requestPrefix: requestPrefix(req) } }),
         answer: (info, decided) => importAnswer(vm, info, decided),
@@ -148,7 +149,7 @@ export function qemuStreamRoutes(ctx: AppContext): Router {
     };
 
     try {
-      for await (const chunk of streamBody(req, limit)) await emit(rw.push(chunk));
+      for await (const chunk of streamBody(req, limit, rate)) await emit(rw.push(chunk));
       states = await ctx.service.vmStates(vm);
       const tail = rw.end();
       if (!started) {

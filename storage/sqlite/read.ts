@@ -1,6 +1,15 @@
-import type { EventPayload, FeedPage, ListStreamsQuery, StoredEvent, StreamInfo, StreamPage } from '../event-store';
+import type {
+  EventPayload,
+  FeedPage,
+  ListStreamsQuery,
+  RawEvent,
+  RawPage,
+  StoredEvent,
+  StreamInfo,
+  StreamPage,
+} from '../event-store';
 import type { Db } from './open';
-import { EVENT_COLUMNS, PAYLOAD_COLUMNS, toStoredEvent, type EventRow } from './rows';
+import { EVENT_COLUMNS, PAYLOAD_COLUMNS, toRawEvent, toStoredEvent, type EventRow } from './rows';
 
 const MAX_VERSION = Number.MAX_SAFE_INTEGER;
 const MAX_PAGE = 10_000;
@@ -36,12 +45,16 @@ export class Reader {
         `SELECT ${PAYLOAD_COLUMNS} FROM events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version`,
       ),
       all: db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`),
+      streamAfter: db.prepare(
+        `SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND version > ? ORDER BY version LIMIT ?`,
+      ),
       version: db.prepare<[string], { version: number }>('SELECT version FROM streams WHERE stream_id = ?'),
       info: db.prepare<[string], StreamRow>('SELECT * FROM streams WHERE stream_id = ?'),
     };
     this.stmts.stream.raw(true);
     this.stmts.payloads.raw(true);
     this.stmts.all.raw(true);
+    this.stmts.streamAfter.raw(true);
   }
 
   streamVersion(streamId: string): number {
@@ -67,6 +80,20 @@ export class Reader {
     return { events, lastPosition: events.at(-1)?.position ?? afterPosition };
   }
 
+  readFeedRaw(afterPosition: number, limit: number, maxBytes: number): RawPage {
+    const rows = this.stmts.all.iterate(afterPosition, clampPage(limit) + 1) as IterableIterator<EventRow>;
+    return bounded(rows, limit, maxBytes, afterPosition, (e) => e.position);
+  }
+
+  readStreamRaw(streamId: string, afterVersion: number, limit: number, maxBytes: number): RawPage {
+    const rows = this.stmts.streamAfter.iterate(
+      streamId,
+      afterVersion,
+      clampPage(limit) + 1,
+    ) as IterableIterator<EventRow>;
+    return bounded(rows, limit, maxBytes, afterVersion, (e) => e.version);
+  }
+
   listStreams(q: ListStreamsQuery = {}): StreamPage {
     const limit = Math.max(1, Math.min(1000, Math.floor(q.limit ?? 100)));
     const where = ['stream_id > ?'];
@@ -84,4 +111,34 @@ export class Reader {
     const last = streams.at(-1);
     return more && last ? { streams, next: last.streamId } : { streams };
   }
+}
+
+const clampPage = (limit: number) => Math.max(1, Math.min(MAX_PAGE, Math.floor(limit)));
+
+/**
+ * Takes rows until `limit` events or `maxBytes` of text (the first event always fits), and
+ * says whether more follow; the iterator is closed early, so no row past the page is read.
+ */
+function bounded(
+  rows: IterableIterator<EventRow>,
+  limit: number,
+  maxBytes: number,
+  after: number,
+  key: (e: RawEvent) => number,
+): RawPage {
+  const n = clampPage(limit);
+  const events: RawEvent[] = [];
+  let bytes = 0;
+  let more = false;
+  for (const r of rows) {
+    const size = r[5].length + r[6].length + r[1].length + 200;
+    if (events.length === n || (events.length > 0 && bytes + size > maxBytes)) {
+      more = true;
+      break;
+    }
+    events.push(toRawEvent(r));
+    bytes += size;
+  }
+  const lastEvent = events.at(-1);
+  return { events, last: lastEvent ? key(lastEvent) : after, more };
 }

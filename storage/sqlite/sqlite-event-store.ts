@@ -9,6 +9,7 @@ import type {
   FeedPage,
   IdempotencyRecord,
   ListStreamsQuery,
+  RawPage,
   SnapshotInput,
   StoredEvent,
   StoredSnapshot,
@@ -17,6 +18,7 @@ import type {
   VerifyAnchor,
   VerifyReport,
 } from '../event-store';
+import { StorageUnwritableError } from '../event-store';
 import { GroupCommitter } from '../group-commit';
 import { WalSync } from './wal-sync';
 import { Appender } from './append';
@@ -33,6 +35,7 @@ export interface SqliteStoreOptions {
   /** Migrations to apply (default: the SQL files of migrations/). */
   migrations?: readonly Migration[];
   migrationsDir?: string;
+  /** How long a write waits for another process's lock before SQLITE_BUSY (default 5000). */
   busyTimeoutMs?: number;
   /** Most appends written in one group-commit transaction. */
   maxBatch?: number;
@@ -53,9 +56,12 @@ export class SqliteEventStore implements EventStore {
 
   constructor(opts: SqliteStoreOptions) {
     this.file = opts.file;
-    this.db = openDatabase(this.file, { busyTimeoutMs: opts.busyTimeoutMs });
+    // Start-up waits as long as it must (another node migrating); writes later wait briefly.
+    this.db = openDatabase(this.file, { busyTimeoutMs: 5000 });
     try {
       this.schemaVersion = migrate(this.db, opts.migrations ?? loadMigrations(opts.migrationsDir));
+      if (this.file !== ':memory:') probeWritable(this.db, this.file);
+      if (opts.busyTimeoutMs !== undefined) this.db.pragma(`busy_timeout = ${Math.floor(opts.busyTimeoutMs)}`);
     } catch (e) {
       this.db.close();
       throw e;
@@ -72,7 +78,25 @@ export class SqliteEventStore implements EventStore {
       (batch) => this.appender.runBatch(batch),
       opts.maxBatch ?? 1000,
       walSync && (() => walSync.sync()),
+      () => this.notifyCommit(),
     );
+  }
+
+  private readonly commitListeners = new Set<() => void>();
+
+  onCommit(listener: () => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
+  }
+
+  private notifyCommit(): void {
+    for (const l of this.commitListeners) {
+      try {
+        l();
+      } catch {
+        // a listener's failure is its own
+      }
+    }
   }
 
   /** Transactions committed by group commit, and snapshots skipped as damaged (tests, bench). */
@@ -123,6 +147,14 @@ export class SqliteEventStore implements EventStore {
     return this.reader.readAll(afterPosition, limit);
   }
 
+  async readFeedRaw(afterPosition: number, limit: number, maxBytes: number): Promise<RawPage> {
+    return this.reader.readFeedRaw(afterPosition, limit, maxBytes);
+  }
+
+  async readStreamRaw(streamId: string, afterVersion: number, limit: number, maxBytes: number): Promise<RawPage> {
+    return this.reader.readStreamRaw(streamId, afterVersion, limit, maxBytes);
+  }
+
   async findIdempotency(key: string): Promise<IdempotencyRecord | undefined> {
     return this.keys.find(key);
   }
@@ -161,5 +193,20 @@ export class SqliteEventStore implements EventStore {
     this.closed = true;
     await this.walSync?.close();
     this.db.close();
+  }
+}
+
+/** A store it cannot write is refused at start, not discovered by every write after it. */
+function probeWritable(db: Db, file: string): void {
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      db.exec('CREATE TABLE cpreg_write_probe (x INTEGER)');
+    } finally {
+      db.exec('ROLLBACK');
+    }
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new StorageUnwritableError(`cannot write the database ${file}: ${why}`);
   }
 }

@@ -20,7 +20,8 @@ const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name));
 
 let t: TestApp;
 beforeEach(() => {
-  t = makeTestApp();
+  // six concurrent stream uploads: above the default cap of 4 (that cap has tests of its own)
+  t = makeTestApp({ limits: { maxStreamUploads: 16 } });
 });
 afterEach(() => t.close());
 const api = () => request(t.app);

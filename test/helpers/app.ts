@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { createApp } from '../../api/app';
 import type { TokenEntry } from '../../api/auth';
-import { DEFAULTS } from '../../api/config';
+import { DEFAULTS, type Limits } from '../../api/config';
 import type { AppContext } from '../../api/context';
 import { createLogger } from '../../api/logging';
 import { CpregService } from '../../app/service';
@@ -23,7 +23,7 @@ export interface TestApp {
 
 /** The real app on a fresh on-disk database in a temp dir (logs silenced). */
 export function makeTestApp(
-  opts: { tokens?: TokenEntry[]; snapshotEvery?: number; streamLimit?: number } = {},
+  opts: { tokens?: TokenEntry[]; snapshotEvery?: number; streamLimit?: number; limits?: Partial<Limits> } = {},
 ): TestApp {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cpreg-api-'));
   const dbFile = path.join(dir, 'cpreg.db');
@@ -36,6 +36,7 @@ export function makeTestApp(
     ...(opts.tokens ? { tokens: opts.tokens } : {}),
     streamLimit: opts.streamLimit ?? DEFAULTS.streamLimit,
     rewriteHoldBack: DEFAULTS.rewriteHoldBack,
+    limits: { ...DEFAULTS.limits, ...opts.limits },
     onShutdown: (fn) => hooks.push(fn),
   };
   return {
