@@ -2516,6 +2516,7 @@ export const NAME_ALIASES: readonly (readonly [string, string])[] = [
   ['0x40200000200f7120', 'CNTHP_TVAL_EL2 (AArch32)'],
   ['0x40200000200f7121', 'CNTHP_CTL_EL2 (AArch32)'],
   ['0x6030000000139828', 'DBGDTRTX_EL0'],
+  ['0x6030000000139828', 'DBGDTR_EL0'],
 ];
 
 /** KVM CORE ids (struct kvm_regs): [id, name]. */

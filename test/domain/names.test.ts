@@ -274,6 +274,7 @@ describe('no wrong name: spot checks, each with the source of the fact', () => {
   it("accepts QEMU's own names and the other name of one encoding in lookups", () => {
     const max = list('10.0 qemu-system-aarch64 -M virt -cpu max');
     expect(findRegisterByName('DBGDTRTX_EL0', 'tcg', max)).toBe(sys('S2_3_C0_C5_0'));
+    expect(findRegisterByName('DBGDTR_EL0', 'tcg', max)).toBe(sys('S2_3_C0_C5_0')); // QEMU's name
     expect(findRegisterByName('MDCCINT_EL1 (AArch32)', 'tcg', max)).toBe(0x40200000200e0100n);
     expect(findRegisterByName('dbgbvr0_el1 (aarch32)', 'tcg', max)).toBe(0x40200000200e0004n);
     expect(findRegisterByName('DBGDCCINT', 'tcg', max)).toBe(0x40200000200e0100n);
