@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { readValueAt, indexOfReg } from '../../domain/cpreg-arrays';
+import { indexOfReg, readValueAt } from '../../domain/cpreg-arrays';
 import { hasRealName } from '../../domain/names';
 import { readStream } from '../../domain/qemu-stream';
 import {
@@ -21,12 +21,13 @@ import { convertBlob } from '../../domain/vmstate/format';
 import { decodeV22, encodeV22 } from '../../domain/vmstate/v22';
 import { decodeV23 } from '../../domain/vmstate/v23';
 
-/** The cpreg blocks of real QEMU 7.2 streams (scripts/make-qemu-fixtures.sh, docs/fixtures.md). */
+/** The cpreg blocks of real QEMU 7.2 and 10.0 streams (scripts/make-qemu-fixtures.sh, docs/fixtures.md). */
 const DIR = path.join(__dirname, '../fixtures/qemu');
 interface Manifest {
   fixtures: Array<{
     name: string;
     file: string;
+    qemu: string;
     binary: string;
     cpu: string;
     cpus: Array<{ instance: number; n: number; file: string }>;
@@ -37,10 +38,13 @@ const blocks = manifest.fixtures.flatMap((f) =>
   f.cpus.map((c) => ({ fixture: f, cpu: c, label: `${f.name} cpu${c.instance}` })),
 );
 
-test('the fixtures cover both binaries, at least three CPU models and -smp 2', () => {
-  expect(new Set(manifest.fixtures.map((f) => f.binary))).toEqual(new Set(['qemu-system-aarch64', 'qemu-system-arm']));
-  expect(new Set(manifest.fixtures.map((f) => f.cpu)).size).toBeGreaterThanOrEqual(3);
-  expect(manifest.fixtures.some((f) => f.cpus.length === 2)).toBe(true);
+test('the fixtures cover both QEMUs, both binaries, at least six CPU models of 10.0 and -smp 2', () => {
+  for (const q of ['7.2', '10.0']) {
+    const mine = manifest.fixtures.filter((f) => f.qemu === q);
+    expect(new Set(mine.map((f) => f.binary))).toEqual(new Set(['qemu-system-aarch64', 'qemu-system-arm']));
+    expect(mine.some((f) => f.cpus.length === 2)).toBe(true);
+  }
+  expect(new Set(manifest.fixtures.filter((f) => f.qemu === '10.0').map((f) => f.cpu)).size).toBeGreaterThanOrEqual(6);
 });
 
 describe.each(blocks)('$label', ({ fixture, cpu }) => {
@@ -145,5 +149,44 @@ describe('upper bits in a 32-bit slot, through every event and state path', () =
     expect(() => decide({ type: 'SyncFromAccelerator', values: [[CTR, 1n << 64n]] }, s2)).toThrow(
       expect.objectContaining({ kind: 'invalid-value' }),
     );
+  });
+});
+
+describe('the real QEMU 10.0 cortex-a710 block (CTR and CLIDR with upper bits) through the vCPU', () => {
+  const CTR = 0x40200000200f0001n;
+  const CLIDR = 0x40200000200f0009n;
+  const TPIDR_EL0 = 0x603000000013de82n;
+  const idle = new Uint8Array(fs.readFileSync(path.join(DIR, 'q10-aarch64-cortex-a710-smp2.cpu0.v22.bin')));
+  const ran = new Uint8Array(fs.readFileSync(path.join(DIR, 'q10-aarch64-cortex-a710-smp2-ran.cpu0.v22.bin')));
+  const slotsOf = (s: VcpuState | undefined) => Array.from(s!.arrays.cpregValues);
+
+  test("created from it: QEMU's values, shown whole, and every fold and export gives the block back", () => {
+    const events = decide({ type: 'CreateVcpuFromBlob', accelerator: 'tcg', format: 'v22', blob: idle }, undefined);
+    const state = foldEvents(undefined, events)!;
+    expect(readValueAt(state.arrays, indexOfReg(state.arrays, CTR))).toBe(0x49444c004n);
+    expect(readValueAt(state.arrays, indexOfReg(state.arrays, CLIDR))).toBe(0x1482000023n);
+    const data = serializeEvent(events[0]!).data as { ids: string[]; values: string[] };
+    expect(data.values[data.ids.indexOf('0x40200000200f0001')]).toBe('0x000000049444c004');
+    const text = events.map((e, i) => {
+      const s = serializeEvent(e);
+      return [i + 1, s.type, s.schemaVersion, canonicalJson(s.data)] as const;
+    });
+    expect(slotsOf(foldSerialized(undefined, text))).toEqual(slotsOf(state));
+    expect(Buffer.from(exportBlob(state, 'v22')).equals(Buffer.from(idle))).toBe(true);
+    expect(Buffer.from(convertBlob('v23', 'v22', exportBlob(state, 'v23'))).equals(Buffer.from(idle))).toBe(true);
+  });
+
+  test('loading the guest-ran block of the same model changes what the guest wrote, and keeps the upper bits', () => {
+    const s0 = foldEvents(
+      undefined,
+      decide({ type: 'CreateVcpuFromBlob', accelerator: 'tcg', format: 'v22', blob: idle }, undefined),
+    )!;
+    const loaded = decide({ type: 'LoadBlob', format: 'v22', blob: ran }, s0);
+    const e = loaded[0]!;
+    if (e.type !== 'BlobLoaded') throw new Error('expected BlobLoaded');
+    expect(e.changed).toContain(TPIDR_EL0);
+    expect(e.changed).not.toContain(CTR);
+    const s1 = foldEvents(s0, loaded)!;
+    expect(Buffer.from(exportBlob(s1, 'v22')).equals(Buffer.from(ran))).toBe(true);
   });
 });

@@ -76,16 +76,18 @@ describe.each(names)('convert %s', (name) => {
     );
   });
 
-  it('gives the same output for any chunking (property)', () => {
-    const v23 = convert(input, 'v23');
-    fc.assert(
-      fc.property(fc.array(fc.integer({ min: 1, max: 30000 }), { minLength: 1, maxLength: 20 }), (sizes) => {
-        expect(convert(input, 'v23', sizes).equals(v23)).toBe(true);
-        expect(convert(v23, 'v22', sizes).equals(input)).toBe(true);
-      }),
-      { numRuns: 10 },
-    );
-  });
+  const chunkingToo = ['aarch64-max-smp2', 'q10-aarch64-cortex-a710-smp2', 'q10-arm-cortex-a15-smp2-ran'];
+  if (chunkingToo.includes(name))
+    it('gives the same output for any chunking (property)', () => {
+      const v23 = convert(input, 'v23');
+      fc.assert(
+        fc.property(fc.array(fc.integer({ min: 1, max: 30000 }), { minLength: 1, maxLength: 20 }), (sizes) => {
+          expect(convert(input, 'v23', sizes).equals(v23)).toBe(true);
+          expect(convert(v23, 'v22', sizes).equals(input)).toBe(true);
+        }),
+        { numRuns: 10 },
+      );
+    });
 });
 
 /**

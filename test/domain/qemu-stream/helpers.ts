@@ -14,16 +14,20 @@ export interface ManifestCpu {
 export interface ManifestFixture {
   name: string;
   file: string;
+  /** The QEMU that made it: a key of the manifest's `qemu` ("7.2" or "10.0"). */
+  qemu: '7.2' | '10.0';
   binary: string;
   cpu: string;
   smp: number;
+  /** idle: paused before the first guest instruction; ran: vCPU 0 ran a program first. */
+  guest: 'idle' | 'ran';
   machine: string;
   pageSize: number;
   streamBytes: number;
   cpus: ManifestCpu[];
 }
 
-export function manifest(): { qemu: string; fixtures: ManifestFixture[] } {
+export function manifest(): { qemu: Record<'7.2' | '10.0', string>; fixtures: ManifestFixture[] } {
   return JSON.parse(readFileSync(join(FIXTURE_DIR, 'manifest.json'), 'utf8'));
 }
 
