@@ -40,6 +40,11 @@ export class Migrations {
       const blob = refusing(state.accelerator, undefined, () => exportBlob(state, format));
       const digest = sha256Hex(blob);
       if (!opts.record) return { id, blob, sha256: digest, version, recordedVersion: version };
+      // The same blob exported again with nothing recorded since is not recorded again: who took
+      // it first is on record, and a reader cannot grow the history without a writer.
+      if (await this.queries.lastIsExportOf(id, version, format, digest)) {
+        return { id, blob, sha256: digest, version, recordedVersion: version };
+      }
       try {
         const out = await this.commands.execute(
           [

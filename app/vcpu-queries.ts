@@ -50,6 +50,14 @@ export class VcpuQueries {
     );
   }
 
+  /** Whether the vCPU's event at `version` records an export of this very blob. */
+  async lastIsExportOf(id: string, version: number, format: string, sha256: string): Promise<boolean> {
+    const [e] = await this.store.readStream(id, version, version, 1);
+    if (!e || e.type !== 'BlobExported') return false;
+    const d = e.data as { format?: unknown; sha256?: unknown };
+    return d.format === format && d.sha256 === sha256;
+  }
+
   /** The vCPU's current version, 0 when it does not exist. */
   version(id: string): Promise<number> {
     return this.store.streamVersion(id);

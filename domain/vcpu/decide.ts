@@ -1,5 +1,6 @@
 import { checkBlobIdsFor, kvmWrittenAt, listFor } from '../accelerators';
 import { indexOfReg, layoutArrays, readValueAt, writeValueAt, type CpregArrays } from '../cpreg-arrays';
+import { checkListSize } from '../accelerators/list-checks';
 import { DomainError } from '../errors';
 import { checkLabels } from '../labels';
 import { RegId } from '../regid';
@@ -45,6 +46,7 @@ export function decide(command: VcpuCommand, state: VcpuState | undefined): Vcpu
 function create(c: CreateVcpu): VcpuEvent[] {
   const labels = checkLabels(c.labels);
   const arrays = layoutArrays(listFor(c.accelerator, c.registers));
+  checkListSize(arrays.cpregIndexes.length, arrays.cpregValues.length);
   const draft = { accelerator: c.accelerator, labels, arrays, lastSyncFailed: [] };
   if (c.values && c.values.length) {
     const { ids, values } = assignments(draft, c.values, 'initial value');
@@ -58,6 +60,7 @@ function create(c: CreateVcpu): VcpuEvent[] {
 function createFromBlob(c: CreateVcpuFromBlob): VcpuEvent[] {
   const labels = checkLabels(c.labels);
   const arrays = decodeBlob(c.format, c.blob);
+  checkListSize(arrays.cpregIndexes.length, arrays.cpregValues.length);
   checkBlobIdsFor(c.accelerator, arrays.cpregIndexes);
   return [
     {

@@ -6,15 +6,15 @@
  * a copy of openapi.yaml; it runs from the repo root (migrations/) with NODE_PATH to the repo's
  * node_modules (better-sqlite3). Every child is killed in afterAll.
  */
-import { execFileSync, type ChildProcess } from 'child_process';
+import { type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import { httpRequest, jsonRequest, keepAliveAgent, type Target } from '../../bench/lib/http-client';
-import { freePort, spawnServer, type SpawnedServer } from '../../bench/lib/http-server';
+import { freePort, type SpawnedServer } from '../../bench/lib/http-server';
+import { buildServer, startBuilt } from '../helpers/built-server';
 
-const ROOT = path.resolve(__dirname, '../..');
 const WRITERS = 8;
 const CPUS = 4;
 const KILLS = 3;
@@ -71,40 +71,11 @@ function valueIn(state: VcpuView, reg: string): bigint {
   return BigInt(r.value);
 }
 
-async function start(db: string, port: number): Promise<SpawnedServer> {
-  const s = await spawnServer({
-    entry,
-    port,
-    cwd: ROOT,
-    env: { CPREG_DB: db, LOG_LEVEL: 'warn', NODE_PATH: path.join(ROOT, 'node_modules') },
-  });
-  children.add(s.child);
-  void s.exited.then(() => children.delete(s.child));
-  return s;
-}
+const start = (db: string, port: number): Promise<SpawnedServer> => startBuilt(entry, { CPREG_DB: db }, children, port);
 
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cpreg-crash-http-'));
-  const out = path.join(tmp, 'out');
-  try {
-    execFileSync(
-      process.execPath,
-      [
-        path.join(ROOT, 'node_modules/typescript/bin/tsc'),
-        '-p',
-        path.join(ROOT, 'tsconfig.build.json'),
-        '--outDir',
-        out,
-      ],
-      { stdio: 'pipe', cwd: ROOT },
-    );
-  } catch (e) {
-    // tsc emits even with type errors (others may be mid-edit); only a missing entry is fatal
-    if (!fs.existsSync(path.join(out, 'api/main.js')))
-      throw new Error(`build failed: ${String((e as { stdout?: Buffer }).stdout ?? e)}`, { cause: e });
-  }
-  fs.copyFileSync(path.join(ROOT, 'openapi.yaml'), path.join(out, 'openapi.yaml'));
-  entry = path.join(out, 'api/main.js');
+  entry = buildServer(path.join(tmp, 'out'));
 }, 120_000);
 
 afterAll(() => {

@@ -299,3 +299,23 @@ describe('405 for a known path with another method', () => {
     expect((await api().delete('/v1/nothing-here')).status).toBe(404);
   });
 });
+
+describe('recording who took a blob', () => {
+  test('the same blob exported again with nothing recorded since is not recorded again', async () => {
+    await createTcg('c1');
+    const exportIt = () => api().get('/v1/cpus/c1/migration?format=v22').buffer(true);
+    const first = await exportIt();
+    expect([first.status, first.headers.etag]).toEqual([200, '"2"']);
+    for (let k = 0; k < 20; k++) {
+      const again = await exportIt();
+      expect([again.status, again.headers.etag]).toEqual([200, '"2"']);
+      expect(Buffer.compare(again.body as Buffer, first.body as Buffer)).toBe(0);
+    }
+    expect(await eventCount()).toBe(2);
+    // another format is another blob; a write makes the next export a new record
+    expect((await api().get('/v1/cpus/c1/migration?format=v23')).headers.etag).toBe('"3"');
+    await put({}, '0x5');
+    expect((await exportIt()).headers.etag).toBe('"5"');
+    expect(await eventCount()).toBe(5);
+  });
+});
