@@ -2,7 +2,7 @@ import type { Response } from 'express';
 import type { Accelerator } from '../domain/accelerator';
 import type { DomainErrorKind } from '../domain/errors';
 import { DomainError } from '../domain/errors';
-import { registerName } from '../domain/names';
+import { registerInfo } from '../domain/names';
 import { formatRegId, type RegId } from '../domain/regid';
 
 /** RFC 9457 problem details; `type` is stable per kind of error (urn:cpreg-ledger:problem:<kind>). */
@@ -12,7 +12,7 @@ export interface Problem {
   status: number;
   detail: string;
   instance?: string;
-  registers?: Array<{ id: string; name: string }>;
+  registers?: Array<{ id: string; name: string; generic: boolean }>;
   errors?: Array<{ path: string; message: string }>;
   [extra: string]: unknown;
 }
@@ -49,7 +49,10 @@ const DOMAIN_STATUS: Record<DomainErrorKind, { status: number; title: string }> 
 export const problemType = (kind: string) => `urn:cpreg-ledger:problem:${kind}`;
 
 function namedRegisters(ids: readonly RegId[], accelerator: Accelerator | undefined) {
-  return ids.map((id) => ({ id: formatRegId(id), name: registerName(id, accelerator ?? 'tcg') }));
+  return ids.map((id) => {
+    const info = registerInfo(id, accelerator ?? 'tcg');
+    return { id: formatRegId(id), name: info.name, generic: info.generic };
+  });
 }
 
 export function domainProblem(e: DomainError, accelerator?: Accelerator, detail = e.message): Problem {

@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { registerName } from '../domain/names';
+import { registerInfos } from '../domain/names';
 import type { StreamInfo } from '../domain/qemu-stream';
 import { formatRegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
@@ -123,10 +123,11 @@ export function inspectionView(info: StreamInfo) {
       instance: c.instance,
       version: c.version,
       arrayLen: c.n,
-      registers: Array.from(c.indexes, (id, i) => ({
-        id: formatRegId(id),
-        name: registerName(id, 'tcg'),
-        value: formatValue(id, c.values[i]!),
+      registers: registerInfos(c.indexes, 'tcg').map((info, i) => ({
+        id: formatRegId(c.indexes[i]!),
+        name: info.name,
+        generic: info.generic,
+        value: formatValue(c.indexes[i]!, c.values[i]!),
       })),
     })),
   };

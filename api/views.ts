@@ -1,9 +1,8 @@
 import { readValueAt, slotsFor } from '../domain/cpreg-arrays';
-import { registerName } from '../domain/names';
+import { nameContext, registerInfo, type NameContext, type RegisterInfo } from '../domain/names';
 import { formatRegId, sizeBytes, type RegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
 import type { LoadReport, RegValues, VcpuState } from '../domain/vcpu';
-import type { Accelerator } from '../domain/accelerator';
 import type { RawEvent, StoredEvent } from '../app/vcpu-queries';
 import type { components } from './generated/openapi';
 
@@ -12,14 +11,27 @@ type Schemas = components['schemas'];
 
 /** Domain state and events as the contract (openapi.yaml) shapes them. Pure formatting. */
 
+/** Name contexts per list (a list's ids never change after creation): built once, not per answer. */
+const contexts = new WeakMap<BigUint64Array, NameContext>();
+
+/** The name of a register of this vCPU, and whether it is generic (no source names the id). */
+export function infoOf(s: VcpuState, id: RegId): RegisterInfo {
+  const list = s.arrays.cpregIndexes;
+  let context = contexts.get(list);
+  if (!context) contexts.set(list, (context = nameContext(list)));
+  return registerInfo(id, s.accelerator, context);
+}
+
 export function stateView(id: string, version: number, s: VcpuState): Schemas['VcpuState'] {
   const a = s.arrays;
   const registers: Schemas['Register'][] = new Array(a.cpregIndexes.length);
   for (let i = 0; i < a.cpregIndexes.length; i++) {
     const reg = a.cpregIndexes[i]!; // i < length; cpregValueIndexes is parallel
+    const info = infoOf(s, reg);
     registers[i] = {
       id: formatRegId(reg),
-      name: registerName(reg, s.accelerator),
+      name: info.name,
+      generic: info.generic,
       size: sizeBytes(reg),
       valueIndex: a.cpregValueIndexes[i]!,
       slots: slotsFor(reg),
@@ -51,16 +63,16 @@ export function arraysView(id: string, version: number, s: VcpuState): Schemas['
   };
 }
 
-export function namedValues(rv: RegValues, accelerator: Accelerator): Schemas['NamedValue'][] {
+export function namedValues(rv: RegValues, s: VcpuState): Schemas['NamedValue'][] {
   return rv.ids.map((id, k) => ({
-    id: formatRegId(id),
-    name: registerName(id, accelerator),
+    ...namedValueOf(s, id),
     value: formatValue(id, rv.values[k]!), // values is parallel to ids
   }));
 }
 
-function namedValueOf(s: VcpuState, id: RegId) {
-  return { id: formatRegId(id), name: registerName(id, s.accelerator) };
+export function namedValueOf(s: VcpuState, id: RegId) {
+  const info = infoOf(s, id);
+  return { id: formatRegId(id), name: info.name, generic: info.generic };
 }
 
 export function loadReportView(
@@ -79,7 +91,8 @@ export function loadReportView(
     warnings: r.warnings.map((w) => ({
       kind: w.kind,
       register: formatRegId(w.register),
-      name: registerName(w.register, s.accelerator),
+      name: infoOf(s, w.register).name,
+      generic: infoOf(s, w.register).generic,
       message: w.message,
     })),
   };

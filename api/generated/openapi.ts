@@ -381,6 +381,8 @@ export interface components {
         Register: {
             id: components["schemas"]["RegId"];
             name: string;
+            /** @description True when the name is the generic form (S3_3_C13_C0_2, p15 0 c13 c0 3): no source names this id for this CPU. */
+            generic: boolean;
             /** @description Bytes (1 … 256). */
             size: number;
             valueIndex: number;
@@ -411,6 +413,8 @@ export interface components {
         NamedValue: {
             id: components["schemas"]["RegId"];
             name: string;
+            /** @description True when the name is the generic form (S3_3_C13_C0_2, p15 0 c13 c0 3): no source names this id for this CPU. */
+            generic: boolean;
             value: string;
         };
         SyncResult: {
@@ -445,6 +449,7 @@ export interface components {
                 kind: string;
                 register: components["schemas"]["RegId"];
                 name: string;
+                generic: boolean;
                 message: string;
             }[];
         };
@@ -494,6 +499,7 @@ export interface components {
             registers?: {
                 id: components["schemas"]["RegId"];
                 name: string;
+                generic: boolean;
             }[];
             /** @description Field-level validation errors. */
             errors?: {
@@ -1039,6 +1045,7 @@ export interface operations {
                         changes: {
                             id: components["schemas"]["RegId"];
                             name: string;
+                            generic: boolean;
                             before: string | null;
                             after: string | null;
                         }[];

@@ -1,12 +1,10 @@
 import { Router } from 'express';
-import { registerName } from '../../domain/names';
-import { formatRegId } from '../../domain/regid';
 import { formatValue } from '../../domain/values';
 import type { AppContext } from '../context';
 import { badRequest } from '../problem';
 import { parseAfter, parseLimit, parseVersionParam, pathParam } from '../request-meta';
 import { onlyQuery } from '../schemas';
-import { rawPageJson } from '../views';
+import { namedValueOf, rawPageJson } from '../views';
 import { streamFeed } from '../sse';
 
 export function historyRoutes(ctx: AppContext): Router {
@@ -24,8 +22,7 @@ export function historyRoutes(ctx: AppContext): Router {
     if (from === undefined) throw badRequest('from is required');
     const d = await ctx.service.queries.diff(pathParam(req, 'id'), from, parseVersionParam(q.to, 'to'));
     const changes = d.changes.map((c) => ({
-      id: formatRegId(c.id),
-      name: registerName(c.id, d.state.accelerator),
+      ...namedValueOf(d.state, c.id),
       before: c.before === null ? null : formatValue(c.id, c.before),
       after: c.after === null ? null : formatValue(c.id, c.after),
     }));

@@ -18,7 +18,7 @@ const written: Render = ({ streamId: id, events, state, version }) => {
   const body = {
     id,
     version,
-    written: namedValues(e.written, state.accelerator),
+    written: namedValues(e.written, state),
   } satisfies components['schemas']['WriteSummary'];
   return { status: 200, body, headers: withEtag(version) };
 };

@@ -18,7 +18,7 @@ const syncResult: Render = ({ streamId: id, events, state, version }) => {
           id,
           version,
           direction: 'from-accelerator',
-          read: namedValues(e.read, state.accelerator),
+          read: namedValues(e.read, state),
           failed: e.failed.map(formatRegId),
         }
       : {
@@ -26,7 +26,7 @@ const syncResult: Render = ({ streamId: id, events, state, version }) => {
           version,
           direction: 'to-accelerator',
           level: (e as RegisteredEvent<'SyncedToAccelerator'>).level,
-          write: namedValues((e as RegisteredEvent<'SyncedToAccelerator'>).written, state.accelerator),
+          write: namedValues((e as RegisteredEvent<'SyncedToAccelerator'>).written, state),
         };
   return { status: 200, body, headers: withEtag(version) };
 };

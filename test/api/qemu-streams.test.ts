@@ -176,7 +176,9 @@ describe('POST /v1/qemu-streams/import', () => {
       ['loaded', 4],
     ]);
     // cpu1 had TPIDR_EL0 = 0x1234: the load puts the stream's 0 back and reports it
-    expect(b.body.cpus[1].report.changed).toEqual([{ id: TPIDR_EL0, name: 'TPIDR_EL0', value: '0x0000000000000000' }]);
+    expect(b.body.cpus[1].report.changed).toEqual([
+      { id: TPIDR_EL0, name: 'TPIDR_EL0', generic: false, value: '0x0000000000000000' },
+    ]);
     expect(b.body.cpus[0].report.changed).toEqual([]);
     expect(b.body.cpus[0].report).toMatchObject({ format: 'v22', dryRun: false, warnings: [] });
     const events = await api().get('/v1/cpus/vm1.cpu1/events');

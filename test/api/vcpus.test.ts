@@ -152,7 +152,7 @@ describe('create and read', () => {
       .set('content-type', json)
       .send({ accelerator: 'tcg', registers: [TPIDR_EL0, TPIDR_EL0] });
     expectProblem(dup, 422, 'invalid-register-list');
-    expect(dup.body.registers).toEqual([{ id: TPIDR_EL0, name: 'TPIDR_EL0' }]);
+    expect(dup.body.registers).toEqual([{ id: TPIDR_EL0, name: 'TPIDR_EL0', generic: false }]);
     expectProblem(
       await api().post('/v1/cpus').set('content-type', 'text/plain').send('x'),
       415,
@@ -179,7 +179,7 @@ describe('registers and syncs', () => {
     expect(put.body).toEqual({
       id: 'vm1.cpu0',
       version: 2,
-      written: [{ id: TPIDR_EL0, name: 'TPIDR_EL0', value: '0x1122334455667788' }],
+      written: [{ id: TPIDR_EL0, name: 'TPIDR_EL0', generic: false, value: '0x1122334455667788' }],
     });
     const patch = await api()
       .patch('/v1/cpus/vm1.cpu0/registers')
@@ -191,7 +191,7 @@ describe('registers and syncs', () => {
       .set('content-type', json)
       .send({ values: { [SCTLR_EL1]: '0x6', '0x6030000000100000': '0x1' } });
     expectProblem(bad, 422, 'unknown-register');
-    expect(bad.body.registers).toEqual([{ id: '0x6030000000100000', name: 'X0' }]);
+    expect(bad.body.registers).toEqual([{ id: '0x6030000000100000', name: 'X0', generic: false }]);
     const wide = await api()
       .put('/v1/cpus/vm1.cpu0/registers/0x6020000000110000')
       .set('content-type', json)
@@ -343,7 +343,7 @@ describe('migration blobs', () => {
     });
     const v22 = await api().get('/v1/cpus/src/migration?format=v22');
     expectProblem(v22, 409, 'not-representable');
-    expect(v22.body.registers).toEqual([{ id: FW_U2048, name: expect.any(String) }]);
+    expect(v22.body.registers).toEqual([{ id: FW_U2048, name: expect.any(String), generic: true }]);
 
     const check = await api()
       .post('/v1/cpus/dst/migration/check?format=v23')
@@ -424,7 +424,7 @@ describe('history', () => {
     expectProblem(await api().get('/v1/cpus/vm1.cpu0?version=99'), 404, 'version-not-found');
     const diff = (await api().get('/v1/cpus/vm1.cpu0/diff?from=2&to=6')).body;
     expect(diff.changes).toEqual([
-      { id: TPIDR_EL0, name: 'TPIDR_EL0', before: '0x0000000000000001', after: '0x0000000000000005' },
+      { id: TPIDR_EL0, name: 'TPIDR_EL0', generic: false, before: '0x0000000000000001', after: '0x0000000000000005' },
     ]);
     const verify = (await api().get('/v1/audit/verify')).body;
     expect(verify).toMatchObject({ ok: true, events: 6 });
