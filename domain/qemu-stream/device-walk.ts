@@ -18,6 +18,7 @@ import {
   SUBSECTION,
   hex,
 } from './constants';
+import type { CpregArrays } from '../cpreg-arrays';
 import type { BlobFormat } from '../vmstate/format';
 import type { RamParser } from './ram';
 import type { CpuCpregBlock, SectionInfo } from './types';
@@ -278,6 +279,15 @@ function walkCpu(
     values,
     valueIndexes,
   };
+}
+
+/**
+ * A section's registers as cpreg arrays (views, no copy; not validated — decode `block` for
+ * that): `readValueAt(cpuArrays(cpu), i)` is register i's value in either layout, its M slots
+ * combined for a register wider than 8 bytes.
+ */
+export function cpuArrays(cpu: Pick<CpuCpregBlock, 'indexes' | 'valueIndexes' | 'values'>): CpregArrays {
+  return { cpregIndexes: cpu.indexes, cpregValueIndexes: cpu.valueIndexes, cpregValues: cpu.values };
 }
 
 /** Byte offsets (relative to `blockOffset`) of a block's fields. */

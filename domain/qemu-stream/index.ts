@@ -1,5 +1,6 @@
 /**
- * QEMU 7.2 migration stream reader and cpreg rewriter — pure, streaming, no I/O.
+ * QEMU (7.2 … 10.x, and v23 cpu sections) migration stream reader, cpreg rewriter and layout
+ * converter — pure, streaming, no I/O.
  *
  * Stream layout (docs/qemu-streams.md, reference/qemu-cpreg.md §6): "QEVM", be32 3, the
  * configuration section (0x07), START/PART/END/FULL sections each with a 0x7e footer, COMMANDs,
@@ -14,8 +15,9 @@
  *   r.end(): StreamInfo                    // machine, pageSize, sections, RAM blocks, cpus[], vmdesc
  *   readStream(chunks: Iterable<Uint8Array>, opts?): StreamInfo
  *   readStreamAsync(chunks: AsyncIterable<Uint8Array>, opts?): Promise<StreamInfo>
- *   StreamInfo.cpus[i]: CpuCpregBlock { instance, version, sectionId, sectionOffset, blockOffset,
- *     n, block /* v22 blob: be32 N, N×be64 ids, N×be64 values *\/, indexes, values: BigUint64Array }
+ *   StreamInfo.cpus[i]: CpuCpregBlock { instance, version (22|23), format ('v22'|'v23'), sectionId,
+ *     sectionOffset, blockOffset, n, m, block /* a blob of `format` *\/, indexes, values (M slots),
+ *     valueIndexes }; cpuArrays(cpu) views them as CpregArrays (readValueAt works on either layout)
  *
  * Rewriting (byte-identical output when the callback returns the same values):
  *   const w = new StreamRewriter((instance, indexes, values) => newValues, opts?);
@@ -24,6 +26,11 @@
  *   w.end(): Uint8Array[]         // the rest: the device tail with cpreg values replaced
  *   w.info: StreamInfo            // summary of the input, after end()
  *   rewriteStream(chunks, rewrite, opts?): { output: Uint8Array[]; info: StreamInfo }
+ *
+ * Converting between the v22 and v23 cpu layouts (section versions, the two cpreg fields, the
+ * vmdesc entry and length; nothing else), streaming like the rewriter:
+ *   const c = new StreamConverter('v23' | 'v22', opts?);  c.push(chunk) / c.end() / c.info
+ *   convertStream(chunks, to, opts?): { output, info, convertedSections }
  *
  * Every refusal is DomainError('malformed-blob', "at byte N: …") naming the absolute offset and
  * what was expected there (truncation, bad magic/footer/flags, vmdesc mismatch, oversize state).
@@ -34,7 +41,7 @@ export type { ReaderOptions } from './reader';
 export { StreamRewriter, rewriteStream } from './rewriter';
 export type { CpregValuesRewrite } from './rewriter';
 export { StreamConverter, convertStream } from './converter';
-export { blockLayout } from './device-walk';
+export { blockLayout, cpuArrays } from './device-walk';
 export type { CpuCpregBlock, SectionInfo, StreamInfo } from './types';
 export type { RamBlock } from './ram';
 export type { Vmdesc, VmdescDevice, VmdescField, VmdescVmsd } from './vmdesc';

@@ -1,6 +1,6 @@
 import { layoutArrays, readValueAt } from '../../../domain/cpreg-arrays';
 import { DomainError } from '../../../domain/errors';
-import { convertStream, readStream, rewriteStream } from '../../../domain/qemu-stream';
+import { convertStream, cpuArrays, readStream, rewriteStream } from '../../../domain/qemu-stream';
 import { decodeV22 } from '../../../domain/vmstate/v22';
 import { decodeV23, encodeV23 } from '../../../domain/vmstate/v23';
 import { decide, foldEvents, valuesForStreamBlock } from '../../../domain/vcpu';
@@ -205,9 +205,7 @@ describe('rewriting a v23 stream with registers wider than 8 bytes from a vCPU (
     );
     const out = readStream([concat(output)]).cpus[1]!;
     expect(out.m).toBe(7);
-    expect(
-      readValueAt({ cpregIndexes: out.indexes, cpregValueIndexes: out.valueIndexes, cpregValues: out.values }, 2),
-    ).toBe(wide);
+    expect(readValueAt(cpuArrays(out), 2)).toBe(wide);
     expect(() => valuesForStreamBlock('vm.cpu1', state, { instance: 1, indexes: ids })).toThrow(
       expect.objectContaining({ kind: 'not-representable' }),
     );
