@@ -41,7 +41,9 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * an audit event, which a reader may cause.
  */
 function writes(req: Request): boolean {
-  return WRITE_METHODS.has(req.method) && !/\/migration\/check$|\/qemu-streams\/(inspect|rewrite)$/.test(req.path);
+  return (
+    WRITE_METHODS.has(req.method) && !/\/migration\/check$|\/qemu-streams\/(inspect|rewrite|convert)$/.test(req.path)
+  );
 }
 
 /** Sets res.locals.actor; with tokens configured, refuses missing, unknown or read-only tokens. */

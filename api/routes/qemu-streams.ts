@@ -1,15 +1,16 @@
 import { Router } from 'express';
 import type { Decided } from '../../app/command-handler';
-import { Refused, refusing } from '../../app/errors';
+import { refusing } from '../../app/errors';
 import { blockFormat, readStream, vcpuIdOf } from '../../app/vm-import';
 import { isAccelerator } from '../../domain/accelerator';
 import { DomainError } from '../../domain/errors';
 import { StreamRewriter, type StreamInfo } from '../../domain/qemu-stream';
 import { loadReportOf, valuesForStreamBlock, type VcpuState } from '../../domain/vcpu';
 import type { AppContext } from '../context';
-import { badRequest, domainProblem, HttpProblem, notFound } from '../problem';
+import { badRequest, notFound } from '../problem';
 import { idempotencyKeyOf, metadataOf, requestPrefix } from '../request-meta';
 import { labelsQuery, onlyQuery } from '../schemas';
+import { answerTransformed } from '../stream-answer';
 import { checkStreamRequest, closeAfterAnswer, inspectionView, streamBody } from '../stream-body';
 import { loadReportView } from '../views';
 
@@ -45,7 +46,6 @@ function importAnswer(vm: string, info: StreamInfo, decided: readonly Decided[])
 export function qemuStreamRoutes(ctx: AppContext): Router {
   const r = Router();
   const limit = ctx.streamLimit;
-  const holdBack = ctx.rewriteHoldBack;
   const rate = { minRate: ctx.limits.streamMinRate, windowMs: ctx.limits.streamRateWindowMs };
 
   r.post('/v1/qemu-streams/inspect', async (req, res) => {
@@ -105,88 +105,14 @@ export function qemuStreamRoutes(ctx: AppContext): Router {
       return refusing(s.state.accelerator, undefined, () => valuesForStreamBlock(id, s.state, { instance, indexes }));
     });
 
-    let held: Buffer[] = [];
-    let heldBytes = 0;
-    let started = false;
-    let sent = 0;
-    const start = () => {
-      started = true;
-      res.status(200).type('application/octet-stream');
-      if (declared !== undefined) res.set('Content-Length', String(declared));
-    };
-    const write = async (chunks: Uint8Array[]) => {
-      for (const c of chunks) {
-        const b = Buffer.from(c.buffer, c.byteOffset, c.length);
-        sent += b.length;
-        if (!res.write(b)) {
-          await new Promise<void>((resolve, reject) => {
-            const done = (err?: unknown) => {
-              res.off('drain', done);
-              res.off('close', closed);
-              if (err) reject(err instanceof Error ? err : new Error(String(err)));
-              else resolve();
-            };
-            const closed = () => done(new Error('the client closed the connection'));
-            res.on('drain', done);
-            res.on('close', closed);
-          });
-        }
-      }
-    };
-    const emit = async (chunks: Uint8Array[]) => {
-      if (started) return write(chunks);
-      for (const c of chunks) {
-        // Request chunks are fresh buffers never reused by Node, so views of them may be kept.
-        held.push(Buffer.from(c.buffer, c.byteOffset, c.length));
-        heldBytes += c.length;
-      }
-      if (heldBytes > holdBack) {
-        start();
-        const h = held;
-        held = [];
-        await write(h);
-      }
-    };
-
-    try {
-      for await (const chunk of streamBody(req, limit, rate)) await emit(rw.push(chunk));
-      states = await ctx.service.vmStates(vm);
-      const tail = rw.end();
-      if (!started) {
-        start();
-        if (declared === undefined)
-          res.set('Content-Length', String(heldBytes + tail.reduce((s, c) => s + c.length, 0)));
-        await write(held);
-        held = [];
-      }
-      await write(tail);
-      res.end();
-    } catch (e) {
-      if (!started) {
-        closeAfterAnswer(req, res);
-        throw e;
-      }
-      // Bytes are out: the only honest signal left is an incomplete transfer.
-      const problem =
-        e instanceof Refused
-          ? domainProblem(e.error, e.accelerator, e.message)
-          : e instanceof DomainError
-            ? domainProblem(e)
-            : e instanceof HttpProblem
-              ? { status: e.status, detail: e.message }
-              : { status: 500, detail: String(e) };
-      ctx.logger.warn(
-        {
-          requestId: res.locals.requestId,
-          path: req.path,
-          sentBytes: sent,
-          status: problem.status,
-          detail: problem.detail,
-        },
-        'qemu-stream rewrite aborted after the response started',
-      );
-      res.destroy();
-    }
+    await answerTransformed(ctx, req, res, rw, {
+      what: 'rewrite',
+      sameLength: true,
+      declared,
+      beforeEnd: async () => {
+        states = await ctx.service.vmStates(vm);
+      },
+    });
   });
 
   return r;

@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../../api/config';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +29,7 @@ function appWith(opts: { streamLimit?: number; rewriteHoldBack?: number } = {}) 
       logger: createLogger('silent'),
       streamLimit: opts.streamLimit ?? 16 * 1024 ** 3,
       rewriteHoldBack: opts.rewriteHoldBack ?? 8 * 1024 * 1024,
+      limits: DEFAULTS.limits,
     }),
   );
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
