@@ -3,8 +3,8 @@ import { CommandHandler, type Command, type ExecuteOptions, type Executed } from
 import { Migrations } from './migration';
 import { VcpuQueries } from './vcpu-queries';
 import { VcpuStates, type StatesOptions } from './vcpu-states';
-import { importVm, vcpuIdOf, type VmImportRequest } from './vm-import';
-import type { VcpuState } from '../domain/vcpu';
+import { importVm, type VmImportRequest } from './vm-import';
+import { vmRewrite, type VmRewrite } from './vm-rewrite';
 
 export interface ServiceOptions extends StatesOptions {
   /** Retries of a write that lost a race with another process (default 20). */
@@ -39,15 +39,9 @@ export class CpregService {
     return importVm(this.commands, req);
   }
 
-  /** The vCPUs of a VM now, by cpu index (`<vm>.cpu0`, `.cpu1`, … up to the first missing). */
-  async vmStates(vm: string): Promise<Map<number, { id: string; state: VcpuState }>> {
-    const out = new Map<number, { id: string; state: VcpuState }>();
-    for (let n = 0; ; n++) {
-      const id = vcpuIdOf(vm, n);
-      const loaded = await this.states.load(id);
-      if (!loaded) return out;
-      out.set(n, { id, state: loaded.state });
-    }
+  /** A rewrite of the VM's QEMU stream with the values the service holds (app/vm-rewrite.ts). */
+  vmRewrite(vm: string): Promise<VmRewrite> {
+    return vmRewrite(this.queries, vm);
   }
 
   /** Resolves once everything acknowledged so far is on disk. */

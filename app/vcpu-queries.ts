@@ -2,6 +2,7 @@ import { readValueAt } from '../domain/cpreg-arrays';
 import { diffStates, type RegisterChange, type VcpuState } from '../domain/vcpu';
 import type { EventStore, FeedPage, RawEvent, RawPage, StoredEvent, VerifyReport } from '../storage/event-store';
 import { NotFoundError } from './errors';
+import { vcpuIdOf } from './vm-import';
 import type { VcpuStates } from './vcpu-states';
 
 export interface VcpuAt {
@@ -56,6 +57,17 @@ export class VcpuQueries {
     if (!e || e.type !== 'BlobExported') return false;
     const d = e.data as { format?: unknown; sha256?: unknown };
     return d.format === format && d.sha256 === sha256;
+  }
+
+  /** The vCPUs of a VM now, by cpu index (`<vm>.cpu0`, `.cpu1`, … up to the first missing). */
+  async vmStates(vm: string): Promise<Map<number, { id: string; state: VcpuState }>> {
+    const out = new Map<number, { id: string; state: VcpuState }>();
+    for (let n = 0; ; n++) {
+      const id = vcpuIdOf(vm, n);
+      const loaded = await this.states.load(id);
+      if (!loaded) return out;
+      out.set(n, { id, state: loaded.state });
+    }
   }
 
   /** The vCPU's current version, 0 when it does not exist. */

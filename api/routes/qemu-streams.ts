@@ -1,13 +1,11 @@
 import { Router } from 'express';
 import type { Decided } from '../../app/command-handler';
-import { refusing } from '../../app/errors';
-import { blockFormat, readStream, vcpuIdOf } from '../../app/vm-import';
+import { blockFormat, readStream } from '../../app/vm-import';
 import { isAccelerator } from '../../domain/accelerator';
-import { DomainError } from '../../domain/errors';
-import { StreamRewriter, type StreamInfo } from '../../domain/qemu-stream';
-import { loadReportOf, valuesForStreamBlock, type VcpuState } from '../../domain/vcpu';
+import type { StreamInfo } from '../../domain/qemu-stream';
+import { loadReportOf } from '../../domain/vcpu';
 import type { AppContext } from '../context';
-import { badRequest, notFound } from '../problem';
+import { badRequest } from '../problem';
 import { idempotencyKeyOf, metadataOf, requestPrefix } from '../request-meta';
 import { labelsQuery, onlyQuery } from '../schemas';
 import { answerTransformed } from '../stream-answer';
@@ -90,28 +88,18 @@ export function qemuStreamRoutes(ctx: AppContext): Router {
     const q = onlyQuery(req.query, ['vm']);
     const vm = vmParam(q.vm);
     const declared = checkStreamRequest(req, limit);
-    // A missing VM is answered before the body is read.
-    if (!(await ctx.service.queries.version(vcpuIdOf(vm, 0)))) {
+    let rewrite;
+    try {
+      rewrite = await ctx.service.vmRewrite(vm); // a missing VM is answered before the body is read
+    } catch (e) {
       closeAfterAnswer(req, res);
-      throw notFound('vcpu-not-found', `no vCPU ${JSON.stringify(vcpuIdOf(vm, 0))}: import the VM first (vm=${vm})`);
+      throw e;
     }
-
-    // Filled just before the tail is rewritten: the vCPUs as they are once the whole stream is in.
-    let states = new Map<number, { id: string; state: VcpuState }>();
-    const rw = new StreamRewriter((instance, indexes) => {
-      const id = vcpuIdOf(vm, instance);
-      const s = states.get(instance);
-      if (!s) throw new DomainError('vcpu-not-found', `no vCPU ${JSON.stringify(id)} for the stream's cpu ${instance}`);
-      return refusing(s.state.accelerator, undefined, () => valuesForStreamBlock(id, s.state, { instance, indexes }));
-    });
-
-    await answerTransformed(ctx, req, res, rw, {
+    await answerTransformed(ctx, req, res, rewrite.transform, {
       what: 'rewrite',
       sameLength: true,
       declared,
-      beforeEnd: async () => {
-        states = await ctx.service.vmStates(vm);
-      },
+      beforeEnd: rewrite.loadStates,
     });
   });
 

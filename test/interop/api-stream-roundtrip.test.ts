@@ -377,6 +377,7 @@ for (const version of ['7.2', '10.0'] as const)
           {
             id: regHex,
             name: regName,
+            generic: false,
             value: '0x' + changedValue.toString(16).padStart(reg >> 52n === 0x402n ? 8 : 16, '0'),
           },
         ]);
