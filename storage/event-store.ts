@@ -64,6 +64,8 @@ export interface AppendRequest {
   idempotency?: IdempotencyInput;
   /** Stream labels for listing (they also live in the events); unchanged when absent. */
   labels?: Record<string, string>;
+  /** The kind a new stream is created with (default 'vcpu'); an existing stream keeps its own. */
+  kind?: string;
 }
 
 /** One stream's part of a group append (metadata and idempotency belong to the group). */
@@ -120,6 +122,8 @@ export interface ListStreamsQuery {
   limit?: number;
   /** Every label given must match exactly. */
   labels?: Record<string, string>;
+  /** The kind of stream (default 'vcpu'). */
+  kind?: string;
 }
 
 export interface StreamPage {

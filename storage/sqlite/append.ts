@@ -43,8 +43,11 @@ export class Appender {
       ),
       stream: db.prepare<[string], { version: number }>('SELECT version FROM streams WHERE stream_id = ?'),
       createStream: db.prepare(
-        'INSERT INTO streams (stream_id, version, created_at, updated_at, labels) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO streams (stream_id, version, created_at, updated_at, labels, kind) VALUES (?, ?, ?, ?, ?, ?)',
       ),
+      kindOf: db.prepare<[string], { kind: string }>('SELECT kind FROM streams WHERE stream_id = ?'),
+      clearLabels: db.prepare('DELETE FROM stream_labels WHERE stream_id = ?'),
+      addLabel: db.prepare('INSERT INTO stream_labels (stream_id, key, value) VALUES (?, ?, ?)'),
       updateStream: db.prepare(
         'UPDATE streams SET version = ?, updated_at = ?, labels = COALESCE(?, labels) WHERE stream_id = ?',
       ),
@@ -151,8 +154,16 @@ export class Appender {
 
     const version = actual + req.events.length;
     const labelsText = req.labels ? canonicalJson(req.labels) : null;
-    if (row) this.stmts.updateStream.run(version, now, labelsText, streamId);
-    else this.stmts.createStream.run(streamId, version, now, now, labelsText ?? '{}');
+    const kind = req.kind ?? 'vcpu';
+    if (row) {
+      const existing = this.stmts.kindOf.get(streamId)?.kind;
+      if (existing !== kind) throw new TypeError(`stream ${streamId} is a ${existing}, not a ${kind}`);
+      this.stmts.updateStream.run(version, now, labelsText, streamId);
+    } else this.stmts.createStream.run(streamId, version, now, now, labelsText ?? '{}', kind);
+    if (req.labels) {
+      this.stmts.clearLabels.run(streamId);
+      for (const [k, v] of Object.entries(req.labels)) this.stmts.addLabel.run(streamId, k, v);
+    }
 
     const metadata = JSON.parse(metadataText) as MetadataInput & { recordedAt: string };
     const stored: StoredEvent[] = [];

@@ -94,18 +94,34 @@ export class Reader {
     return bounded(rows, limit, maxBytes, afterVersion, (e) => e.version);
   }
 
+  /**
+   * One kind's streams in id order. With labels, the first label's index entries drive the
+   * query (a range of (key, value, stream_id)), the others are checked per row: the cost is that
+   * of the page and of the streams the first label matches, never of the whole fleet.
+   */
   listStreams(q: ListStreamsQuery = {}): StreamPage {
     const limit = Math.max(1, Math.min(1000, Math.floor(q.limit ?? 100)));
-    const where = ['stream_id > ?'];
-    const params: unknown[] = [q.after ?? ''];
-    for (const [k, v] of Object.entries(q.labels ?? {})) {
-      // json_each keeps any key safe (no JSON-path quoting)
-      where.push('EXISTS (SELECT 1 FROM json_each(streams.labels) WHERE json_each.key = ? AND json_each.value = ?)');
-      params.push(k, v);
+    const labels = Object.entries(q.labels ?? {});
+    const kind = q.kind ?? 'vcpu';
+    const after = q.after ?? '';
+    let sql: string;
+    const params: unknown[] = [];
+    const first = labels[0];
+    if (first) {
+      sql =
+        'SELECT s.* FROM stream_labels l JOIN streams s ON s.stream_id = l.stream_id ' +
+        'WHERE l.key = ? AND l.value = ? AND l.stream_id > ? AND s.kind = ?';
+      params.push(first[0], first[1], after, kind);
+      for (const [k, v] of labels.slice(1)) {
+        sql += ' AND EXISTS (SELECT 1 FROM stream_labels m WHERE m.stream_id = s.stream_id AND m.key = ? AND m.value = ?)';
+        params.push(k, v);
+      }
+      sql += ' ORDER BY l.stream_id LIMIT ?';
+    } else {
+      sql = 'SELECT * FROM streams WHERE kind = ? AND stream_id > ? ORDER BY stream_id LIMIT ?';
+      params.push(kind, after);
     }
-    const rows = this.db
-      .prepare(`SELECT * FROM streams WHERE ${where.join(' AND ')} ORDER BY stream_id LIMIT ?`)
-      .all(...params, limit + 1) as StreamRow[];
+    const rows = this.db.prepare(sql).all(...params, limit + 1) as StreamRow[];
     const more = rows.length > limit;
     const streams = rows.slice(0, limit).map(toStreamInfo);
     const last = streams.at(-1);
