@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { Decided } from '../app/command-handler';
+import type { VcpuDecided } from '../app/vcpu-aggregate';
 import type { VcpuCommand } from '../domain/vcpu';
 import type { AppContext } from './context';
 import { etagOf, idempotencyOf, metadataOf, versionCondition } from './request-meta';
@@ -10,7 +10,7 @@ export interface Rendered {
   body: unknown;
   headers?: Record<string, string>;
 }
-export type Render = (decided: Decided) => Rendered;
+export type Render = (decided: VcpuDecided) => Rendered;
 
 /**
  * A write route's one call: the command on one vCPU with the request's conditions

@@ -1,15 +1,5 @@
 import type { Accelerator } from '../domain/accelerator';
-import {
-  CorruptHistoryError,
-  decide,
-  deserializeEvent,
-  foldEvents,
-  labelsOf,
-  serializeEvent,
-  type VcpuCommand,
-  type VcpuEvent,
-  type VcpuState,
-} from '../domain/vcpu';
+import { CorruptHistoryError } from '../domain/vcpu';
 import {
   ConcurrencyError,
   IdempotencyConflictError,
@@ -21,13 +11,13 @@ import {
 import { KeyedLock } from '../storage/keyed-lock';
 import { conditionHolds, describeCondition, type VersionCondition } from './conditions';
 import { PreconditionFailedError, refusing } from './errors';
-import type { Entry, VcpuStates } from './vcpu-states';
+import type { Entry, States } from './states';
 
-/** One vCPU's part of a command. */
-export interface Command {
+/** One stream's part of a command. */
+export interface Command<C, S> {
   streamId: string;
-  /** The command, or how to choose it from the vCPU's current state (undefined: no vCPU yet). */
-  command: VcpuCommand | ((before: VcpuState | undefined) => VcpuCommand);
+  /** The command, or how to choose it from the current state (undefined: nothing there yet). */
+  command: C | ((before: S | undefined) => C);
   /** If-Match / If-None-Match on this vCPU's version. */
   condition?: VersionCondition;
   /** Name the vCPU in a refusal's message (one vCPU of a VM-level command). */
@@ -35,12 +25,12 @@ export interface Command {
 }
 
 /** What deciding a command on one vCPU gave: the events, and the state and version they lead to. */
-export interface Decided {
+export interface Decided<E, S> {
   streamId: string;
-  before: VcpuState | undefined;
-  state: VcpuState;
+  before: S | undefined;
+  state: S;
   version: number;
-  events: readonly VcpuEvent[];
+  events: readonly E[];
 }
 
 export interface Idempotency {
@@ -49,14 +39,14 @@ export interface Idempotency {
   requestHash: string;
 }
 
-export interface ExecuteOptions<A> {
+export interface ExecuteOptions<A, E, S> {
   metadata: MetadataInput;
   idempotency?: Idempotency;
   /**
    * The answer to the request, made from what was decided (JSON-safe). It is kept with the
    * idempotency key in the transaction that records the events, and a repeat gets it back.
    */
-  answer: (decided: readonly Decided[]) => A;
+  answer: (decided: readonly Decided<E, S>[]) => A;
 }
 
 export interface Executed<A> {
@@ -77,18 +67,22 @@ interface Submitted<A> {
  * in flight), the events appended with the versions decided on, and a lost race with another
  * process re-decided on fresh state.
  */
-export class CommandHandler {
+export class CommandHandler<C, E, S> {
   private readonly lock = new KeyedLock();
   /** Requests in flight per idempotency key: a repeat waits for the first, then replays it. */
   private readonly inflight = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly store: EventStore,
-    private readonly states: VcpuStates,
+    private readonly states: States<C, E, S>,
     private readonly maxRetries = 20,
   ) {}
 
-  async execute<A>(commands: readonly Command[], opts: ExecuteOptions<A>): Promise<Executed<A>> {
+  private get aggregate() {
+    return this.states.aggregate;
+  }
+
+  async execute<A>(commands: readonly Command<C, S>[], opts: ExecuteOptions<A, E, S>): Promise<Executed<A>> {
     if (commands.length === 0) throw new TypeError('a command needs at least one vCPU');
     const idem = opts.idempotency;
     if (!idem) return this.attempts(commands, opts);
@@ -109,7 +103,7 @@ export class CommandHandler {
     return run;
   }
 
-  private async attempts<A>(commands: readonly Command[], opts: ExecuteOptions<A>): Promise<Executed<A>> {
+  private async attempts<A>(commands: readonly Command<C, S>[], opts: ExecuteOptions<A, E, S>): Promise<Executed<A>> {
     const ids = commands.map((c) => c.streamId);
     for (let attempt = 0; ; attempt++) {
       const s = await this.locked(ids, () => this.decideAndSubmit(commands, opts));
@@ -126,10 +120,14 @@ export class CommandHandler {
   }
 
   /** Runs under the vCPUs' locks: decide on the head states and queue the append (not awaited). */
-  private async decideAndSubmit<A>(commands: readonly Command[], opts: ExecuteOptions<A>): Promise<Submitted<A>> {
-    const entries: Entry[] = [];
+  private async decideAndSubmit<A>(
+    commands: readonly Command<C, S>[],
+    opts: ExecuteOptions<A, E, S>,
+  ): Promise<Submitted<A>> {
+    const entries: Entry<S>[] = [];
     for (const c of commands) entries.push(await this.states.current(c.streamId));
-    const decided: Decided[] = commands.map((c, k) => {
+    const a = this.aggregate;
+    const decided: Decided<E, S>[] = commands.map((c, k) => {
       const entry = entries[k]!;
       const before = entry.head.state;
       if (c.condition && !conditionHolds(c.condition, entry.head.version)) {
@@ -140,12 +138,12 @@ export class CommandHandler {
           Array.isArray(c.condition.match) ? c.condition.match : undefined,
         );
       }
-      const command = typeof c.command === 'function' ? c.command(before) : c.command;
-      const accelerator: Accelerator | undefined = before?.accelerator ?? commandAccelerator(command);
+      const command = typeof c.command === 'function' ? (c.command as (b: S | undefined) => C)(before) : c.command;
+      const accelerator: Accelerator | undefined = a.acceleratorOf(before, command);
       const vcpuId = c.named ? c.streamId : undefined;
-      const events = refusing(accelerator, vcpuId, () => decide(command, before));
-      const state = refusing(accelerator, vcpuId, () => foldEvents(before, events));
-      if (!state) throw new CorruptHistoryError(`vCPU ${c.streamId}: a command decided nothing on a missing vCPU`);
+      const events = refusing(accelerator, vcpuId, () => a.decide(command, before));
+      const state = refusing(accelerator, vcpuId, () => a.fold(before, events));
+      if (!state) throw new CorruptHistoryError(`${a.noun} ${c.streamId}: a command decided nothing on a missing one`);
       return { streamId: c.streamId, before, state, version: entry.head.version + events.length, events };
     });
     const answer = opts.answer(decided);
@@ -156,14 +154,16 @@ export class CommandHandler {
       appends: decided.map((d, k) => ({
         streamId: d.streamId,
         expectedVersion: entries[k]!.head.version,
-        events: d.events.map(serializeEvent),
-        ...(d.events.length > 0 && (!d.before || d.before.labels !== d.state.labels)
-          ? { labels: labelsOf(d.state) }
-          : {}),
+        events: d.events.map((e) => a.serializeEvent(e)),
+        kind: a.kind,
+        ...(labelsOf(d) ? { labels: labelsOf(d)! } : {}),
       })),
       metadata: opts.metadata,
       ...(idem ? { idempotency: { ...idem, resultText: JSON.stringify(answer) } } : {}),
     });
+    function labelsOf(d: Decided<E, S>) {
+      return d.events.length > 0 ? a.labelsIfChanged(d.before, d.state) : undefined;
+    }
     const moved = decided.flatMap((d, k) => (d.events.length > 0 ? [{ d, entry: entries[k]! }] : []));
     for (const { d, entry } of moved) {
       entry.head = { state: d.state, version: d.version };
@@ -183,7 +183,11 @@ export class CommandHandler {
   }
 
   /** A repeat: the first request's answer, from durable data only. */
-  private async replay<A>(rec: IdempotencyRecord, idem: Idempotency, opts: ExecuteOptions<A>): Promise<Executed<A>> {
+  private async replay<A>(
+    rec: IdempotencyRecord,
+    idem: Idempotency,
+    opts: ExecuteOptions<A, E, S>,
+  ): Promise<Executed<A>> {
     if (rec.requestHash !== idem.requestHash) throw new IdempotencyConflictError(idem.key);
     await this.store.whenDurable(); // the original may be committed but its sync still in flight
     if (rec.resultText !== undefined) return { answer: JSON.parse(rec.resultText) as A, replayed: true };
@@ -191,12 +195,12 @@ export class CommandHandler {
   }
 
   /** A key recorded without its answer (an older store): the answer is made again from its events. */
-  private async decidedFromRecord(rec: IdempotencyRecord): Promise<Decided> {
+  private async decidedFromRecord(rec: IdempotencyRecord): Promise<Decided<E, S>> {
     const after = await this.states.load(rec.streamId, rec.toVersion);
     if (!after) throw new CorruptHistoryError(`idempotency key ${rec.key} points at ${rec.streamId}@${rec.toVersion}`);
     const before = rec.fromVersion > 1 ? await this.states.load(rec.streamId, rec.fromVersion - 1) : undefined;
     const stored = await this.store.readStream(rec.streamId, rec.fromVersion, rec.toVersion);
-    const events = stored.map((e) => deserializeEvent(e.type, e.schemaVersion, e.data));
+    const events = stored.map((e) => this.aggregate.deserializeEvent(e.type, e.schemaVersion, e.data));
     return { streamId: rec.streamId, before: before?.state, state: after.state, version: after.version, events };
   }
 
@@ -209,10 +213,6 @@ export class CommandHandler {
     };
     return take(0);
   }
-}
-
-function commandAccelerator(c: VcpuCommand): Accelerator | undefined {
-  return c.type === 'CreateVcpu' || c.type === 'CreateVcpuFromBlob' ? c.accelerator : undefined;
 }
 
 export type { MetadataInput };

@@ -2,7 +2,7 @@ import { createHash } from 'crypto';
 import type { BlobFormat } from '../domain/vmstate/format';
 import { checkLoad, exportBlob, type VcpuState } from '../domain/vcpu';
 import type { MetadataInput } from '../storage/event-store';
-import type { CommandHandler } from './command-handler';
+import type { VcpuCommands } from './vcpu-aggregate';
 import { PreconditionFailedError, refusing } from './errors';
 import type { VcpuQueries } from './vcpu-queries';
 
@@ -22,7 +22,7 @@ export interface Exported {
 export class Migrations {
   constructor(
     private readonly queries: VcpuQueries,
-    private readonly commands: CommandHandler,
+    private readonly commands: VcpuCommands,
   ) {}
 
   /**

@@ -1,8 +1,10 @@
 import type { EventStore } from '../storage/event-store';
-import { CommandHandler, type Command, type ExecuteOptions, type Executed } from './command-handler';
+import { CommandHandler, type ExecuteOptions, type Executed } from './command-handler';
 import { Migrations } from './migration';
 import { VcpuQueries } from './vcpu-queries';
-import { VcpuStates, type StatesOptions } from './vcpu-states';
+import { States, type StatesOptions } from './states';
+import { vcpuAggregate, type VcpuCommandOn, type VcpuCommands, type VcpuStates } from './vcpu-aggregate';
+import type { VcpuEvent, VcpuState } from '../domain/vcpu';
 import { importVm, type VmImportRequest } from './vm-import';
 import { vmRewrite, type VmRewrite } from './vm-rewrite';
 
@@ -17,7 +19,7 @@ export interface ServiceOptions extends StatesOptions {
  */
 export class CpregService {
   readonly states: VcpuStates;
-  readonly commands: CommandHandler;
+  readonly commands: VcpuCommands;
   readonly queries: VcpuQueries;
   readonly migrations: Migrations;
 
@@ -25,13 +27,13 @@ export class CpregService {
     private readonly store: EventStore,
     opts: ServiceOptions = {},
   ) {
-    this.states = new VcpuStates(store, opts);
+    this.states = new States(store, vcpuAggregate, opts);
     this.commands = new CommandHandler(store, this.states, opts.maxRetries);
     this.queries = new VcpuQueries(store, this.states);
     this.migrations = new Migrations(this.queries, this.commands);
   }
 
-  execute<A>(commands: readonly Command[], opts: ExecuteOptions<A>): Promise<Executed<A>> {
+  execute<A>(commands: readonly VcpuCommandOn[], opts: ExecuteOptions<A, VcpuEvent, VcpuState>): Promise<Executed<A>> {
     return this.commands.execute(commands, opts);
   }
 

@@ -12,6 +12,8 @@ import {
   type VcpuState,
 } from '../domain/vcpu';
 import type { Aggregate } from './aggregate';
+import type { Command, CommandHandler, Decided } from './command-handler';
+import type { States } from './states';
 
 export const vcpuAggregate: Aggregate<VcpuCommand, VcpuEvent, VcpuState> = {
   kind: 'vcpu',
@@ -27,3 +29,9 @@ export const vcpuAggregate: Aggregate<VcpuCommand, VcpuEvent, VcpuState> = {
   acceleratorOf: (state, c) =>
     state?.accelerator ?? (c.type === 'CreateVcpu' || c.type === 'CreateVcpuFromBlob' ? c.accelerator : undefined),
 };
+
+export type VcpuStates = States<VcpuCommand, VcpuEvent, VcpuState>;
+export type VcpuCommands = CommandHandler<VcpuCommand, VcpuEvent, VcpuState>;
+/** What deciding a command on one vCPU gave. */
+export type VcpuDecided = Decided<VcpuEvent, VcpuState>;
+export type VcpuCommandOn = Command<VcpuCommand, VcpuState>;

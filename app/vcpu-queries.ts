@@ -3,7 +3,7 @@ import { diffStates, type RegisterChange, type VcpuState } from '../domain/vcpu'
 import type { EventStore, FeedPage, RawEvent, RawPage, StoredEvent, VerifyReport } from '../storage/event-store';
 import { NotFoundError } from './errors';
 import { vcpuIdOf } from './vm-import';
-import type { VcpuStates } from './vcpu-states';
+import type { VcpuStates } from './vcpu-aggregate';
 
 export interface VcpuAt {
   id: string;

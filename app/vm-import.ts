@@ -5,7 +5,8 @@ import { StreamReader, type StreamInfo } from '../domain/qemu-stream';
 import type { StreamOrigin, VcpuCommand, VcpuState } from '../domain/vcpu';
 import type { BlobFormat } from '../domain/vmstate/format';
 import type { MetadataInput } from '../storage/event-store';
-import type { CommandHandler, Decided, Executed } from './command-handler';
+import type { Executed } from './command-handler';
+import type { VcpuCommands, VcpuDecided } from './vcpu-aggregate';
 import { sha256Hex } from './migration';
 
 /** A VM's vCPUs are `<vm>.cpu<N>`, N being QEMU's cpu_index (the cpu section's instance id). */
@@ -31,7 +32,7 @@ export interface VmImportRequest<A> {
   metadata: MetadataInput;
   /** `requestPrefix` is what identifies the request besides its body (method, URL, type). */
   idempotency?: { key: string; requestPrefix: string };
-  answer: (info: StreamInfo, decided: readonly Decided[]) => A;
+  answer: (info: StreamInfo, decided: readonly VcpuDecided[]) => A;
 }
 
 /**
@@ -55,7 +56,7 @@ export const blockFormat = (sectionVersion: number): BlobFormat => (sectionVersi
  * block, an existing one loads it (QEMU's merge rules). All of them or none: one refusal, named
  * by its vCPU, records nothing. An Idempotency-Key covers the whole stream.
  */
-export async function importVm<A>(commands: CommandHandler, req: VmImportRequest<A>): Promise<Executed<A>> {
+export async function importVm<A>(commands: VcpuCommands, req: VmImportRequest<A>): Promise<Executed<A>> {
   const hash = req.idempotency && createHash('sha256').update(req.idempotency.requestPrefix);
   const info = await readStream(req.chunks, hash && ((c) => hash.update(c)));
   if (info.cpus.length === 0) throw new DomainError('malformed-blob', 'the stream has no cpu sections');

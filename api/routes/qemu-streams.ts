@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { Decided } from '../../app/command-handler';
+import type { VcpuDecided } from '../../app/vcpu-aggregate';
 import { blockFormat, readStream } from '../../app/vm-import';
 import { isAccelerator } from '../../domain/accelerator';
 import type { StreamInfo } from '../../domain/qemu-stream';
@@ -22,7 +22,7 @@ function vmParam(x: string | undefined): string {
 }
 
 /** The import's answer, made from what was decided for each cpu section (in stream order). */
-function importAnswer(vm: string, info: StreamInfo, decided: readonly Decided[]) {
+function importAnswer(vm: string, info: StreamInfo, decided: readonly VcpuDecided[]) {
   const cpus = decided.map((d, k) => {
     const instance = info.cpus[k]!.instance;
     const first = d.events[0];

@@ -1,9 +1,10 @@
-import { CorruptHistoryError, deserializeState, foldSerialized, serializeState, type VcpuState } from '../domain/vcpu';
+import { CorruptHistoryError } from '../domain/vcpu';
+import type { Aggregate } from './aggregate';
 import type { EventPayload, EventStore } from '../storage/event-store';
 import { LruCache } from '../storage/state-cache';
 
-export interface Loaded {
-  state: VcpuState;
+export interface Loaded<S> {
+  state: S;
   version: number;
 }
 
@@ -23,12 +24,12 @@ export interface StatesOptions {
   onSnapshotError?: (e: unknown) => void;
 }
 
-/** A vCPU's cached states: what reads see, and what the next command decides on. */
-export interface Entry {
+/** A stream's cached states: what reads see, and what the next command decides on. */
+export interface Entry<S> {
   /** State at the last committed version (what reads see). */
-  committed: { state: VcpuState | undefined; version: number };
+  committed: { state: S | undefined; version: number };
   /** State including appends decided but not yet committed (what the next command decides on). */
-  head: { state: VcpuState | undefined; version: number };
+  head: { state: S | undefined; version: number };
   /** Appends decided on this entry and not yet settled: the entry must not be evicted. */
   pending: number;
   /** Version of the newest snapshot written or used. */
@@ -36,25 +37,27 @@ export interface Entry {
 }
 
 /**
- * Loading vCPUs: the latest valid snapshot plus a fold of the events after it, a cache of the
- * current state per vCPU, and snapshots written in the background every K events.
+ * Loading one aggregate's streams (vCPUs, host profiles): the latest valid snapshot plus a fold
+ * of the events after it, a cache of the current state per stream, and snapshots written in the
+ * background every K events.
  */
-export class VcpuStates {
+export class States<C, E, S> {
   readonly snapshotEvery: number;
-  private readonly cache: LruCache<Entry>;
+  private readonly cache: LruCache<Entry<S>>;
   private readonly onSnapshotError: (e: unknown) => void;
 
   constructor(
     private readonly store: EventStore,
+    readonly aggregate: Aggregate<C, E, S>,
     opts: StatesOptions = {},
   ) {
     this.snapshotEvery = opts.snapshotEvery ?? 100;
-    this.cache = new LruCache<Entry>(opts.cacheSize ?? 10_000, (e) => e.pending > 0);
+    this.cache = new LruCache<Entry<S>>(opts.cacheSize ?? 10_000, (e) => e.pending > 0);
     this.onSnapshotError = opts.onSnapshotError ?? (() => undefined);
   }
 
   /** The vCPU at `version` (default: current), or undefined if it does not exist at that version. */
-  async load(id: string, version?: number, opts: LoadOptions = {}): Promise<Loaded | undefined> {
+  async load(id: string, version?: number, opts: LoadOptions = {}): Promise<Loaded<S> | undefined> {
     const current = await this.store.streamVersion(id);
     const target = version ?? current;
     if (current === 0 || target < 1 || target > current || !Number.isInteger(target)) return undefined;
@@ -71,20 +74,20 @@ export class VcpuStates {
    * The entry a command decides on: the cached one while appends of ours are in flight,
    * otherwise checked against the store's version (another process may have written).
    */
-  async current(id: string): Promise<Entry> {
+  async current(id: string): Promise<Entry<S>> {
     const cached = this.cache.get(id);
     if (cached && cached.pending > 0) return cached;
     const version = await this.store.streamVersion(id);
     if (cached && cached.head.version === version) return cached;
     const fresh =
       version === 0 ? { state: undefined, version: 0, snapshotVersion: 0 } : await this.fold(id, version, true);
-    const entry: Entry = { committed: fresh, head: fresh, pending: 0, snapshotVersion: fresh.snapshotVersion };
+    const entry: Entry<S> = { committed: fresh, head: fresh, pending: 0, snapshotVersion: fresh.snapshotVersion };
     this.cache.set(id, entry);
     return entry;
   }
 
   /** An append decided on `entry` was committed at `version`. */
-  committed(id: string, entry: Entry, state: VcpuState, version: number): void {
+  committed(id: string, entry: Entry<S>, state: S, version: number): void {
     entry.pending--;
     if (version > entry.committed.version) entry.committed = { state, version };
     if (version - entry.snapshotVersion >= this.snapshotEvery) {
@@ -94,7 +97,7 @@ export class VcpuStates {
   }
 
   /** An append decided on `entry` was not made (refused, or a racer with the same key won). */
-  abandoned(id: string, entry: Entry): void {
+  abandoned(id: string, entry: Entry<S>): void {
     entry.pending--;
     this.cache.deleteIf(id, entry);
   }
@@ -105,20 +108,22 @@ export class VcpuStates {
   }
 
   /** After the answers of this batch went out: a snapshot is a cache and must not delay them. */
-  private snapshotLater(id: string, version: number, state: VcpuState): void {
+  private snapshotLater(id: string, version: number, state: S): void {
     setImmediate(() => {
-      this.store.putSnapshot({ streamId: id, version, ...serializeState(state) }).catch(this.onSnapshotError);
+      this.store
+        .putSnapshot({ streamId: id, version, ...this.aggregate.serializeState(state) })
+        .catch(this.onSnapshotError);
     });
   }
 
   /** Latest valid snapshot at or below `target` + fold of the events after it. */
   private async fold(id: string, target: number, useSnapshots: boolean) {
-    let base: VcpuState | undefined;
+    let base: S | undefined;
     let from = 0;
     if (useSnapshots) {
       for (const s of await this.store.getSnapshots(id, target)) {
         try {
-          base = deserializeState(s.schemaVersion, s.data);
+          base = this.aggregate.deserializeState(s.schemaVersion, s.data);
           from = s.version;
           break;
         } catch {
@@ -127,7 +132,7 @@ export class VcpuStates {
       }
     }
     const payloads = await this.store.readPayloads(id, from + 1, target);
-    const state = foldPayloads(base, payloads, from, target);
+    const state = this.foldPayloads(base, payloads, from, target);
     if (!state) throw new CorruptHistoryError(`vCPU ${id} has no events up to version ${target}`);
     let snapshotVersion = from;
     if (useSnapshots && target - from >= this.snapshotEvery) {
@@ -147,10 +152,14 @@ export class VcpuStates {
     let events = 0;
     let after: string | undefined;
     do {
-      const page = await this.store.listStreams({ ...(after === undefined ? {} : { after }), limit: 1000 });
+      const page = await this.store.listStreams({
+        ...(after === undefined ? {} : { after }),
+        limit: 1000,
+        kind: this.aggregate.kind,
+      });
       for (const s of page.streams) {
         const payloads = await this.store.readPayloads(s.streamId, 1, s.version);
-        foldPayloads(undefined, payloads, 0, s.version);
+        this.foldPayloads(undefined, payloads, 0, s.version);
         streams++;
         events += payloads.length;
       }
@@ -159,20 +168,15 @@ export class VcpuStates {
     } while (after);
     return { streams, events };
   }
-}
 
-function foldPayloads(
-  base: VcpuState | undefined,
-  payloads: EventPayload[],
-  from: number,
-  to: number,
-): VcpuState | undefined {
-  if (payloads.length !== to - from) {
-    throw new CorruptHistoryError(`expected events ${from + 1}..${to}, found ${payloads.length}`);
+  private foldPayloads(base: S | undefined, payloads: EventPayload[], from: number, to: number): S | undefined {
+    if (payloads.length !== to - from) {
+      throw new CorruptHistoryError(`expected events ${from + 1}..${to}, found ${payloads.length}`);
+    }
+    for (let i = 0; i < payloads.length; i++) {
+      const v = payloads[i]![0];
+      if (v !== from + i + 1) throw new CorruptHistoryError(`event version ${v} where ${from + i + 1} was expected`);
+    }
+    return this.aggregate.foldStored(base, payloads);
   }
-  for (let i = 0; i < payloads.length; i++) {
-    const v = payloads[i]![0];
-    if (v !== from + i + 1) throw new CorruptHistoryError(`event version ${v} where ${from + i + 1} was expected`);
-  }
-  return foldSerialized(base, payloads);
 }
