@@ -1,6 +1,7 @@
 import type { Request } from 'express';
 import { registerInfos } from '../domain/names';
-import type { StreamInfo } from '../domain/qemu-stream';
+import { cpuArrays, type StreamInfo } from '../domain/qemu-stream';
+import { readValueAt } from '../domain/cpreg-arrays';
 import { formatRegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
 import { HttpProblem, unsupportedMediaType } from './problem';
@@ -119,16 +120,21 @@ export function inspectionView(info: StreamInfo) {
   return {
     machine: info.machine,
     pageSize: info.pageSize,
-    cpus: info.cpus.map((c) => ({
-      instance: c.instance,
-      version: c.version,
-      arrayLen: c.n,
-      registers: registerInfos(c.indexes, 'tcg').map((info, i) => ({
-        id: formatRegId(c.indexes[i]!),
-        name: info.name,
-        generic: info.generic,
-        value: formatValue(c.indexes[i]!, c.values[i]!),
-      })),
-    })),
+    cpus: info.cpus.map((c) => {
+      const arrays = cpuArrays(c);
+      return {
+        instance: c.instance,
+        version: c.version,
+        format: c.format,
+        arrayLen: c.n,
+        valueArrayLen: c.m,
+        registers: registerInfos(c.indexes, 'tcg').map((info, i) => ({
+          id: formatRegId(c.indexes[i]!),
+          name: info.name,
+          generic: info.generic,
+          value: formatValue(c.indexes[i]!, readValueAt(arrays, i)),
+        })),
+      };
+    }),
   };
 }

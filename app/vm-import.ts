@@ -3,7 +3,6 @@ import type { Accelerator } from '../domain/accelerator';
 import { DomainError } from '../domain/errors';
 import { StreamReader, type StreamInfo } from '../domain/qemu-stream';
 import type { StreamOrigin, VcpuCommand, VcpuState } from '../domain/vcpu';
-import type { BlobFormat } from '../domain/vmstate/format';
 import type { MetadataInput } from '../storage/event-store';
 import type { Executed } from './command-handler';
 import type { VcpuCommands, VcpuDecided } from './vcpu-aggregate';
@@ -48,9 +47,6 @@ export function originLabels(vm: string, o: StreamOrigin): Record<string, string
   };
 }
 
-/** The format of a cpu section's block: a version-23 section carries exactly a v23 blob. */
-export const blockFormat = (sectionVersion: number): BlobFormat => (sectionVersion >= 23 ? 'v23' : 'v22');
-
 /**
  * Imports every vCPU of a QEMU migration stream: a vCPU the service lacks is created from its
  * block, an existing one loads it (QEMU's merge rules). All of them or none: one refusal, named
@@ -63,7 +59,7 @@ export async function importVm<A>(commands: VcpuCommands, req: VmImportRequest<A
   const requestHash = hash?.digest('hex');
   return commands.execute(
     info.cpus.map((cpu) => {
-      const format = blockFormat(cpu.version);
+      const format = cpu.format;
       const sha256 = sha256Hex(cpu.block);
       const origin: StreamOrigin = { machine: info.machine, pageSize: info.pageSize, cpuIndex: cpu.instance };
       const labels = { ...req.labels, ...originLabels(req.vm, origin) };

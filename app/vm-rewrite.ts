@@ -23,11 +23,11 @@ export async function vmRewrite(queries: VcpuQueries, vm: string): Promise<VmRew
     throw new NotFoundError('vcpu-not-found', `no vCPU ${JSON.stringify(first)}: import the VM first (vm=${vm})`);
   }
   let states = new Map<number, { id: string; state: VcpuState }>();
-  const transform = new StreamRewriter((instance, indexes) => {
+  const transform = new StreamRewriter((instance, _indexes, _values, cpu) => {
     const id = vcpuIdOf(vm, instance);
     const s = states.get(instance);
     if (!s) throw new DomainError('vcpu-not-found', `no vCPU ${JSON.stringify(id)} for the stream's cpu ${instance}`);
-    return refusing(s.state.accelerator, undefined, () => valuesForStreamBlock(id, s.state, { instance, indexes }));
+    return refusing(s.state.accelerator, undefined, () => valuesForStreamBlock(id, s.state, cpu));
   });
   return {
     transform,

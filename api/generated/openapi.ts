@@ -352,6 +352,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/qemu-streams/convert": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A whole stream with every `cpu` section in the v23 or the v22 cpreg layout.
+         * @description Moves a VM between a stock QEMU (cpu sections at version 22) and one carrying the
+         *     variable-sized cpreg series (version 23): per cpu section, the section version, the two
+         *     inserted or removed fields (`cpreg_vmstate_value_array_len`, `cpreg_vmstate_value_indexes`)
+         *     and that section's vmdesc entry (and the vmdesc length) change; every other byte stays as
+         *     QEMU wrote it. To v22, a register wider than 8 bytes is refused (409 `not-representable`,
+         *     naming each). Records nothing, so a read token may call it. Streamed like the rewrite: a
+         *     stream that fits the hold-back is answered only once wholly converted; a larger one flows,
+         *     and a refusal at its end aborts the connection.
+         */
+        post: operations["convertStream"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -482,9 +509,12 @@ export interface components {
             cpus: {
                 /** @description The `cpu` section's instance id (QEMU's cpu_index). */
                 instance: number;
-                /** @description The `cpu` section's version (22). */
+                /** @description The `cpu` section's version: 22, or 23 (the variable-sized series). */
                 version: number;
+                format: components["schemas"]["BlobFormat"];
                 arrayLen: number;
+                /** @description M: value slots (N in a v22 section). */
+                valueArrayLen: number;
                 registers: components["schemas"]["NamedValue"][];
             }[];
         };
@@ -1224,6 +1254,38 @@ export interface operations {
             413: components["responses"]["Problem"];
             415: components["responses"]["Problem"];
             422: components["responses"]["Problem"];
+        };
+    };
+    convertStream: {
+        parameters: {
+            query: {
+                to: components["schemas"]["BlobFormat"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description The converted stream (Content-Length when it fitted the hold-back, else chunked). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            400: components["responses"]["Problem"];
+            409: components["responses"]["Problem"];
+            413: components["responses"]["Problem"];
+            415: components["responses"]["Problem"];
+            422: components["responses"]["Problem"];
+            503: components["responses"]["Problem"];
         };
     };
 }

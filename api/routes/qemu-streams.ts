@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { VcpuDecided } from '../../app/vcpu-aggregate';
-import { blockFormat, readStream } from '../../app/vm-import';
+import { readStream } from '../../app/vm-import';
 import { isAccelerator } from '../../domain/accelerator';
 import type { StreamInfo } from '../../domain/qemu-stream';
 import { loadReportOf } from '../../domain/vcpu';
@@ -29,7 +29,7 @@ function importAnswer(vm: string, info: StreamInfo, decided: readonly VcpuDecide
     if (first?.type !== 'BlobLoaded')
       return { instance, id: d.streamId, action: 'created' as const, version: d.version };
     const values = new Map(first.loaded.ids.map((rid, j) => [rid, first.loaded.values[j]!] as const));
-    const format = blockFormat(info.cpus[k]!.version);
+    const format = info.cpus[k]!.format;
     return {
       instance,
       id: d.streamId,
