@@ -113,7 +113,8 @@ export class Reader {
         'WHERE l.key = ? AND l.value = ? AND l.stream_id > ? AND s.kind = ?';
       params.push(first[0], first[1], after, kind);
       for (const [k, v] of labels.slice(1)) {
-        sql += ' AND EXISTS (SELECT 1 FROM stream_labels m WHERE m.stream_id = s.stream_id AND m.key = ? AND m.value = ?)';
+        sql +=
+          ' AND EXISTS (SELECT 1 FROM stream_labels m WHERE m.stream_id = s.stream_id AND m.key = ? AND m.value = ?)';
         params.push(k, v);
       }
       sql += ' ORDER BY l.stream_id LIMIT ?';
