@@ -16,6 +16,7 @@ import { domainProblem, HttpProblem, httpProblem, notFound, problemType, sendPro
 import { cpuRoutes } from './routes/cpus';
 import { historyRoutes } from './routes/history';
 import { migrationRoutes } from './routes/migration';
+import { hostProfileRoutes } from './routes/host-profiles';
 import { qemuConvertRoutes } from './routes/qemu-convert';
 import { qemuStreamRoutes } from './routes/qemu-streams';
 import { registerRoutes } from './routes/registers';
@@ -41,6 +42,7 @@ export function createApp(ctx: AppContext): express.Express {
   app.use(historyRoutes(ctx));
   app.use(qemuStreamRoutes(ctx));
   app.use(qemuConvertRoutes(ctx));
+  app.use(hostProfileRoutes(ctx));
   app.use(methodNotAllowed(app));
   app.use((req, _res, next) =>
     next(new HttpProblem(404, 'not-found', 'Not found', `no route ${req.method} ${req.path}`)),

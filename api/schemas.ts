@@ -19,6 +19,21 @@ export const createVcpuBody = z.strictObject({
   labels: z.record(z.string(), z.string()).optional(),
 });
 
+const slot = z.string().regex(/^0x[0-9a-fA-F]{1,16}$/, 'must be a 64-bit hex value: 0x and 1 to 16 hex digits');
+
+/** A host profile from JSON: the host's list with an idle vCPU's values, keyed by register id. */
+export const hostProfileBody = z.strictObject({
+  accelerator: z.enum(['tcg', 'kvm']),
+  qemu: z.string().regex(/^\d{1,3}\.\d{1,3}$/, 'must be major.minor, e.g. 10.0'),
+  cpuModel: z.string().min(1).max(64).optional(),
+  machine: z.string().max(64).nullable().optional(),
+  registers: z
+    .record(regId, slot)
+    .refine((m) => Object.keys(m).length >= 1 && Object.keys(m).length <= 4096, '1 to 4096 registers'),
+  writableMasks: z.record(regId, slot).optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+
 export const writeRegisterBody = z.strictObject({ value: hexValue });
 export const writeRegistersBody = z.strictObject({ values: valuesMap });
 

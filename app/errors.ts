@@ -32,7 +32,7 @@ export function refusing<T>(accelerator: Accelerator | undefined, vcpuId: string
   }
 }
 
-export type NotFoundKind = 'vcpu-not-found' | 'version-not-found';
+export type NotFoundKind = 'vcpu-not-found' | 'version-not-found' | 'profile-not-found';
 
 export class NotFoundError extends Error {
   constructor(

@@ -1,6 +1,9 @@
 import type { EventStore } from '../storage/event-store';
 import { CommandHandler, type ExecuteOptions, type Executed } from './command-handler';
+import { Fleet } from './fleet';
+import { HostProfiles } from './host-profiles';
 import { Migrations } from './migration';
+import { profileAggregate } from './profile-aggregate';
 import { VcpuQueries } from './vcpu-queries';
 import { States, type StatesOptions } from './states';
 import { vcpuAggregate, type VcpuCommandOn, type VcpuCommands, type VcpuStates } from './vcpu-aggregate';
@@ -22,6 +25,8 @@ export class CpregService {
   readonly commands: VcpuCommands;
   readonly queries: VcpuQueries;
   readonly migrations: Migrations;
+  readonly profiles: HostProfiles;
+  readonly fleet: Fleet;
 
   constructor(
     private readonly store: EventStore,
@@ -31,6 +36,9 @@ export class CpregService {
     this.commands = new CommandHandler(store, this.states, opts.maxRetries);
     this.queries = new VcpuQueries(store, this.states);
     this.migrations = new Migrations(this.queries, this.commands);
+    const profileStates = new States(store, profileAggregate, opts);
+    this.fleet = new Fleet();
+    this.profiles = new HostProfiles(store, profileStates, new CommandHandler(store, profileStates, opts.maxRetries));
   }
 
   execute<A>(commands: readonly VcpuCommandOn[], opts: ExecuteOptions<A, VcpuEvent, VcpuState>): Promise<Executed<A>> {

@@ -21,7 +21,7 @@ import { TailTransform } from './tail-transform';
 import type { CpuCpregBlock, StreamInfo } from './types';
 
 /**
- * Converts a whole QEMU migration stream between the two `cpu` section layouts (DOMAIN.md §8):
+ * Converts a whole QEMU migration stream between the two `cpu` section layouts (v22, and v23 of the variable-sized cpreg series):
  * v22 (QEMU 7.2 … master) and v23 (the seed's series, patch 4/5). For each `cpu` section not
  * already in the target layout it changes exactly
  *   - the section header's version (22 ↔ 23),

@@ -27,7 +27,7 @@ export function sizeFieldAt(w: Uint32Array, i: number): number {
  *
  * Values are not checked here or anywhere in the decoders: a slot is QEMU's raw 64-bit field,
  * and QEMU 10.0 itself writes (and loads back) upper bits in the slot of a 32-bit register
- * (the AArch32 views of CTR and CLIDR of cortex-a710, DOMAIN.md §6). They are kept byte for byte.
+ * (the AArch32 views of CTR and CLIDR of QEMU 10.0 cortex-a710). They are kept byte for byte.
  */
 export function checkIdWords(w: Uint32Array, base: number, ids: BigUint64Array, maxSizeField: number): void {
   let bad: RegId[] | undefined;

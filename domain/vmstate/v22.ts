@@ -6,7 +6,7 @@ import { readU64Words, viewOf, writeU64Block } from './words';
 
 /**
  * v22 (QEMU 7.2 … master, fields 13–15 of the `cpu` section), direct addressing:
- *   be32 N | N × be64 index | N × be64 value          (DOMAIN.md §6)
+ *   be32 N | N × be64 index | N × be64 value  
  * Each value is the register's raw 64-bit slot, kept as it is (a 32-bit register's slot may carry
  * upper bits: QEMU 10.0 writes them, see checkIdWords).
  */

