@@ -31,7 +31,13 @@ export function createApp(ctx: AppContext): express.Express {
   app.set('query parser', 'simple');
   app.use(requestContext(ctx.logger));
   app.use(bodyDeadline(ctx.limits.bodyTimeoutMs));
-  app.use(serviceRoutes());
+  app.use((req, res, next) => {
+    // A write that went through: the storage is fine (again).
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      res.once('finish', () => res.statusCode < 300 && ctx.readiness.ok());
+    next();
+  });
+  app.use(serviceRoutes(ctx));
   app.use('/v1', authenticate(ctx.tokens));
   app.use(concurrencyCap(ctx.limits.maxStreamUploads, 'stream uploads', isStreamUpload));
   app.use(concurrencyCap(ctx.limits.maxSseClients, 'event-stream subscribers', isEventStream));
@@ -55,6 +61,7 @@ export function createApp(ctx: AppContext): express.Express {
 function errorHandler(ctx: AppContext) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const p = toProblem(err);
+    ctx.readiness.saw(p);
     if (p.status >= 500 && p.type === problemType('internal')) {
       ctx.logger.error({ err, requestId: res.locals.requestId, path: req.path }, 'request failed');
     } else if (p.status >= 500) {

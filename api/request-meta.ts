@@ -17,12 +17,24 @@ function optionalId(req: Request, header: string): string | undefined {
 /** Who and why, for the events a request records. */
 export function metadataOf(req: Request, res: Response): MetadataInput {
   const requestId: string = res.locals.requestId;
+  const traceparent = traceparentOf(req);
   return {
     actor: res.locals.actor ?? 'anonymous',
     requestId,
     correlationId: optionalId(req, 'x-correlation-id') ?? requestId,
     causationId: optionalId(req, 'x-causation-id'),
+    ...(traceparent ? { traceparent } : {}),
   };
+}
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+
+/** W3C Trace Context: a valid `traceparent` is recorded; an invalid one is ignored, as the spec says. */
+function traceparentOf(req: Request): string | undefined {
+  const v = req.get('traceparent')?.trim().toLowerCase();
+  const m = v === undefined ? null : TRACEPARENT.exec(v);
+  if (!m || m[1] === 'ff' || /^0+$/.test(m[2]!) || /^0+$/.test(m[3]!)) return undefined;
+  return v;
 }
 
 export interface IdempotencyKey {

@@ -5,6 +5,7 @@ import { SqliteEventStore } from '../storage/sqlite/sqlite-event-store';
 import { CpregService } from '../app/service';
 import { createApp } from './app';
 import { capConnections } from './limits';
+import { Readiness } from './readiness';
 import { loadTokens } from './auth';
 import type { Config } from './config';
 import type { AppContext } from './context';
@@ -38,6 +39,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     streamLimit: config.streamLimit,
     rewriteHoldBack: config.rewriteHoldBack,
     limits: config.limits,
+    readiness: new Readiness(),
     onShutdown: (fn) => shutdownHooks.push(fn),
   };
   const server = http.createServer(createApp(ctx));

@@ -17,6 +17,8 @@ export interface EventMetadata {
   correlationId?: string;
   causationId?: string;
   requestId?: string;
+  /** The W3C trace context of the request that recorded the event, when it carried one. */
+  traceparent?: string;
   /** ISO-8601, set by the store when the event is appended. */
   recordedAt: string;
 }

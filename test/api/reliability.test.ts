@@ -304,6 +304,9 @@ test('a lock held by another process: health stays instant, writes answer 503 fa
   expect(refused.headers['retry-after']).toBe('1');
   expect(refused.json).toMatchObject({ type: 'urn:cpreg-ledger:problem:database-busy' });
   expect(waited).toBeLessThan(1000);
+  const ready = await jsonRequest<{ status: string; lastStorageProblem?: { type: string } }>(t, 'GET', '/readyz');
+  expect(ready.status).toBe(503);
+  expect(ready.json?.lastStorageProblem?.type).toBe('urn:cpreg-ledger:problem:database-busy');
   const latencies = [];
   for (let k = 0; k < 10; k++) latencies.push(await healthz(t));
   expect(Math.max(...latencies)).toBeLessThan(500);
@@ -312,6 +315,7 @@ test('a lock held by another process: health stays instant, writes answer 503 fa
   const ok = await put(t, 'locked', '0x3');
   expect(ok.status).toBe(200);
   expect(ok.json?.version).toBe(2); // the refused write recorded nothing
+  expect((await jsonRequest(t, 'GET', '/readyz')).status).toBe(200);
   s.child.kill('SIGTERM');
   await s.exited;
 }, 30_000);

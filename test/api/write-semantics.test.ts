@@ -319,3 +319,23 @@ describe('recording who took a blob', () => {
     expect(await eventCount()).toBe(5);
   });
 });
+
+describe('trace context', () => {
+  test('a valid traceparent is recorded in the event metadata; an invalid one is ignored', async () => {
+    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    await api()
+      .post('/v1/cpus')
+      .set('content-type', json)
+      .set('traceparent', tp)
+      .send({ id: 'c1', accelerator: 'tcg', registers: TCG_REGS });
+    await put({ traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01' }, '0x2');
+    const events = (await api().get('/v1/cpus/c1/events')).body.events;
+    expect(events[0].metadata.traceparent).toBe(tp);
+    expect(events[1].metadata.traceparent).toBeUndefined();
+  });
+
+  test('/readyz answers ready when the database reads and nothing failed', async () => {
+    const r = await api().get('/readyz');
+    expect([r.status, r.body.status, r.body.database]).toEqual([200, 'ready', 'ok']);
+  });
+});

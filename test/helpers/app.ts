@@ -6,6 +6,7 @@ import type { TokenEntry } from '../../api/auth';
 import { DEFAULTS, type Limits } from '../../api/config';
 import type { AppContext } from '../../api/context';
 import { createLogger } from '../../api/logging';
+import { Readiness } from '../../api/readiness';
 import { CpregService } from '../../app/service';
 import { SqliteEventStore } from '../../storage/sqlite/sqlite-event-store';
 import { hex, kvmList } from './kvm-list';
@@ -37,6 +38,7 @@ export function makeTestApp(
     streamLimit: opts.streamLimit ?? DEFAULTS.streamLimit,
     rewriteHoldBack: DEFAULTS.rewriteHoldBack,
     limits: { ...DEFAULTS.limits, ...opts.limits },
+    readiness: new Readiness(),
     onShutdown: (fn) => hooks.push(fn),
   };
   return {
