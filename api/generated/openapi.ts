@@ -4,6 +4,22 @@
  */
 
 export interface paths {
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["ready"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -352,6 +368,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/host-profiles/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["schemas"]["VcpuId"];
+            };
+            cookie?: never;
+        };
+        get: operations["getHostProfile"];
+        /**
+         * Set a host profile (a host a vCPU may migrate to); each change is an event.
+         * @description From an idle stream of that host (`application/octet-stream`, with `qemu`, optional
+         *     `cpuModel` and `accelerator` in the query; the first cpu block's list and values and the
+         *     stream's machine type are taken), or from JSON. Without `cpuModel` the profile is
+         *     fingerprinted: the CPU model whose measured constants the list matches; none or several is
+         *     a 422 that says so. The same content again records nothing (200, same version).
+         */
+        put: operations["putHostProfile"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/host-profiles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["listHostProfiles"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/qemu-streams/convert": {
         parameters: {
             query?: never;
@@ -383,6 +441,40 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        HostProfileRequest: {
+            /** @enum {string} */
+            accelerator: "tcg" | "kvm";
+            /** @example 10.0 */
+            qemu: string;
+            cpuModel?: string;
+            machine?: string | null;
+            /** @description register id → value (0x + up to 16 hex digits) */
+            registers: {
+                [key: string]: string;
+            };
+            /** @description KVM_ARM_GET_REG_WRITABLE_MASKS: register id → mask */
+            writableMasks?: {
+                [key: string]: string;
+            };
+            labels?: components["schemas"]["Labels"];
+        };
+        HostProfile: {
+            id: string;
+            version: number;
+            /** @enum {string} */
+            accelerator: "tcg" | "kvm";
+            qemu: string;
+            cpuModel: string;
+            machine: string | null;
+            labels: components["schemas"]["Labels"];
+            arrayLen: number;
+            registers: {
+                [key: string]: string;
+            };
+            writableMasks: {
+                [key: string]: string;
+            } | null;
+        };
         VcpuId: string;
         RegId: string;
         HexValue: string;
@@ -587,6 +679,49 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    ready: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready — the database answers a read, its migrations were applied, and no storage failure was answered in the last 30 s. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ready";
+                        database: string;
+                        migrations: string;
+                    };
+                };
+            };
+            /** @description Degraded (the last storage problem answered, and when). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "degraded";
+                        database: string;
+                        migrations: string;
+                        lastStorageProblem?: {
+                            type?: string;
+                            secondsAgo?: number;
+                        };
+                    };
+                };
+            };
+        };
+    };
     health: {
         parameters: {
             query?: never;
@@ -596,7 +731,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The service is up and its database answers. */
+            /** @description The process answers (liveness; the database is /readyz's question). */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1254,6 +1389,133 @@ export interface operations {
             413: components["responses"]["Problem"];
             415: components["responses"]["Problem"];
             422: components["responses"]["Problem"];
+        };
+    };
+    getHostProfile: {
+        parameters: {
+            query?: {
+                /** @description A past stream version (default the current one). */
+                version?: components["parameters"]["Version"];
+            };
+            header?: {
+                /**
+                 * @description `*` or a list of ETags (weak comparison): on a write, the vCPU must be at none of them
+                 *     (`*`: must not exist), else 412; on a read, a match is a 304.
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                id: components["schemas"]["VcpuId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The profile. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostProfile"];
+                };
+            };
+            /** @description Not modified. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: components["responses"]["Problem"];
+        };
+    };
+    putHostProfile: {
+        parameters: {
+            query?: {
+                qemu?: string;
+                cpuModel?: string;
+                accelerator?: "tcg" | "kvm";
+                label?: string[];
+            };
+            header?: {
+                /**
+                 * @description `*` or a list of ETags (`"3", "4"`): the vCPU must be at one of them (strong comparison:
+                 *     `W/"3"` never matches; `*`: it must exist). 412 otherwise.
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description `*` or a list of ETags (weak comparison): on a write, the vCPU must be at none of them
+                 *     (`*`: must not exist), else 412; on a read, a match is a 304.
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: components["schemas"]["VcpuId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+                "application/json": components["schemas"]["HostProfileRequest"];
+            };
+        };
+        responses: {
+            /** @description Unchanged, or changed (a new version). */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostProfile"];
+                };
+            };
+            /** @description Created. */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostProfile"];
+                };
+            };
+            400: components["responses"]["Problem"];
+            412: components["responses"]["Problem"];
+            415: components["responses"]["Problem"];
+            422: components["responses"]["Problem"];
+        };
+    };
+    listHostProfiles: {
+        parameters: {
+            query?: {
+                label?: string[];
+                after?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of profiles. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["HostProfile"][];
+                        next: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["Problem"];
         };
     };
     convertStream: {
