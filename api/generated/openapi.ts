@@ -542,7 +542,12 @@ export interface components {
             /** @enum {string} */
             direction: "from-accelerator" | "to-accelerator";
             level?: string | null;
-            read?: components["schemas"]["NamedValue"][];
+            /** @description (from-accelerator) the reported values that changed a register, ascending by id; the only values recorded. */
+            changed?: components["schemas"]["NamedValue"][];
+            /** @description (from-accelerator) how many values were reported, changed or not (failed registers not counted). */
+            reported?: number;
+            /** @description (from-accelerator) SHA-256 of the report's canonical bytes: for every reported register in ascending id order, its id as 8 bytes big-endian, then its value as 8 × slots bytes big-endian (one slot up to 8 bytes, size / 8 above). Recorded with the event. */
+            reportSha256?: string;
             failed?: components["schemas"]["RegId"][];
             /** @description (to-accelerator) exactly what to write, in list order. */
             write?: components["schemas"]["NamedValue"][];

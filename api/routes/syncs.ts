@@ -1,5 +1,7 @@
 import { Router } from 'express';
+import { indexOfReg, readValueAt } from '../../domain/cpreg-arrays';
 import { formatRegId } from '../../domain/regid';
+import type { RegValues, VcpuState } from '../../domain/vcpu';
 import { runCommand, withEtag, type Render } from '../command';
 import type { AppContext } from '../context';
 import { pathParam } from '../request-meta';
@@ -10,7 +12,11 @@ import { namedValues } from '../views';
 import type { RegisteredEvent } from './event-types';
 import type { components } from '../generated/openapi';
 
-const syncResult: Render = ({ streamId: id, events, state, version }) => {
+/**
+ * A sync from the accelerator answers what it changed, how many values were reported and the
+ * report's SHA-256 — not every value again (that is the caller's own report).
+ */
+const syncResult: Render = ({ streamId: id, events, before, state, version }) => {
   const e = events[0]!; // a sync decides exactly one event
   const body: components['schemas']['SyncResult'] =
     e.type === 'SyncedFromAccelerator'
@@ -18,7 +24,9 @@ const syncResult: Render = ({ streamId: id, events, state, version }) => {
           id,
           version,
           direction: 'from-accelerator',
-          read: namedValues(e.read, state),
+          changed: namedValues(changedSince(before, e.changed, e.reported), state),
+          reported: e.reported,
+          reportSha256: e.reportSha256,
           failed: e.failed.map(formatRegId),
         }
       : {
@@ -30,6 +38,24 @@ const syncResult: Render = ({ streamId: id, events, state, version }) => {
         };
   return { status: 200, body, headers: withEtag(version) };
 };
+
+/**
+ * The values that differ from `before`. A decided event holds only those already; a schema-1
+ * event read back (an answer made again for an old idempotency key) holds the whole report.
+ */
+function changedSince(before: VcpuState | undefined, rv: RegValues, reported: number): RegValues {
+  if (!before || rv.ids.length < reported) return rv;
+  const a = before.arrays;
+  const ids = [];
+  const values = [];
+  for (let k = 0; k < rv.ids.length; k++) {
+    const i = indexOfReg(a, rv.ids[k]!); // k < length; values is parallel to ids
+    if (i >= 0 && readValueAt(a, i) === rv.values[k]!) continue;
+    ids.push(rv.ids[k]!);
+    values.push(rv.values[k]!);
+  }
+  return { ids, values };
+}
 
 export function syncRoutes(ctx: AppContext): Router {
   const r = Router();

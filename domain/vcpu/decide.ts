@@ -19,6 +19,7 @@ import type {
   VcpuCommand,
 } from './commands';
 import type { RegValues, VcpuEvent } from './events';
+import { reportSha256 } from './report-digest';
 import { resolveAll } from './resolve';
 import type { VcpuState } from './state';
 
@@ -115,7 +116,28 @@ function syncFrom(state: VcpuState, c: SyncFromAccelerator): VcpuEvent {
   if (both.length) {
     throw new DomainError('invalid-command', `registers reported both read and failed: ${listRegs(both)}`, both);
   }
-  return { type: 'SyncedFromAccelerator', read, failed };
+  return {
+    type: 'SyncedFromAccelerator',
+    changed: changedValues(state.arrays, read),
+    failed,
+    reported: read.ids.length,
+    reportSha256: reportSha256(read),
+  };
+}
+
+/** The values that differ from what the registers hold (compared slot for slot), in order. */
+function changedValues(a: CpregArrays, rv: RegValues): RegValues {
+  const ids: RegId[] = [];
+  const values: bigint[] = [];
+  // k < rv.ids.length; values is parallel to ids; every id was resolved against this list
+  for (let k = 0; k < rv.ids.length; k++) {
+    const id = rv.ids[k]!;
+    const v = rv.values[k]!;
+    if (readValueAt(a, indexOfReg(a, id)) === v) continue;
+    ids.push(id);
+    values.push(v);
+  }
+  return { ids, values };
 }
 
 function syncTo(state: VcpuState, c: SyncToAccelerator): VcpuEvent {

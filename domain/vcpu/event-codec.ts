@@ -5,13 +5,23 @@ import { formatValue } from '../values';
 import { isBlobFormat } from '../vmstate/format';
 import type { CreateSource, RegValues, StreamOrigin, VcpuEvent } from './events';
 import { CorruptHistoryError } from './evolve';
+import { reportSha256 } from './report-digest';
 
 /**
  * Events as stored: JSON with ids and values as hex strings (values zero-padded to the
- * register's width). Schema version 1 for every type; a reader meets an unknown version with
- * an error rather than a guess.
+ * register's width). Each type has its schema version: 1 for every type but
+ * `SyncedFromAccelerator`, which is written at 2 (only the values it changed, with the count and
+ * SHA-256 of the report); its version-1 events (every reported value) are still read. A reader
+ * meets an unknown version with an error rather than a guess.
  */
 export const EVENT_SCHEMA_VERSION = 1;
+/** `SyncedFromAccelerator` since the delta: `{failed, ids, reportSha256, reported, values}`. */
+export const SYNC_FROM_SCHEMA_VERSION = 2;
+
+/** The schema version events of this type are written with. */
+export function schemaVersionOf(type: VcpuEvent['type']): number {
+  return type === 'SyncedFromAccelerator' ? SYNC_FROM_SCHEMA_VERSION : EVENT_SCHEMA_VERSION;
+}
 
 export type Json = Record<string, unknown>;
 
@@ -30,7 +40,7 @@ function regValuesToJson(rv: RegValues): RegValuesJson {
 }
 
 export function serializeEvent(e: VcpuEvent): { type: string; schemaVersion: number; data: Json } {
-  return { type: e.type, schemaVersion: EVENT_SCHEMA_VERSION, data: dataOf(e) };
+  return { type: e.type, schemaVersion: schemaVersionOf(e.type), data: dataOf(e) };
 }
 
 /** Events that carry register values have them as top-level `ids` and `values` (flat: fast to parse). */
@@ -49,7 +59,13 @@ function dataOf(e: VcpuEvent): Json {
     case 'RegistersWritten':
       return { ...regValuesToJson(e.written) };
     case 'SyncedFromAccelerator':
-      return { ...regValuesToJson(e.read), failed: e.failed.map(formatRegId) };
+      // ids and values: the changed values only (schema 2)
+      return {
+        ...regValuesToJson(e.changed),
+        failed: e.failed.map(formatRegId),
+        reported: e.reported,
+        reportSha256: e.reportSha256,
+      };
     case 'SyncedToAccelerator':
       return { level: e.level, ...regValuesToJson(e.written) };
     case 'BlobExported':
@@ -113,7 +129,38 @@ function source(x: unknown): CreateSource {
   fail('source');
 }
 
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** A version-1 sync stored the whole report (ascending, as decided): its digest is made from it. */
+function syncFromV1(d: Json): VcpuEvent {
+  const read = regValuesFromJson(d, 'read');
+  for (let k = 1; k < read.ids.length; k++) if (read.ids[k]! <= read.ids[k - 1]!) fail('read: ids not ascending');
+  return {
+    type: 'SyncedFromAccelerator',
+    changed: read,
+    failed: idList(d.failed, 'failed'),
+    reported: read.ids.length,
+    reportSha256: reportSha256(read),
+  };
+}
+
+function syncFromV2(d: Json): VcpuEvent {
+  const changed = regValuesFromJson(d, 'changed');
+  const n = d.reported;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < changed.ids.length) fail('reported');
+  if (typeof d.reportSha256 !== 'string' || !SHA256_HEX.test(d.reportSha256)) fail('reportSha256');
+  return {
+    type: 'SyncedFromAccelerator',
+    changed,
+    failed: idList(d.failed, 'failed'),
+    reported: n,
+    reportSha256: d.reportSha256,
+  };
+}
+
 export function deserializeEvent(type: string, schemaVersion: number, data: unknown): VcpuEvent {
+  if (type === 'SyncedFromAccelerator' && schemaVersion === SYNC_FROM_SCHEMA_VERSION)
+    return syncFromV2(obj(data, 'data'));
   if (schemaVersion !== EVENT_SCHEMA_VERSION) fail(`${type} schema version ${schemaVersion} is unknown`);
   const d = obj(data, 'data');
   switch (type) {
@@ -131,7 +178,7 @@ export function deserializeEvent(type: string, schemaVersion: number, data: unkn
     case 'RegistersWritten':
       return { type, written: regValuesFromJson(d, 'written') };
     case 'SyncedFromAccelerator':
-      return { type, read: regValuesFromJson(d, 'read'), failed: idList(d.failed, 'failed') };
+      return syncFromV1(d); // version 1: the whole report
     case 'SyncedToAccelerator':
       if (d.level !== null && !isKvmLevel(d.level)) fail('level');
       return { type, level: d.level, written: regValuesFromJson(d, 'written') };

@@ -41,11 +41,27 @@ export interface RegistersWritten {
   readonly written: RegValues;
 }
 
+/**
+ * A sync from the accelerator records what it changed, and proof of what was reported: the
+ * values that differ from the state it was decided on (O(changes), not O(list)), the failed
+ * registers, how many values were reported and the SHA-256 of the whole report
+ * (report-digest.ts). Folded on the state it was decided on (its version's predecessor), it
+ * gives exactly the state a fold of every reported value gives.
+ */
 export interface SyncedFromAccelerator {
   readonly type: 'SyncedFromAccelerator';
-  readonly read: RegValues;
+  /**
+   * The reported values that changed a register, ascending by id. A schema-1 event (which
+   * stored the whole report) reads back with every reported value here: writing a value a
+   * register already holds changes nothing.
+   */
+  readonly changed: RegValues;
   /** Reported as failed: their slots keep the value they had. */
   readonly failed: readonly RegId[];
+  /** How many values were reported (changed or not; failed registers not counted). */
+  readonly reported: number;
+  /** Lowercase hex SHA-256 of the report's canonical bytes (reportBytes in report-digest.ts). */
+  readonly reportSha256: string;
 }
 
 export interface SyncedToAccelerator {

@@ -38,7 +38,7 @@ function step(state: VcpuState | undefined, e: VcpuEvent, owned: boolean): VcpuS
     case 'BlobLoaded':
       return withValues(state, e.loaded, owned);
     case 'SyncedFromAccelerator':
-      return { ...withValues(state, e.read, owned), lastSyncFailed: e.failed };
+      return { ...withValues(state, e.changed, owned), lastSyncFailed: e.failed };
     case 'SyncedToAccelerator':
     case 'BlobExported':
       return state;

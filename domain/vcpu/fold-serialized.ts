@@ -1,6 +1,6 @@
 import { cloneArrays, slotsFor, writeValueAt, type CpregArrays } from '../cpreg-arrays';
 import { formatRegId } from '../regid';
-import { deserializeEvent, EVENT_SCHEMA_VERSION, type RegValuesJson } from './event-codec';
+import { deserializeEvent, EVENT_SCHEMA_VERSION, SYNC_FROM_SCHEMA_VERSION, type RegValuesJson } from './event-codec';
 import { CorruptHistoryError, evolve } from './evolve';
 import type { VcpuState } from './state';
 
@@ -22,7 +22,9 @@ export function foldSerialized(state: VcpuState | undefined, events: Iterable<Se
     : undefined;
   for (const e of events) {
     const type = e[1];
-    if (e[2] !== EVENT_SCHEMA_VERSION) throw new CorruptHistoryError(`${type} schema version ${e[2]} is unknown`);
+    const delta = e[2] === SYNC_FROM_SCHEMA_VERSION && type === 'SyncedFromAccelerator';
+    if (e[2] !== EVENT_SCHEMA_VERSION && !delta)
+      throw new CorruptHistoryError(`${type} schema version ${e[2]} is unknown`);
     switch (type) {
       case 'SyncedToAccelerator':
       case 'BlobExported':
@@ -30,7 +32,7 @@ export function foldSerialized(state: VcpuState | undefined, events: Iterable<Se
         continue;
       case 'RegistersWritten': {
         const st = need(s, e);
-        if (!writeFromText(st.arrays, indexOf(st.arrays), wordsOf(st.arrays.cpregValues), e[3], false))
+        if (!writeFromText(st.arrays, indexOf(st.arrays), wordsOf(st.arrays.cpregValues), e[3], false, false))
           writeAll(st, parse(e));
         continue;
       }
@@ -39,12 +41,14 @@ export function foldSerialized(state: VcpuState | undefined, events: Iterable<Se
         continue;
       case 'SyncedFromAccelerator': {
         const st = need(s, e);
-        const fast = writeFromText(st.arrays, indexOf(st.arrays), wordsOf(st.arrays.cpregValues), e[3], true);
+        // schema 2 (delta): the changed values; schema 1: every reported value. Both fold the same.
+        const fast = writeFromText(st.arrays, indexOf(st.arrays), wordsOf(st.arrays.cpregValues), e[3], true, delta);
         if (fast) {
           s!.lastSyncFailed = fast;
           continue;
         }
         const d = parse(e);
+        if (delta) checkReport(d);
         writeAll(st, d);
         if (!Array.isArray(d.failed)) throw new CorruptHistoryError('SyncedFromAccelerator without failed');
         s!.lastSyncFailed = d.failed.map((x: unknown) => hexBig(x));
@@ -71,6 +75,20 @@ function parse(e: SerializedEvent): RegValuesJson & { failed?: unknown } {
   } catch {
     throw new CorruptHistoryError(`${e[1]}: data is not JSON`);
   }
+}
+
+/** A schema-2 sync's report fields, on the general path (the fast one checks them in the text). */
+function checkReport(d: RegValuesJson & { reported?: unknown; reportSha256?: unknown }): void {
+  const n = d.reported;
+  if (
+    typeof n !== 'number' ||
+    !Number.isSafeInteger(n) ||
+    !Array.isArray(d.ids) ||
+    n < d.ids.length ||
+    typeof d.reportSha256 !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(d.reportSha256)
+  )
+    throw new CorruptHistoryError('stored event is not valid: SyncedFromAccelerator report');
 }
 
 function hexBig(x: unknown): bigint {
@@ -184,7 +202,8 @@ function hexHalves(t: string): boolean {
 /**
  * Register writes and syncs from the accelerator — nearly every event — are stored as canonical
  * JSON (sorted keys): `{"ids":["0x…",…],"values":["0x…",…]}`, a sync with `"failed":["0x…",…],`
- * first. Those are written into the slots straight from
+ * first, and a schema-2 sync with `"reportSha256":"<64 hex>","reported":<n>,` between ids and
+ * values. Those are written into the slots straight from
  * the text — ids found by binary search on the list's 32-bit words, one-slot values parsed into
  * their halves — with no allocation. The whole text is checked before anything is written; any
  * deviation (another shape, spacing, a multi-slot register, an unknown id) answers undefined and
@@ -194,6 +213,9 @@ const HEAD = '{"ids":[';
 const MID = '],"values":[';
 const FAILED_HEAD = '{"failed":[';
 const IDS_AFTER_FAILED = ',"ids":[';
+const REPORT_SHA = '],"reportSha256":"';
+const REPORTED = '","reported":';
+const VALUES_AFTER_REPORT = ',"values":[';
 let found = new Int32Array(64);
 let halves = new Uint32Array(128);
 
@@ -203,6 +225,7 @@ function writeFromText(
   words: Uint32Array | undefined,
   t: string,
   withFailed: boolean,
+  withReport: boolean,
 ): bigint[] | undefined {
   if (!words) return undefined;
   let p: number;
@@ -244,8 +267,28 @@ function writeFromText(
       p++;
     }
   }
-  if (!t.startsWith(MID, p)) return undefined;
-  const start = p + MID.length;
+  let start: number;
+  if (withReport) {
+    // ],"reportSha256":"<64 lowercase hex>","reported":<n ≥ changed>,"values":[
+    if (!t.startsWith(REPORT_SHA, p)) return undefined;
+    p += REPORT_SHA.length;
+    for (const end = p + 64; p < end; p++) {
+      const c = t.charCodeAt(p);
+      if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return undefined;
+    }
+    if (!t.startsWith(REPORTED, p)) return undefined;
+    p += REPORTED.length;
+    let reported = 0;
+    const first = p;
+    for (let c = t.charCodeAt(p); c >= 48 && c <= 57 && p - first < 15; c = t.charCodeAt(++p))
+      reported = reported * 10 + (c - 48);
+    if (p === first || (t.charCodeAt(first) === 48 && p > first + 1) || reported < n) return undefined;
+    if (!t.startsWith(VALUES_AFTER_REPORT, p)) return undefined;
+    start = p + VALUES_AFTER_REPORT.length;
+  } else {
+    if (!t.startsWith(MID, p)) return undefined;
+    start = p + MID.length;
+  }
   // Check every value (kept in `halves`) and the end first; only then write.
   p = start;
   let k = 0;

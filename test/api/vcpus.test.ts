@@ -288,8 +288,10 @@ describe('registers and syncs', () => {
     expect(from.body).toMatchObject({
       direction: 'from-accelerator',
       failed: [SCTLR_EL1],
-      read: [{ id: TPIDR_EL0, value: '0x0000000000000003' }],
+      changed: [{ id: TPIDR_EL0, value: '0x0000000000000003' }],
+      reported: 1,
     });
+    expect(from.body.reportSha256).toMatch(/^[0-9a-f]{64}$/);
     const state = (await api().get('/v1/cpus/vm1.cpu0')).body;
     expect(state.lastSyncFailed).toEqual([SCTLR_EL1]);
     expect(state.registers.find((r: { id: string }) => r.id === SCTLR_EL1).value).toBe('0x0000000000000009');

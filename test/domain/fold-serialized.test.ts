@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import {
+  CorruptHistoryError,
   decide,
+  deserializeEvent,
   diffStates,
   foldEvents,
   foldSerialized,
@@ -144,3 +146,138 @@ test('register writes in any valid JSON shape fold the same (the fast scanner fa
   }
   expect(() => fold('{"ids":["0x603000000013de82\\u0022"],"values":["0x1"]}')).toThrow(/not in the list/);
 });
+
+/**
+ * Syncs record what changed (schema 2), and the fold of that is the fold of the whole report
+ * (schema 1, what was stored before): the same state at every version, through both folds.
+ */
+test('a delta sync folds exactly as the full report it replaces, at every version', () => {
+  const slot = (id: bigint) => (1n << (64n * (width(id) > 64n ? width(id) / 64n : 1n))) - 1n;
+  const arbSync = fc.record({
+    type: fc.constant('SyncFromAccelerator' as const),
+    // undefined: report the value the register holds already (most of a real sync)
+    values: fc.uniqueArray(
+      fc.tuple(fc.constantFrom(...IDS), fc.option(fc.bigInt({ min: 0n, max: (1n << 2048n) - 1n }))),
+      {
+        selector: ([id]) => id,
+        maxLength: IDS.length,
+      },
+    ),
+    failed: fc.array(fc.constantFrom(...IDS), { maxLength: 2 }),
+  });
+  const arbWrite = fc.record({
+    type: fc.constant('WriteRegisters' as const),
+    values: fc.array(fc.tuple(fc.constantFrom(...IDS), fc.bigInt({ min: 0n, max: (1n << 2048n) - 1n })), {
+      minLength: 1,
+      maxLength: 3,
+    }),
+  });
+  fc.assert(
+    fc.property(fc.array(fc.oneof(arbSync, arbSync, arbWrite), { minLength: 1, maxLength: 25 }), (commands) => {
+      let state = foldEvents(undefined, decide({ type: 'CreateVcpu', accelerator: 'kvm', registers: IDS }, undefined))!;
+      const delta: (readonly [number, string, number, string])[] = [];
+      const full: (readonly [number, string, number, string])[] = [];
+      const created = asStored(decide({ type: 'CreateVcpu', accelerator: 'kvm', registers: IDS }, undefined)[0]!);
+      delta.push(created);
+      full.push(created);
+      const states = [state];
+      for (const c of commands) {
+        const current = (id: bigint) => readValue(state, id);
+        const command: VcpuCommand =
+          c.type === 'SyncFromAccelerator'
+            ? {
+                ...c,
+                values: c.values.map(([id, v]) => [id, v === null ? current(id) : v & slot(id)] as const),
+              }
+            : {
+                ...c,
+                values: c.values.map(([id, v]) => [id, v & ((1n << width(id)) - 1n)] as const),
+              };
+        let out: VcpuEvent[];
+        try {
+          out = decide(command, state);
+        } catch {
+          continue; // refused: not in the history
+        }
+        const e = out[0]!;
+        const version = delta.length + 1;
+        delta.push(asStored(e, version - 1));
+        if (e.type === 'SyncedFromAccelerator') {
+          // the report as schema 1 stored it: every value, ascending
+          const report = [...(command as { values: readonly (readonly [bigint, bigint])[] }).values].sort((a, b) =>
+            a[0] < b[0] ? -1 : 1,
+          );
+          const v1 = {
+            failed: e.failed.map(hexId),
+            ids: report.map(([id]) => hexId(id)),
+            values: report.map(([id, v]) => '0x' + v.toString(16).padStart(Math.min(Number(width(id)) / 4, 512), '0')),
+          };
+          full.push([version, e.type, 1, sortedJson(v1)] as const);
+          // only what changed is stored; the count and digest are the whole report's
+          const old = deserializeEvent(e.type, 1, v1) as Extract<VcpuEvent, { type: 'SyncedFromAccelerator' }>;
+          expect(e.reported).toBe(report.length);
+          expect(old.reported).toBe(report.length);
+          expect(old.reportSha256).toBe(e.reportSha256);
+          expect(e.changed.ids).toEqual(report.filter(([id, v]) => current(id) !== v).map(([id]) => id));
+        } else full.push(asStored(e, version - 1));
+        state = foldEvents(state, out)!;
+        states.push(state);
+      }
+      // time travel: every prefix, both schemas, both folds
+      for (let n = 1; n <= delta.length; n++) {
+        const want = states[n - 1]!;
+        for (const rows of [delta, full]) {
+          const fast = foldSerialized(undefined, rows.slice(0, n))!;
+          expect(diffStates(fast, want)).toEqual([]);
+          expect(fast.lastSyncFailed).toEqual(want.lastSyncFailed);
+          const general = foldEvents(
+            undefined,
+            rows.slice(0, n).map(([, type, v, data]) => deserializeEvent(type, v, JSON.parse(data))),
+          )!;
+          expect(diffStates(general, want)).toEqual([]);
+          expect(general.lastSyncFailed).toEqual(want.lastSyncFailed);
+        }
+      }
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('a schema-2 sync whose report fields are damaged is refused on both paths', () => {
+  const created = decide({ type: 'CreateVcpu', accelerator: 'kvm', registers: IDS }, undefined).map((e) => asStored(e));
+  const sha = 'ab'.repeat(32);
+  const fold = (data: string, v = 2) =>
+    foldSerialized(undefined, [...created, [2, 'SyncedFromAccelerator', v, data] as const])!;
+  const ok = `{"failed":[],"ids":["0x603000000013de82"],"reportSha256":"${sha}","reported":3,"values":["0x0000000000000007"]}`;
+  expect(readValue(fold(ok), 0x603000000013de82n)).toBe(7n);
+  // the same in another key order (general path)
+  expect(
+    readValue(
+      fold(`{"values":["0x7"],"ids":["0x603000000013de82"],"reported":3,"reportSha256":"${sha}","failed":[]}`),
+      0x603000000013de82n,
+    ),
+  ).toBe(7n);
+  for (const bad of [
+    ok.replace('"reported":3', '"reported":0'), // fewer reported than changed
+    ok.replace(sha, 'AB'.repeat(32)),
+    ok.replace(sha, 'ab'),
+    ok.replace('"reported":3', '"reported":"3"'),
+    ok.replace(`"reportSha256":"${sha}",`, ''),
+  ])
+    expect(() => fold(bad)).toThrow(CorruptHistoryError);
+  // schema 1 never had report fields, and other types have no schema 2
+  expect(() => fold('{"ids":["0x603000000013de82"],"values":["0x1"]}', 3)).toThrow(/schema version/);
+  expect(() =>
+    foldSerialized(undefined, [...created, [2, 'RegistersWritten', 2, '{"ids":[],"values":[]}'] as const]),
+  ).toThrow(/schema version/);
+});
+
+const hexId = (id: bigint) => '0x' + id.toString(16).padStart(16, '0');
+function readValue(s: VcpuState, id: bigint): bigint {
+  const i = s.arrays.cpregIndexes.indexOf(id);
+  const first = s.arrays.cpregValueIndexes[i]!;
+  const n = width(id) > 64n ? Number(width(id) / 64n) : 1;
+  let v = 0n;
+  for (let j = n - 1; j >= 0; j--) v = (v << 64n) | s.arrays.cpregValues[first + j]!;
+  return v;
+}

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { KVM_REG_ARM_PTIMER_CNT, KVM_REG_ARM_TIMER_CNT, HVF_SYSREGS } from '../../domain/accelerators';
 import { indexOfReg, readValueAt } from '../../domain/cpreg-arrays';
 import { DomainError } from '../../domain/errors';
@@ -19,6 +20,7 @@ import {
 } from '../../domain/vcpu';
 import { encodeV22 } from '../../domain/vmstate/v22';
 import { decodeV23, encodeV23 } from '../../domain/vmstate/v23';
+import { reportBytes } from '../../domain/vcpu/report-digest';
 import { kvmList } from '../helpers/kvm-list';
 
 const TPIDR_EL0 = 0x603000000013de82n;
@@ -242,6 +244,81 @@ describe('syncs', () => {
         expect(value(s, SCTLR_EL1)).toBe(9n);
         expect(s.lastSyncFailed).toEqual([SCTLR_EL1]);
       });
+  });
+
+  test('from the accelerator: only the values that changed are recorded, with the count and digest of the report', () => {
+    const history = [
+      ...created(),
+      ...decide(
+        {
+          type: 'WriteRegisters',
+          values: [
+            [SCTLR_EL1, 9n],
+            [TPIDR_EL0, 3n],
+          ],
+        },
+        foldEvents(undefined, created()),
+      ),
+    ];
+    const report = {
+      ids: [SCTLR_EL1, TPIDR_EL0, FW_U8].sort((a, b) => (a < b ? -1 : 1)),
+      values: [] as bigint[],
+    };
+    report.values = report.ids.map((id) => (id === SCTLR_EL1 ? 9n : id === TPIDR_EL0 ? 4n : 0n));
+    given(history)
+      .when({
+        type: 'SyncFromAccelerator',
+        values: [
+          [TPIDR_EL0, 4n],
+          [SCTLR_EL1, 9n],
+          [FW_U8, 0n],
+        ],
+      })
+      .then((events, s) => {
+        expect(events).toEqual([
+          {
+            type: 'SyncedFromAccelerator',
+            changed: { ids: [TPIDR_EL0], values: [4n] },
+            failed: [],
+            reported: 3,
+            reportSha256: createHash('sha256').update(reportBytes(report)).digest('hex'),
+          },
+        ]);
+        expect(value(s, TPIDR_EL0)).toBe(4n);
+        expect(value(s, SCTLR_EL1)).toBe(9n);
+        // stored at schema 2: the changed values only
+        const stored = serializeEvent(events[0]!);
+        expect(stored.schemaVersion).toBe(2);
+        expect(stored.data).toEqual({
+          ids: ['0x603000000013de82'],
+          values: ['0x0000000000000004'],
+          failed: [],
+          reported: 3,
+          reportSha256: (events[0] as { reportSha256: string }).reportSha256,
+        });
+        expect(deserializeEvent(stored.type, 2, JSON.parse(JSON.stringify(stored.data)))).toEqual(events[0]);
+      });
+    // nothing changed: still recorded (the sync happened), with nothing to write
+    given(history)
+      .when({ type: 'SyncFromAccelerator', values: [[TPIDR_EL0, 3n]] })
+      .then((events) => expect(events[0]).toMatchObject({ changed: { ids: [], values: [] }, reported: 1 }));
+  });
+
+  test('from the accelerator: a version-1 event (the whole report) still reads, with its digest', () => {
+    const e = deserializeEvent('SyncedFromAccelerator', 1, {
+      ids: ['0x603000000013c080', '0x603000000013de82'],
+      values: ['0x0000000000000009', '0x0000000000000003'],
+      failed: [],
+    });
+    const report = { ids: [SCTLR_EL1, TPIDR_EL0], values: [9n, 3n] };
+    expect(e).toEqual({
+      type: 'SyncedFromAccelerator',
+      changed: report,
+      failed: [],
+      reported: 2,
+      reportSha256: createHash('sha256').update(reportBytes(report)).digest('hex'),
+    });
+    expect(() => deserializeEvent('SyncedFromAccelerator', 3, {})).toThrow(/schema version/);
   });
 
   test('from the accelerator: an unknown register refuses the whole sync', () => {
