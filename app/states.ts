@@ -24,6 +24,9 @@ export interface StatesOptions {
   onSnapshotError?: (e: unknown) => void;
 }
 
+/** Versions read per readPayloads call of a fold (memory stays flat for long histories). */
+export const FOLD_CHUNK = 10_000;
+
 /** A stream's cached states: what reads see, and what the next command decides on. */
 export interface Entry<S> {
   /** State at the last committed version (what reads see). */
@@ -131,8 +134,7 @@ export class States<C, E, S> {
         }
       }
     }
-    const payloads = await this.store.readPayloads(id, from + 1, target);
-    const state = this.foldPayloads(base, payloads, from, target);
+    const state = await this.foldRange(id, base, from, target);
     if (!state) throw new CorruptHistoryError(`vCPU ${id} has no events up to version ${target}`);
     let snapshotVersion = from;
     if (useSnapshots && target - from >= this.snapshotEvery) {
@@ -158,15 +160,28 @@ export class States<C, E, S> {
         kind: this.aggregate.kind,
       });
       for (const s of page.streams) {
-        const payloads = await this.store.readPayloads(s.streamId, 1, s.version);
-        this.foldPayloads(undefined, payloads, 0, s.version);
+        await this.foldRange(s.streamId, undefined, 0, s.version);
         streams++;
-        events += payloads.length;
+        events += s.version;
       }
       await new Promise((r) => setImmediate(r)); // let the service answer between pages
       after = page.next;
     } while (after);
     return { streams, events };
+  }
+
+  /**
+   * Folds versions from+1..to onto `base`, FOLD_CHUNK versions per read: the rows of one chunk
+   * at a time are in memory, whatever the length of the history (a fold of 10M events holds
+   * 10,000 rows, not 10M).
+   */
+  private async foldRange(id: string, base: S | undefined, from: number, to: number): Promise<S | undefined> {
+    let state = base;
+    for (let lo = from; lo < to; lo += FOLD_CHUNK) {
+      const hi = Math.min(to, lo + FOLD_CHUNK);
+      state = this.foldPayloads(state, await this.store.readPayloads(id, lo + 1, hi), lo, hi);
+    }
+    return state;
   }
 
   private foldPayloads(base: S | undefined, payloads: EventPayload[], from: number, to: number): S | undefined {
