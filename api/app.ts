@@ -16,6 +16,7 @@ import { domainProblem, HttpProblem, httpProblem, notFound, problemType, sendPro
 import { cpuRoutes } from './routes/cpus';
 import { historyRoutes } from './routes/history';
 import { migrationRoutes } from './routes/migration';
+import { compatibilityRoutes } from './routes/compatibility';
 import { hostProfileRoutes } from './routes/host-profiles';
 import { qemuConvertRoutes } from './routes/qemu-convert';
 import { qemuStreamRoutes } from './routes/qemu-streams';
@@ -29,6 +30,7 @@ export function createApp(ctx: AppContext): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false); // our ETag is the stream version, set by the routes
   app.set('query parser', 'simple');
+  app.use(ctx.metrics.middleware());
   app.use(requestContext(ctx.logger));
   app.use(bodyDeadline(ctx.limits.bodyTimeoutMs));
   app.use((req, res, next) => {
@@ -49,6 +51,7 @@ export function createApp(ctx: AppContext): express.Express {
   app.use(qemuStreamRoutes(ctx));
   app.use(qemuConvertRoutes(ctx));
   app.use(hostProfileRoutes(ctx));
+  app.use(compatibilityRoutes(ctx));
   app.use(methodNotAllowed(app));
   app.use((req, _res, next) =>
     next(new HttpProblem(404, 'not-found', 'Not found', `no route ${req.method} ${req.path}`)),

@@ -2,6 +2,7 @@ import type { CpregService } from '../app/service';
 import type { TokenEntry } from './auth';
 import type { Limits } from './config';
 import type { Logger } from './logging';
+import type { Metrics } from './metrics';
 import type { Readiness } from './readiness';
 
 /** What the HTTP layer is given: the application service, and how to serve it. */
@@ -14,6 +15,7 @@ export interface AppContext {
   /** Rewrite output held back before the answer starts, in bytes. */
   rewriteHoldBack: number;
   limits: Limits;
+  metrics: Metrics;
   /** Storage trouble seen lately, for /readyz. */
   readiness: Readiness;
   /** Called when the service is shutting down: long-lived responses (SSE) end. */

@@ -5,6 +5,7 @@ import { SqliteEventStore } from '../storage/sqlite/sqlite-event-store';
 import { CpregService } from '../app/service';
 import { createApp } from './app';
 import { capConnections } from './limits';
+import { Metrics } from './metrics';
 import { Readiness } from './readiness';
 import { loadTokens } from './auth';
 import type { Config } from './config';
@@ -21,13 +22,17 @@ export interface RunningServer {
 /** Opens the database and serves the API; resolves once listening. */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   fs.mkdirSync(path.dirname(config.dbPath), { recursive: true });
+  const metrics = new Metrics();
   const store = new SqliteEventStore({
+    observer: metrics.storeObserver(),
     file: config.dbPath,
     busyTimeoutMs: config.limits.dbBusyTimeoutMs,
     ...(config.migrationsDir === undefined ? {} : { migrationsDir: config.migrationsDir }),
   });
   const service = new CpregService(store, {
     snapshotEvery: config.snapshotEvery,
+    onSnapshot: () => metrics.snapshots.inc(),
+    onCache: (hit) => metrics.cache.inc({ result: hit ? 'hit' : 'miss' }),
     onSnapshotError: (e) => logger.warn({ err: e }, 'snapshot write failed (snapshots are only a cache)'),
   });
   const tokens = config.tokensFile ? loadTokens(config.tokensFile) : undefined;
@@ -40,6 +45,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     rewriteHoldBack: config.rewriteHoldBack,
     limits: config.limits,
     readiness: new Readiness(),
+    metrics,
     onShutdown: (fn) => shutdownHooks.push(fn),
   };
   const server = http.createServer(createApp(ctx));

@@ -34,9 +34,11 @@ export function streamFeed(ctx: AppContext, req: Request, res: Response, after: 
   let again = false;
   let lastWrite = Date.now();
   const timers = new Set<NodeJS.Timeout>();
+  ctx.metrics.sseClients.inc();
   const close = () => {
     if (closed) return;
     closed = true;
+    ctx.metrics.sseClients.dec();
     unsubscribe();
     for (const t of timers) clearInterval(t);
     res.end();

@@ -3,7 +3,7 @@ import { Refused } from '../app/errors';
 import { DomainError } from '../domain/errors';
 import type { AppContext } from './context';
 import { domainProblem, HttpProblem } from './problem';
-import { closeAfterAnswer, streamBody } from './stream-body';
+import { closeAfterAnswer, requestStream } from './stream-body';
 
 /** A streaming transform of a QEMU stream (the rewriter, the converter). */
 export interface StreamTransform {
@@ -31,7 +31,7 @@ export interface TransformAnswer {
  * answer for a whole stream.
  */
 export async function answerTransformed(
-  ctx: Pick<AppContext, 'logger' | 'streamLimit' | 'rewriteHoldBack' | 'limits'>,
+  ctx: Pick<AppContext, 'logger' | 'streamLimit' | 'rewriteHoldBack' | 'limits' | 'metrics'>,
   req: Request,
   res: Response,
   transform: StreamTransform,
@@ -66,9 +66,8 @@ export async function answerTransformed(
       await write(h);
     }
   };
-  const rate = { minRate: ctx.limits.streamMinRate, windowMs: ctx.limits.streamRateWindowMs };
   try {
-    for await (const chunk of streamBody(req, ctx.streamLimit, rate)) await emit(transform.push(chunk));
+    for await (const chunk of requestStream(ctx, req)) await emit(transform.push(chunk));
     await o.beforeEnd?.();
     const tail = transform.end();
     if (!started) {

@@ -1,4 +1,5 @@
 import type { Request } from 'express';
+import type { AppContext } from './context';
 import { registerInfos } from '../domain/names';
 import { cpuArrays, type StreamInfo } from '../domain/qemu-stream';
 import { readValueAt } from '../domain/cpreg-arrays';
@@ -44,9 +45,9 @@ export function checkStreamRequest(req: Request, limit: number): number | undefi
 export async function* streamBody(
   req: Request,
   limit: number,
-  rate: { minRate: number; windowMs: number } = { minRate: 0, windowMs: 30_000 },
+  rate: { minRate: number; windowMs: number; onBytes?: (n: number) => void } = { minRate: 0, windowMs: 30_000 },
 ): AsyncGenerator<Buffer> {
-  const { minRate, windowMs } = rate;
+  const { minRate, windowMs, onBytes } = rate;
   let total = 0;
   // A minimum rate over each 30 s window, not a total time: a multi-GB upload may take hours.
   let windowStart = 0;
@@ -97,6 +98,7 @@ export async function* streamBody(
       if (next.done) break;
       const chunk = next.value;
       total += chunk.length;
+      onBytes?.(chunk.length);
       if (total > limit) throw tooLarge(limit, 'the stream'); // the rest stays unread: closeAfterAnswer
       yield chunk;
     }
@@ -137,4 +139,17 @@ export function inspectionView(info: StreamInfo) {
       };
     }),
   };
+}
+
+/** A stream route's body, with the service's limits (size, minimum rate) and its bytes counted. */
+export function requestStream(
+  ctx: Pick<AppContext, 'streamLimit' | 'limits' | 'metrics'>,
+  req: Request,
+): AsyncGenerator<Buffer> {
+  const route = req.path;
+  return streamBody(req, ctx.streamLimit, {
+    minRate: ctx.limits.streamMinRate,
+    windowMs: ctx.limits.streamRateWindowMs,
+    onBytes: (n) => ctx.metrics.streamBytes.inc({ route }, n),
+  });
 }

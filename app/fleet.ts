@@ -1,6 +1,9 @@
+import { layoutArrays, readValueAt, writeValueAt, type CpregArrays } from '../domain/cpreg-arrays';
 import { DomainError } from '../domain/errors';
 import type { HostProfile } from '../domain/host-profile/profile';
 import type { RegId } from '../domain/regid';
+import type { VcpuState } from '../domain/vcpu';
+import { planLoad } from '../domain/vmstate/load';
 
 export interface ProfileInput {
   accelerator: 'tcg' | 'kvm';
@@ -16,9 +19,109 @@ export interface ProfileInput {
 /** The CPU models whose measured constants a list matches, for one QEMU version. */
 export type Fingerprint = (qemu: string, ids: readonly RegId[], values: readonly bigint[]) => string[];
 
+/** One register a finding is about, with the values that make the finding. */
+export interface FindingRegister {
+  id: RegId;
+  incoming?: bigint;
+  destination?: bigint;
+  kept?: bigint;
+  overwrittenBy?: RegId;
+}
+
+/** A reason QEMU would refuse the load, or a warning that a value will not survive it. */
+export interface Finding {
+  rule: string;
+  message: string;
+  registers: FindingRegister[];
+}
+
+export interface Prediction {
+  verdict: 'accepted' | 'refused';
+  reasons: Finding[];
+  warnings: Finding[];
+}
+
+/** QEMU's cpu_post_load verdict for a vCPU's list loaded on a host, predicted. */
+export type Predict = (incoming: CpregArrays, host: HostProfile) => Prediction;
+
+/** A profile's list as QEMU-shaped arrays (its values in their slots). */
+export function profileArrays(p: HostProfile): CpregArrays {
+  const a = layoutArrays(BigUint64Array.from(p.ids));
+  p.ids.forEach((_, i) => writeValueAt(a, i, p.values[i]!));
+  return a;
+}
+
+/**
+ * The verdict by QEMU's merge rules alone (the migration pre-flight's): more registers than the
+ * destination, a register it lacks, a read-only identification register that differs.
+ */
+export const mergeRulesPredict: Predict = (incoming, host) => {
+  const dest = profileArrays(host);
+  try {
+    const plan = planLoad(dest, incoming);
+    const differs = plan.warnings.map((w) => w.register);
+    if (!differs.length) return { verdict: 'accepted', reasons: [], warnings: [] };
+    return {
+      verdict: 'refused',
+      reasons: [
+        {
+          rule: 'constant-differs',
+          message: "a read-only identification register differs from the destination's constant",
+          registers: differs.map((id) => ({
+            id,
+            incoming: readValueAt(incoming, incoming.cpregIndexes.indexOf(id)),
+            destination: readValueAt(dest, dest.cpregIndexes.indexOf(id)),
+          })),
+        },
+      ],
+      warnings: [],
+    };
+  } catch (e) {
+    if (!(e instanceof DomainError)) throw e;
+    const more = incoming.cpregIndexes.length > dest.cpregIndexes.length;
+    return {
+      verdict: 'refused',
+      reasons: [
+        {
+          rule: more ? 'more-registers' : 'unknown-register',
+          message: e.message,
+          registers: e.registers.map((id) => ({
+            id,
+            incoming: readValueAt(incoming, incoming.cpregIndexes.indexOf(id)),
+          })),
+        },
+      ],
+      warnings: [],
+    };
+  }
+};
+
+export interface PairVerdict extends Prediction {
+  cpu: string;
+  hostProfile: string;
+  /** The vCPU's state, for naming its registers. */
+  state: VcpuState;
+}
+
 /** Fleet questions: host profiles built from what a host migrates, and which hosts take a vCPU. */
 export class Fleet {
-  constructor(private readonly fingerprint: Fingerprint = () => []) {}
+  constructor(
+    private readonly fingerprint: Fingerprint = () => [],
+    readonly predict: Predict = mergeRulesPredict,
+  ) {}
+
+  /** Every pair of the given vCPUs and profiles, vCPU-major. */
+  matrix(
+    cpus: ReadonlyArray<{ id: string; state: VcpuState }>,
+    hosts: ReadonlyArray<{ id: string; profile: HostProfile }>,
+  ) {
+    const pairs: PairVerdict[] = [];
+    for (const c of cpus) {
+      for (const h of hosts)
+        pairs.push({ cpu: c.id, hostProfile: h.id, state: c.state, ...this.predict(c.state.arrays, h.profile) });
+    }
+    return { cpus: cpus.map((c) => c.id), hostProfiles: hosts.map((h) => h.id), pairs };
+  }
 
   /** A profile from a host's list; without a cpuModel, the one CPU model whose constants match. */
   profileFromBlock(p: ProfileInput): HostProfile {

@@ -22,6 +22,10 @@ export interface StatesOptions {
   cacheSize?: number;
   /** Where a failed background snapshot write is reported (default: ignored; it is a cache). */
   onSnapshotError?: (e: unknown) => void;
+  /** Told of every snapshot written (metrics). */
+  onSnapshot?: () => void;
+  /** Told whether a load was answered from the cache (metrics). */
+  onCache?: (hit: boolean) => void;
 }
 
 /** Versions read per readPayloads call of a fold (memory stays flat for long histories). */
@@ -48,6 +52,8 @@ export class States<C, E, S> {
   readonly snapshotEvery: number;
   private readonly cache: LruCache<Entry<S>>;
   private readonly onSnapshotError: (e: unknown) => void;
+  private readonly onSnapshot: () => void;
+  private readonly onCache: (hit: boolean) => void;
 
   constructor(
     private readonly store: EventStore,
@@ -57,6 +63,8 @@ export class States<C, E, S> {
     this.snapshotEvery = opts.snapshotEvery ?? 100;
     this.cache = new LruCache<Entry<S>>(opts.cacheSize ?? 10_000, (e) => e.pending > 0);
     this.onSnapshotError = opts.onSnapshotError ?? (() => undefined);
+    this.onSnapshot = opts.onSnapshot ?? (() => undefined);
+    this.onCache = opts.onCache ?? (() => undefined);
   }
 
   /** The vCPU at `version` (default: current), or undefined if it does not exist at that version. */
@@ -65,7 +73,11 @@ export class States<C, E, S> {
     const target = version ?? current;
     if (current === 0 || target < 1 || target > current || !Number.isInteger(target)) return undefined;
     const e = opts.cache === false ? undefined : this.cache.peek(id);
-    if (e && e.committed.version === target && e.committed.state) return { state: e.committed.state, version: target };
+    if (e && e.committed.version === target && e.committed.state) {
+      this.onCache(true);
+      return { state: e.committed.state, version: target };
+    }
+    this.onCache(false);
     const r = await this.fold(id, target, opts.snapshots !== false);
     if (target === current && opts.cache !== false && !this.cache.peek(id)) {
       this.cache.set(id, { committed: r, head: r, pending: 0, snapshotVersion: r.snapshotVersion });
@@ -81,7 +93,11 @@ export class States<C, E, S> {
     const cached = this.cache.get(id);
     if (cached && cached.pending > 0) return cached;
     const version = await this.store.streamVersion(id);
-    if (cached && cached.head.version === version) return cached;
+    if (cached && cached.head.version === version) {
+      this.onCache(true);
+      return cached;
+    }
+    this.onCache(false);
     const fresh =
       version === 0 ? { state: undefined, version: 0, snapshotVersion: 0 } : await this.fold(id, version, true);
     const entry: Entry<S> = { committed: fresh, head: fresh, pending: 0, snapshotVersion: fresh.snapshotVersion };
@@ -115,7 +131,7 @@ export class States<C, E, S> {
     setImmediate(() => {
       this.store
         .putSnapshot({ streamId: id, version, ...this.aggregate.serializeState(state) })
-        .catch(this.onSnapshotError);
+        .then(this.onSnapshot, this.onSnapshotError);
     });
   }
 

@@ -85,6 +85,18 @@ export class VcpuQueries {
     return { items, ...(page.next === undefined ? {} : { next: page.next }) };
   }
 
+  /** Every vCPU with these labels, in id order (page by page). */
+  async all(labels: Record<string, string> = {}): Promise<VcpuAt[]> {
+    const out: VcpuAt[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.list({ labels, limit: 1000, ...(after === undefined ? {} : { after }) });
+      out.push(...page.items);
+      after = page.next;
+    } while (after);
+    return out;
+  }
+
   /** Events of one vCPU with version > after. */
   async history(id: string, after: number, limit: number): Promise<HistoryPage> {
     const current = await this.store.streamVersion(id);

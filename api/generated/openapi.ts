@@ -4,6 +4,23 @@
  */
 
 export interface paths {
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics (text exposition format 0.0.4). */
+        get: operations["metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/readyz": {
         parameters: {
             query?: never;
@@ -410,6 +427,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/compatibility": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Will each vCPU load on each host? QEMU's verdict, predicted, with its reasons.
+         * @description Per pair of a vCPU and a host profile: `accepted` or `refused`, with `reasons` (why QEMU
+         *     would refuse the load) and `warnings` (accepted, but a value will not survive), each naming
+         *     its rule — `more-registers`, `unknown-register`, `constant-differs`, `bits-not-kept`,
+         *     `overwritten-on-load` … — and its registers with the incoming value and what the
+         *     destination holds or keeps. `cpus` and `hostProfiles` are lists of ids, or label selectors
+         *     (`{"label": {"vm": "web1"}}`); omitted, every one.
+         */
+        post: operations["compatibilityMatrix"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cpus/{id}/compatibility": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["VcpuIdPath"];
+            };
+            cookie?: never;
+        };
+        /** Which host profiles take this vCPU (every profile, with its verdict). */
+        get: operations["vcpuCompatibility"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/qemu-streams/convert": {
         parameters: {
             query?: never;
@@ -441,6 +502,43 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Selector: string[] | {
+            label: components["schemas"]["Labels"];
+        };
+        CompatibilityRequest: {
+            cpus?: components["schemas"]["Selector"];
+            hostProfiles?: components["schemas"]["Selector"];
+        };
+        Finding: {
+            /** @description more-registers, unknown-register, constant-differs, bits-not-kept, overwritten-on-load, … */
+            rule: string;
+            message: string;
+            registers: {
+                id: components["schemas"]["RegId"];
+                name: string;
+                generic: boolean;
+                /** @description The vCPU's value. */
+                incoming?: string;
+                /** @description What the destination holds (its constant). */
+                destination?: string;
+                /** @description What the destination keeps of the incoming value. */
+                kept?: string;
+                overwrittenBy?: components["schemas"]["RegId"];
+            }[];
+        };
+        Verdict: {
+            cpu: string;
+            hostProfile: string;
+            /** @enum {string} */
+            verdict: "accepted" | "refused";
+            reasons: components["schemas"]["Finding"][];
+            warnings: components["schemas"]["Finding"][];
+        };
+        CompatibilityMatrix: {
+            cpus: string[];
+            hostProfiles: string[];
+            pairs: components["schemas"]["Verdict"][];
+        };
         HostProfileRequest: {
             /** @enum {string} */
             accelerator: "tcg" | "kvm";
@@ -684,6 +782,26 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Requests by route and status with latency histograms, appends, group-commit batch sizes, WAL sync latency, SSE subscribers, stream bytes, snapshot writes, state cache hits, process metrics. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
     ready: {
         parameters: {
             query?: never;
@@ -1521,6 +1639,58 @@ export interface operations {
                 };
             };
             400: components["responses"]["Problem"];
+        };
+    };
+    compatibilityMatrix: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompatibilityRequest"];
+            };
+        };
+        responses: {
+            /** @description The matrix. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompatibilityMatrix"];
+                };
+            };
+            400: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
+        };
+    };
+    vcpuCompatibility: {
+        parameters: {
+            query?: {
+                /** @description Only the profiles with these labels (`key=value`, repeatable). */
+                label?: string[];
+            };
+            header?: never;
+            path: {
+                id: components["parameters"]["VcpuIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One verdict per profile. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompatibilityMatrix"];
+                };
+            };
+            404: components["responses"]["Problem"];
         };
     };
     convertStream: {

@@ -21,7 +21,7 @@ import {
   versionCondition,
 } from '../request-meta';
 import { hostProfileBody, labelsQuery, onlyQuery, parseBody, VCPU_ID } from '../schemas';
-import { checkStreamRequest, closeAfterAnswer, streamBody } from '../stream-body';
+import { checkStreamRequest, closeAfterAnswer, requestStream } from '../stream-body';
 import { createHash } from 'node:crypto';
 
 const hex = (v: bigint) => '0x' + v.toString(16).padStart(16, '0');
@@ -52,7 +52,6 @@ function profileId(req: Parameters<typeof pathParam>[0]): string {
 
 export function hostProfileRoutes(ctx: AppContext): Router {
   const r = Router();
-  const rate = { minRate: ctx.limits.streamMinRate, windowMs: ctx.limits.streamRateWindowMs };
 
   // From an idle stream of that host (octet-stream), or from JSON with the list and values.
   r.put('/v1/host-profiles/:id', jsonBody, async (req, res) => {
@@ -73,7 +72,7 @@ export function hostProfileRoutes(ctx: AppContext): Router {
       const keyHash = key === undefined ? undefined : createHash('sha256').update(requestPrefix(req));
       let info;
       try {
-        info = await readStream(streamBody(req, ctx.streamLimit, rate), (c) => {
+        info = await readStream(requestStream(ctx, req), (c) => {
           hash.update(c);
           keyHash?.update(c);
         });

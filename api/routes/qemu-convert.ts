@@ -23,7 +23,7 @@ import { checkStreamRequest } from '../stream-body';
  * is refused at its end, so no client takes a cut answer for a whole stream.
  */
 export function qemuConvertRoutes(
-  ctx: Pick<AppContext, 'logger' | 'streamLimit' | 'rewriteHoldBack' | 'limits'>,
+  ctx: Pick<AppContext, 'logger' | 'streamLimit' | 'rewriteHoldBack' | 'limits' | 'metrics'>,
 ): Router {
   const r = Router();
 

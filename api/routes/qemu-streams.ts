@@ -9,7 +9,7 @@ import { badRequest } from '../problem';
 import { idempotencyKeyOf, metadataOf, requestPrefix } from '../request-meta';
 import { labelsQuery, onlyQuery } from '../schemas';
 import { answerTransformed } from '../stream-answer';
-import { checkStreamRequest, closeAfterAnswer, inspectionView, streamBody } from '../stream-body';
+import { checkStreamRequest, closeAfterAnswer, inspectionView, requestStream } from '../stream-body';
 import { loadReportView } from '../views';
 
 /** `vm` names the vCPUs `<vm>.cpu<N>`; with the suffix it stays within a vCPU id's 128 characters. */
@@ -44,13 +44,12 @@ function importAnswer(vm: string, info: StreamInfo, decided: readonly VcpuDecide
 export function qemuStreamRoutes(ctx: AppContext): Router {
   const r = Router();
   const limit = ctx.streamLimit;
-  const rate = { minRate: ctx.limits.streamMinRate, windowMs: ctx.limits.streamRateWindowMs };
 
   r.post('/v1/qemu-streams/inspect', async (req, res) => {
     onlyQuery(req.query, []);
     checkStreamRequest(req, limit);
     try {
-      res.json(inspectionView(await readStream(streamBody(req, limit, rate))));
+      res.json(inspectionView(await readStream(requestStream(ctx, req))));
     } catch (e) {
       closeAfterAnswer(req, res);
       throw e;
@@ -71,7 +70,7 @@ export function qemuStreamRoutes(ctx: AppContext): Router {
         vm,
         accelerator,
         labels,
-        chunks: streamBody(req, limit, rate),
+        chunks: requestStream(ctx, req),
         metadata: metadataOf(req, res),
         ...(key === undefined ? {} : { idempotency: { key, requestPrefix: requestPrefix(req) } }),
         answer: (info, decided) => importAnswer(vm, info, decided),

@@ -11,7 +11,7 @@ function contractPath(): string {
   throw new Error('openapi.yaml not found');
 }
 
-export function serviceRoutes(ctx: Pick<AppContext, 'service' | 'readiness'>): Router {
+export function serviceRoutes(ctx: Pick<AppContext, 'service' | 'readiness' | 'metrics'>): Router {
   const r = Router();
   const contract = fs.readFileSync(contractPath(), 'utf8');
   // Liveness: the process answers (never touches the database).
@@ -35,6 +35,9 @@ export function serviceRoutes(ctx: Pick<AppContext, 'service' | 'readiness'>): R
       migrations: 'applied',
       ...(degraded ? { lastStorageProblem: degraded } : {}),
     });
+  });
+  r.get('/metrics', async (_req, res) => {
+    res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
   });
   r.get('/openapi.yaml', (_req, res) => {
     res.type('application/yaml').send(contract);

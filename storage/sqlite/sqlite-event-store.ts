@@ -20,6 +20,7 @@ import type {
 } from '../event-store';
 import { StorageUnwritableError } from '../event-store';
 import { GroupCommitter } from '../group-commit';
+import type { StoreObserver } from '../observer';
 import { WalSync } from './wal-sync';
 import { Appender } from './append';
 import { IdempotencyKeys } from './idempotency';
@@ -39,6 +40,8 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Most appends written in one group-commit transaction. */
   maxBatch?: number;
+  /** Told of batches, syncs and appended events (metrics). */
+  observer?: StoreObserver;
 }
 
 /** The better-sqlite3 event store: every call answers synchronously underneath. */
@@ -74,10 +77,20 @@ export class SqliteEventStore implements EventStore {
     this.walSync = this.file === ':memory:' ? undefined : new WalSync(this.file);
     if (this.walSync) this.db.pragma('synchronous = NORMAL');
     const walSync = this.walSync;
+    const obs = opts.observer;
     this.committer = new GroupCommitter(
-      (batch) => this.appender.runBatch(batch),
+      (batch) => {
+        obs?.batch(batch.length);
+        const out = this.appender.runBatch(batch);
+        if (obs) obs.appended(out.reduce((n, o) => n + (o.ok && !o.value.replayed ? eventsOf(o.value) : 0), 0));
+        return out;
+      },
       opts.maxBatch ?? 1000,
-      walSync && (() => walSync.sync()),
+      walSync &&
+        (() => {
+          const t0 = process.hrtime.bigint();
+          return walSync.sync().then(() => obs?.durable(Number(process.hrtime.bigint() - t0) / 1e9));
+        }),
       () => this.notifyCommit(),
     );
   }
@@ -210,3 +223,5 @@ function probeWritable(db: Db, file: string): void {
     throw new StorageUnwritableError(`cannot write the database ${file}: ${why}`);
   }
 }
+
+const eventsOf = (r: { streams: Array<{ events: unknown[] }> }) => r.streams.reduce((n, s) => n + s.events.length, 0);

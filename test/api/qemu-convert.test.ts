@@ -1,4 +1,5 @@
 import { DEFAULTS } from '../../api/config';
+import { Metrics } from '../../api/metrics';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,6 +31,7 @@ function appWith(opts: { streamLimit?: number; rewriteHoldBack?: number } = {}) 
       streamLimit: opts.streamLimit ?? 16 * 1024 ** 3,
       rewriteHoldBack: opts.rewriteHoldBack ?? 8 * 1024 * 1024,
       limits: DEFAULTS.limits,
+      metrics: new Metrics(),
     }),
   );
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {

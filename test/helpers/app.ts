@@ -6,6 +6,7 @@ import type { TokenEntry } from '../../api/auth';
 import { DEFAULTS, type Limits } from '../../api/config';
 import type { AppContext } from '../../api/context';
 import { createLogger } from '../../api/logging';
+import { Metrics } from '../../api/metrics';
 import { Readiness } from '../../api/readiness';
 import { CpregService } from '../../app/service';
 import { SqliteEventStore } from '../../storage/sqlite/sqlite-event-store';
@@ -39,6 +40,7 @@ export function makeTestApp(
     rewriteHoldBack: DEFAULTS.rewriteHoldBack,
     limits: { ...DEFAULTS.limits, ...opts.limits },
     readiness: new Readiness(),
+    metrics: new Metrics(),
     onShutdown: (fn) => hooks.push(fn),
   };
   return {
