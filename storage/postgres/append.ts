@@ -1,0 +1,375 @@
+import { canonicalEventText, canonicalJson, chainHash } from '../canonical';
+import {
+  ConcurrencyError,
+  IdempotencyConflictError,
+  type AppendGroup,
+  type AppendGroupResult,
+  type ExpectedVersion,
+  type IdempotencyRecord,
+  type MetadataInput,
+  type StoredEvent,
+  type StreamAppend,
+  type StreamAppended,
+} from '../event-store';
+import type { Outcome } from '../group-commit';
+import type { PgDb } from './db';
+import { isUnavailable, mapPgError } from './errors';
+import { toRecord, type KeyRow } from './idempotency';
+
+const MAX_STREAM_ID = 256;
+export const COMMIT_CHANNEL = 'cpreg_commit';
+
+interface Head {
+  position: number;
+  hash: Buffer;
+}
+
+interface StreamState {
+  version: number;
+  kind: string;
+  /** The stream had a row before this transaction (UPDATE), or is new in it (INSERT). */
+  inDb: boolean;
+}
+
+/** What one transaction writes, gathered while its groups are decided in memory. */
+interface Writes {
+  events: {
+    position: number;
+    streamId: string;
+    version: number;
+    type: string;
+    schemaVersion: number;
+    dataText: string;
+    metadataText: string;
+    hash: Buffer;
+  }[];
+  /** Final version, kind and labels (null: unchanged) of every stream the batch moved. */
+  streams: Map<string, { version: number; kind: string; labelsText: string | null; inDb: boolean }>;
+  /** Final labels of the streams whose labels were given. */
+  labels: Map<string, Record<string, string>>;
+  keys: IdempotencyRecord[];
+}
+
+/** The state of one transaction after its head lock: what each group is checked against. */
+interface BatchState {
+  head: Head;
+  streams: Map<string, StreamState>;
+  keys: Map<string, IdempotencyRecord>;
+  now: string;
+}
+
+/**
+ * Writes batches of append groups, one transaction per batch:
+ *
+ *   BEGIN
+ *   SELECT … FROM event_head FOR UPDATE        -- the one lock every append takes, on every node
+ *   SELECT the batch's streams and keys         -- a new snapshot, taken after the lock: exact
+ *   (decide every group in memory: versions, keys, positions, the hash chain)
+ *   one statement: streams, labels, events, keys, event_head, pg_notify
+ *   COMMIT                                      -- synchronous_commit on: returns once flushed
+ *
+ * The head row lock is held until COMMIT returns, so two transactions that append can never
+ * interleave: the positions and chain links a transaction gives follow those of the one before
+ * it, and commit order is position order. A group that fails (version conflict, key reused
+ * with another request, a bad event) fails alone: its writes are never added to the batch.
+ */
+export class PgAppender {
+  /** Transactions run, each under the head lock (for tests and the bench; one with nothing to write ends in ROLLBACK). */
+  commits = 0;
+
+  constructor(
+    private readonly db: PgDb,
+    private readonly nodeId: string,
+  ) {}
+
+  async runBatch(groups: readonly AppendGroup[]): Promise<Outcome<AppendGroupResult>[]> {
+    try {
+      return await this.transaction(groups);
+    } catch (e) {
+      if (isUnavailable(e) || groups.length === 1 || (e as { outcomeUnknown?: boolean }).outcomeUnknown) throw e;
+      // A statement the server refused (a value it cannot store): find the group alone.
+      const out: Outcome<AppendGroupResult>[] = [];
+      for (const g of groups) {
+        try {
+          const [o] = await this.transaction([g]);
+          out.push(o!); // one group in, one outcome out
+        } catch (error) {
+          if (isUnavailable(error)) throw error;
+          out.push({ ok: false, error });
+        }
+      }
+      return out;
+    }
+  }
+
+  private async transaction(groups: readonly AppendGroup[]): Promise<Outcome<AppendGroupResult>[]> {
+    const c = await this.db.acquire();
+    let committing = false;
+    try {
+      const usable = (v: unknown): v is string => typeof v === 'string' && v.length <= 1024 && !v.includes('\u0000');
+      const ids = [...new Set(groups.flatMap((g) => g.appends.map((a) => a.streamId)))].filter(usable);
+      const keys = [...new Set(groups.flatMap((g) => (g.idempotency ? [g.idempotency.key] : [])))].filter(usable);
+      const list = (xs: string[]) =>
+        xs.length ? `ARRAY[${xs.map((x) => c.escapeLiteral(x)).join(',')}]` : "'{}'::text[]";
+      // One round trip, three statements. Under READ COMMITTED each statement takes its own
+      // snapshot, so the third, which runs once the head lock is ours, sees every append
+      // committed before us (by any node): the versions and keys it reads are exact.
+      const [, h, pre] = (await c.query(
+        'BEGIN; SELECT position, hash FROM event_head FOR UPDATE; ' +
+          `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS now,
+           (SELECT COALESCE(json_agg(json_build_array(stream_id, version, kind)), '[]') FROM streams
+             WHERE stream_id = ANY(${list(ids)})) AS streams,
+           (SELECT COALESCE(json_agg(k), '[]') FROM idempotency_keys k WHERE key = ANY(${list(keys)})) AS keys`,
+      )) as unknown as [
+        unknown,
+        { rows: { position: number; hash: Buffer }[] },
+        { rows: { now: string; streams: [string, number, string][]; keys: KeyRow[] }[] },
+      ];
+      const headRow = h.rows[0];
+      if (!headRow) throw new Error('event_head has no row: the schema is damaged');
+      const row = pre.rows[0]!; // a SELECT without FROM returns one row
+      const st: BatchState = {
+        head: { position: headRow.position, hash: headRow.hash },
+        streams: new Map(row.streams.map(([id, version, kind]) => [id, { version, kind, inDb: true }])),
+        keys: new Map(row.keys.map((k) => [k.key, toRecord(k)])),
+        now: row.now,
+      };
+      const writes: Writes = { events: [], streams: new Map(), labels: new Map(), keys: [] };
+      const out: Outcome<AppendGroupResult>[] = groups.map((g) => {
+        try {
+          return { ok: true, value: this.appendGroup(g, st, writes) };
+        } catch (error) {
+          return { ok: false, error };
+        }
+      });
+      if (writes.events.length === 0 && writes.keys.length === 0) {
+        await c.query('ROLLBACK'); // nothing to write: let the next appender in at once
+        this.commits++;
+        c.release();
+        return out;
+      }
+      await c.query(WRITE_SQL, writeParams(writes, st, this.nodeId));
+      committing = true;
+      await c.query('COMMIT');
+      this.commits++;
+      c.release();
+      return out;
+    } catch (e) {
+      if (isUnavailable(e)) {
+        c.release(e instanceof Error ? e : true);
+        throw mapPgError(e, committing);
+      }
+      await c.query('ROLLBACK').catch(() => undefined);
+      c.release();
+      throw e;
+    }
+  }
+
+  private appendGroup(group: AppendGroup, st: BatchState, writes: Writes): AppendGroupResult {
+    const idem = group.idempotency;
+    if (idem) {
+      // The one place a key is enforced: inside the transaction that would record it.
+      const rec = st.keys.get(idem.key);
+      if (rec) {
+        if (rec.requestHash !== idem.requestHash) throw new IdempotencyConflictError(idem.key);
+        return { replayed: true, record: rec };
+      }
+    }
+    if (group.appends.length === 0) throw new TypeError('an append group needs at least one stream');
+    const metadataText = canonicalJson({ ...group.metadata, recordedAt: st.now });
+    const metadata = JSON.parse(metadataText) as MetadataInput & { recordedAt: string };
+    const streams: StreamAppended[] = [];
+    const firstPosition = st.head.position + 1;
+    let head = st.head;
+    const seen = new Set<string>();
+    // Everything is decided before anything is kept: a group that throws leaves no trace.
+    const moved: { a: StreamAppend; version: number; kind: string; labelsText: string | null; prior?: StreamState }[] =
+      [];
+    const events: Writes['events'] = [];
+    for (const a of group.appends) {
+      checkStreamId(a.streamId);
+      if (seen.has(a.streamId)) throw new TypeError(`stream ${a.streamId} appears twice in one group`);
+      seen.add(a.streamId);
+      const prior = st.streams.get(a.streamId);
+      const actual = prior?.version ?? 0;
+      checkExpected(a.streamId, a.expectedVersion, actual);
+      if (a.events.length === 0) {
+        streams.push({ streamId: a.streamId, version: actual, events: [] });
+        continue;
+      }
+      const kind = a.kind ?? 'vcpu';
+      if (prior && prior.kind !== kind) throw new TypeError(`stream ${a.streamId} is a ${prior.kind}, not a ${kind}`);
+      if (a.labels) checkText(Object.entries(a.labels).flat(), 'a label');
+      const labelsText = a.labels ? canonicalJson(a.labels) : null;
+      const stored: StoredEvent[] = [];
+      let { position, hash } = head;
+      for (let k = 0; k < a.events.length; k++) {
+        const e = a.events[k]!;
+        checkText([e.type], 'an event type');
+        position++;
+        const v = actual + k + 1;
+        const dataText = canonicalJson(e.data);
+        const text = canonicalEventText({
+          position,
+          streamId: a.streamId,
+          version: v,
+          type: e.type,
+          schemaVersion: e.schemaVersion,
+          dataText,
+          metadataText,
+        });
+        hash = chainHash(hash, text);
+        events.push({
+          position,
+          streamId: a.streamId,
+          version: v,
+          type: e.type,
+          schemaVersion: e.schemaVersion,
+          dataText,
+          metadataText,
+          hash,
+        });
+        stored.push({
+          position,
+          streamId: a.streamId,
+          version: v,
+          type: e.type,
+          schemaVersion: e.schemaVersion,
+          data: JSON.parse(dataText),
+          metadata,
+          hash: hash.toString('hex'),
+        });
+      }
+      head = { position, hash };
+      const version = actual + a.events.length;
+      moved.push({ a, version, kind, labelsText, ...(prior ? { prior } : {}) });
+      streams.push({ streamId: a.streamId, version, events: stored });
+    }
+    let record: IdempotencyRecord | undefined;
+    if (idem) {
+      const first = streams[0]!; // appends is not empty
+      record = {
+        key: idem.key,
+        requestHash: idem.requestHash,
+        streamId: first.streamId,
+        fromVersion: first.events[0]?.version ?? first.version + 1,
+        toVersion: first.version,
+        firstPosition,
+        lastPosition: head.position,
+        ...(idem.resultText === undefined ? {} : { resultText: idem.resultText }),
+      };
+      checkText([idem.key, idem.requestHash], 'an idempotency key');
+    }
+    // The group holds: keep its writes and move the batch's state past it.
+    st.head = head;
+    writes.events.push(...events);
+    for (const m of moved) {
+      const inDb = m.prior?.inDb ?? false;
+      st.streams.set(m.a.streamId, { version: m.version, kind: m.kind, inDb });
+      const before = writes.streams.get(m.a.streamId);
+      writes.streams.set(m.a.streamId, {
+        version: m.version,
+        kind: m.kind,
+        labelsText: m.labelsText ?? before?.labelsText ?? null,
+        inDb,
+      });
+      if (m.a.labels) writes.labels.set(m.a.streamId, m.a.labels);
+    }
+    if (record) {
+      st.keys.set(record.key, record);
+      writes.keys.push(record);
+    }
+    return { replayed: false, streams };
+  }
+}
+
+/**
+ * Every write of a batch in one statement (one round trip). The sub-statements touch disjoint
+ * rows; foreign keys are checked at the end of the statement, when the new streams exist.
+ */
+const WRITE_SQL = `WITH
+  ins AS (
+    INSERT INTO streams (stream_id, version, created_at, updated_at, labels, kind)
+    SELECT id, v, $1, $1, COALESCE(l, '{}'), k FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) AS u(id, v, l, k)),
+  upd AS (
+    UPDATE streams s SET version = u.v, updated_at = $1, labels = COALESCE(u.l, s.labels)
+    FROM unnest($6::text[], $7::bigint[], $8::text[]) AS u(id, v, l) WHERE s.stream_id = u.id),
+  dl AS (
+    DELETE FROM stream_labels d WHERE d.stream_id = ANY($9::text[])
+      AND NOT EXISTS (SELECT 1 FROM unnest($10::text[], $11::text[]) AS n(id, k) WHERE n.id = d.stream_id AND n.k = d.key)),
+  il AS (
+    INSERT INTO stream_labels (stream_id, key, value) SELECT * FROM unnest($10::text[], $11::text[], $12::text[])
+    ON CONFLICT (stream_id, key) DO UPDATE SET value = excluded.value),
+  ev AS (
+    INSERT INTO events (position, stream_id, version, type, schema_version, data, metadata, hash)
+    SELECT * FROM unnest($13::bigint[], $14::text[], $15::bigint[], $16::text[], $17::integer[], $18::text[], $19::text[], $20::bytea[])),
+  ik AS (
+    INSERT INTO idempotency_keys (key, request_hash, stream_id, from_version, to_version, first_position, last_position, result, created_at)
+    SELECT *, $1 FROM unnest($21::text[], $22::text[], $23::text[], $24::bigint[], $25::bigint[], $26::bigint[], $27::bigint[], $28::text[])),
+  hd AS (UPDATE event_head SET position = $29, hash = $30)
+SELECT pg_notify('${COMMIT_CHANNEL}', $31)`;
+
+function writeParams(w: Writes, st: BatchState, nodeId: string): unknown[] {
+  const created = [...w.streams].filter(([, s]) => !s.inDb);
+  const updated = [...w.streams].filter(([, s]) => s.inDb);
+  const labelled = [...w.labels];
+  const labelRows = labelled.flatMap(([id, labels]) => Object.entries(labels).map(([k, v]) => [id, k, v] as const));
+  const e = w.events;
+  return [
+    st.now,
+    created.map(([id]) => id),
+    created.map(([, s]) => s.version),
+    created.map(([, s]) => s.labelsText),
+    created.map(([, s]) => s.kind),
+    updated.map(([id]) => id),
+    updated.map(([, s]) => s.version),
+    updated.map(([, s]) => s.labelsText),
+    labelled.map(([id]) => id),
+    labelRows.map((r) => r[0]),
+    labelRows.map((r) => r[1]),
+    labelRows.map((r) => r[2]),
+    e.map((x) => x.position),
+    e.map((x) => x.streamId),
+    e.map((x) => x.version),
+    e.map((x) => x.type),
+    e.map((x) => x.schemaVersion),
+    e.map((x) => x.dataText),
+    e.map((x) => x.metadataText),
+    e.map((x) => x.hash),
+    w.keys.map((k) => k.key),
+    w.keys.map((k) => k.requestHash),
+    w.keys.map((k) => k.streamId),
+    w.keys.map((k) => k.fromVersion),
+    w.keys.map((k) => k.toVersion),
+    w.keys.map((k) => k.firstPosition),
+    w.keys.map((k) => k.lastPosition),
+    w.keys.map((k) => k.resultText ?? null),
+    st.head.position,
+    st.head.hash,
+    `${nodeId} ${st.head.position}`,
+  ];
+}
+
+function checkStreamId(streamId: unknown): asserts streamId is string {
+  if (typeof streamId !== 'string' || streamId.length === 0 || streamId.length > MAX_STREAM_ID) {
+    throw new TypeError(`stream id must be a string of 1..${MAX_STREAM_ID} characters`);
+  }
+  checkText([streamId], 'a stream id');
+}
+
+/** PostgreSQL text cannot hold U+0000; refused here so the group fails alone, before the server. */
+function checkText(values: readonly string[], what: string): void {
+  for (const v of values) {
+    if (typeof v !== 'string') throw new TypeError(`${what} must be a string`);
+    if (v.includes('\u0000')) throw new TypeError(`${what} must not contain U+0000`);
+  }
+}
+
+function checkExpected(streamId: string, expected: ExpectedVersion, actual: number): void {
+  if (expected === 'any') return;
+  const want = expected === 'no-stream' ? 0 : expected;
+  if (typeof want !== 'number' || !Number.isInteger(want) || want < 0) {
+    throw new TypeError(`expected version must be 'any', 'no-stream' or a version ≥ 0`);
+  }
+  if (want !== actual) throw new ConcurrencyError(streamId, expected, actual);
+}

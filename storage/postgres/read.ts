@@ -1,0 +1,195 @@
+import type {
+  EventMetadata,
+  EventPayload,
+  FeedPage,
+  ListStreamsQuery,
+  RawEvent,
+  RawPage,
+  StoredEvent,
+  StreamInfo,
+  StreamPage,
+} from '../event-store';
+import type { PgDb, Row } from './db';
+
+const MAX_VERSION = Number.MAX_SAFE_INTEGER;
+const MAX_PAGE = 10_000;
+
+/** Column order of every full event read (as storage/sqlite/rows.ts). */
+export const EVENT_COLUMNS = 'position, stream_id, version, type, schema_version, data, metadata, hash';
+type EventRow = [number, string, number, string, number, string, string, Buffer];
+
+export function toStoredEvent(r: EventRow): StoredEvent {
+  return {
+    position: r[0],
+    streamId: r[1],
+    version: r[2],
+    type: r[3],
+    schemaVersion: r[4],
+    data: JSON.parse(r[5]),
+    metadata: JSON.parse(r[6]) as EventMetadata,
+    hash: r[7].toString('hex'),
+  };
+}
+
+function toRawEvent(r: EventRow): RawEvent {
+  return {
+    position: r[0],
+    streamId: r[1],
+    version: r[2],
+    type: r[3],
+    schemaVersion: r[4],
+    dataText: r[5],
+    metadataText: r[6],
+    hash: r[7].toString('hex'),
+  };
+}
+
+interface StreamRow {
+  stream_id: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+  labels: string;
+}
+
+function toStreamInfo(r: StreamRow): StreamInfo {
+  return {
+    streamId: r.stream_id,
+    version: r.version,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    labels: JSON.parse(r.labels),
+  };
+}
+
+const clampPage = (limit: number) => Math.max(1, Math.min(MAX_PAGE, Math.floor(limit)));
+const STREAM_COLUMNS = 'stream_id, version, created_at, updated_at, labels';
+
+/**
+ * Reads: plain indexed queries under READ COMMITTED. Every row a query returns was committed
+ * before it started, and positions are given under the head lock in commit order, so a feed
+ * page never has a hole that a later commit fills (docs/storage.md, "The global order").
+ */
+export class PgReader {
+  constructor(private readonly db: PgDb) {}
+
+  async streamVersion(streamId: string): Promise<number> {
+    const [r] = await this.db.rows('SELECT version FROM streams WHERE stream_id = $1', [streamId]);
+    return (r?.[0] as number | undefined) ?? 0;
+  }
+
+  async getStream(streamId: string): Promise<StreamInfo | undefined> {
+    const [r] = await this.db.objects<StreamRow>(`SELECT ${STREAM_COLUMNS} FROM streams WHERE stream_id = $1`, [
+      streamId,
+    ]);
+    return r ? toStreamInfo(r) : undefined;
+  }
+
+  async readStream(streamId: string, fromVersion = 1, toVersion = MAX_VERSION, limit = MAX_VERSION) {
+    const rows = await this.db.rows(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version LIMIT $4`,
+      [streamId, fromVersion, toVersion, limit],
+    );
+    return (rows as EventRow[]).map(toStoredEvent);
+  }
+
+  async readPayloads(streamId: string, fromVersion = 1, toVersion = MAX_VERSION): Promise<EventPayload[]> {
+    const rows = await this.db.rows(
+      'SELECT version, type, schema_version, data FROM events WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version',
+      [streamId, fromVersion, toVersion],
+    );
+    return rows as unknown as EventPayload[];
+  }
+
+  async readAll(afterPosition: number, limit: number): Promise<FeedPage> {
+    const rows = await this.db.rows(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2`,
+      [afterPosition, clampPage(limit)],
+    );
+    const events = (rows as EventRow[]).map(toStoredEvent);
+    return { events, lastPosition: events.at(-1)?.position ?? afterPosition };
+  }
+
+  /**
+   * The first `limit` events after a position, cut on the server once about `maxBytes` of text
+   * is reached (the first event always fits), so a page never sends more than its budget.
+   * The size of a row is counted as SQLite's reader counts it (data + metadata + stream id + 200).
+   */
+  readFeedRaw(afterPosition: number, limit: number, maxBytes: number): Promise<RawPage> {
+    return this.bounded('position > $1', [afterPosition], 'position', limit, maxBytes, afterPosition, 0);
+  }
+
+  readStreamRaw(streamId: string, afterVersion: number, limit: number, maxBytes: number): Promise<RawPage> {
+    return this.bounded(
+      'stream_id = $4 AND version > $1',
+      [afterVersion, streamId],
+      'version',
+      limit,
+      maxBytes,
+      afterVersion,
+      2,
+    );
+  }
+
+  private async bounded(
+    where: string,
+    params: unknown[],
+    order: 'position' | 'version',
+    limit: number,
+    maxBytes: number,
+    after: number,
+    keyIndex: number,
+  ): Promise<RawPage> {
+    const n = clampPage(limit);
+    // $1 the cursor, $2 the count, $3 the byte budget, $4 the stream (stream reads)
+    const values = [params[0], n, Math.max(0, Math.floor(maxBytes)), ...params.slice(1)];
+    const rows = (await this.db.rows(
+      `SELECT ${EVENT_COLUMNS}, total FROM (
+         SELECT p.*, row_number() OVER w AS rn, count(*) OVER () AS total,
+                sum(length(data) + length(metadata) + length(stream_id) + 200) OVER w AS run
+         FROM (SELECT ${EVENT_COLUMNS} FROM events WHERE ${where} ORDER BY ${order} LIMIT $2 + 1) p
+         WINDOW w AS (ORDER BY ${order} ROWS UNBOUNDED PRECEDING)
+       ) q WHERE rn <= $2 AND (rn = 1 OR run <= $3) ORDER BY ${order}`,
+      values,
+    )) as Row[];
+    const events = rows.map((r) => toRawEvent(r as EventRow));
+    const total = Number(rows[0]?.[8] ?? 0);
+    const last = rows.at(-1);
+    return { events, last: last ? (last[keyIndex] as number) : after, more: total > events.length };
+  }
+
+  /**
+   * One kind's streams in id order ("C" collation: byte order, as SQLite). With labels, the
+   * first label's index entries drive the query, the others are checked per row: the cost is
+   * that of the page and of the streams the first label matches.
+   */
+  async listStreams(q: ListStreamsQuery = {}): Promise<StreamPage> {
+    const limit = Math.max(1, Math.min(1000, Math.floor(q.limit ?? 100)));
+    const labels = Object.entries(q.labels ?? {});
+    const kind = q.kind ?? 'vcpu';
+    const after = q.after ?? '';
+    const params: unknown[] = [];
+    const p = (v: unknown) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    let sql: string;
+    const first = labels[0];
+    if (first) {
+      sql =
+        'SELECT s.stream_id, s.version, s.created_at, s.updated_at, s.labels FROM stream_labels l JOIN streams s ON s.stream_id = l.stream_id ' +
+        `WHERE l.key = ${p(first[0])} AND l.value = ${p(first[1])} AND l.stream_id > ${p(after)} AND s.kind = ${p(kind)}`;
+      for (const [k, v] of labels.slice(1)) {
+        sql += ` AND EXISTS (SELECT 1 FROM stream_labels m WHERE m.stream_id = s.stream_id AND m.key = ${p(k)} AND m.value = ${p(v)})`;
+      }
+      sql += ` ORDER BY l.stream_id LIMIT ${p(limit + 1)}`;
+    } else {
+      sql = `SELECT ${STREAM_COLUMNS} FROM streams WHERE kind = ${p(kind)} AND stream_id > ${p(after)} ORDER BY stream_id LIMIT ${p(limit + 1)}`;
+    }
+    const rows = await this.db.objects<StreamRow>(sql, params);
+    const more = rows.length > limit;
+    const streams = rows.slice(0, limit).map(toStreamInfo);
+    const last = streams.at(-1);
+    return more && last ? { streams, next: last.streamId } : { streams };
+  }
+}
