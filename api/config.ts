@@ -9,6 +9,8 @@ export interface Config {
   host: string;
   port: number;
   dbPath: string;
+  /** postgres://…: the store is PostgreSQL (several nodes may share it); otherwise SQLite at dbPath. */
+  databaseUrl?: string;
   tokensFile?: string;
   snapshotEvery: number;
   logLevel: LogLevel;
@@ -87,6 +89,7 @@ const SCHEMA = {
   HOST: z.string().regex(/^[\w.:[\]-]{1,255}$/, 'must be a host name or address'),
   PORT: int(0, 65535, 'a port from 0 to 65535'),
   CPREG_DB: z.string(),
+  CPREG_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// (or postgresql://) URL'),
   CPREG_TOKENS_FILE: z.string(),
   CPREG_SNAPSHOT_EVERY: int(1, 1_000_000, 'a whole number of events from 1 to 1000000'),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }),
@@ -124,10 +127,12 @@ function read<N extends Name>(env: NodeJS.ProcessEnv, name: N): z.output<(typeof
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
   const tokensFile = read(env, 'CPREG_TOKENS_FILE');
   const migrationsDir = read(env, 'CPREG_MIGRATIONS_DIR');
+  const databaseUrl = read(env, 'CPREG_DATABASE_URL');
   return {
     host: read(env, 'HOST') ?? DEFAULTS.host,
     port: read(env, 'PORT') ?? DEFAULTS.port,
     dbPath: path.resolve(read(env, 'CPREG_DB') ?? DEFAULTS.dbPath),
+    ...(databaseUrl === undefined ? {} : { databaseUrl }),
     ...(tokensFile === undefined ? {} : { tokensFile }),
     snapshotEvery: read(env, 'CPREG_SNAPSHOT_EVERY') ?? DEFAULTS.snapshotEvery,
     logLevel: read(env, 'LOG_LEVEL') ?? DEFAULTS.logLevel,

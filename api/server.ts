@@ -2,6 +2,8 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 import { SqliteEventStore } from '../storage/sqlite/sqlite-event-store';
+import { PostgresEventStore } from '../storage/postgres/postgres-event-store';
+import { redactUrl } from '../storage/postgres/db';
 import { CpregService } from '../app/service';
 import { createApp } from './app';
 import { capConnections } from './limits';
@@ -21,14 +23,23 @@ export interface RunningServer {
 
 /** Opens the database and serves the API; resolves once listening. */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  fs.mkdirSync(path.dirname(config.dbPath), { recursive: true });
   const metrics = new Metrics();
-  const store = new SqliteEventStore({
-    observer: metrics.storeObserver(),
-    file: config.dbPath,
-    busyTimeoutMs: config.limits.dbBusyTimeoutMs,
-    ...(config.migrationsDir === undefined ? {} : { migrationsDir: config.migrationsDir }),
-  });
+  // CPREG_DATABASE_URL: PostgreSQL (several nodes may share it; its migrations are in <dir>/postgres)
+  const store = config.databaseUrl
+    ? await PostgresEventStore.open({
+        url: config.databaseUrl,
+        observer: metrics.storeObserver(),
+        onError: (e) => logger.warn({ err: e }, 'database connection lost; the store reconnects by itself'),
+        ...(config.migrationsDir === undefined ? {} : { migrationsDir: path.join(config.migrationsDir, 'postgres') }),
+      })
+    : (fs.mkdirSync(path.dirname(config.dbPath), { recursive: true }),
+      new SqliteEventStore({
+        observer: metrics.storeObserver(),
+        file: config.dbPath,
+        busyTimeoutMs: config.limits.dbBusyTimeoutMs,
+        ...(config.migrationsDir === undefined ? {} : { migrationsDir: config.migrationsDir }),
+      }));
+  const database = config.databaseUrl ? redactUrl(config.databaseUrl) : config.dbPath;
   const service = new CpregService(store, {
     snapshotEvery: config.snapshotEvery,
     onSnapshot: () => metrics.snapshots.inc(),
@@ -65,8 +76,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const url = `http://${host}:${addr.port}`;
   const loopback = /^(127\.|localhost$|::1$|\[::1\]$)/.test(config.host);
   logger.info(
-    { url, auth: tokens ? 'on' : 'off', database: config.dbPath },
-    `cpreg-ledger listening on ${url}; auth ${tokens ? `on (${tokens.length} tokens)` : `OFF (no CPREG_TOKENS_FILE)${loopback ? ', loopback only' : ' — OPEN on a non-loopback address'}`}; database ${config.dbPath}`,
+    { url, auth: tokens ? 'on' : 'off', database },
+    `cpreg-ledger listening on ${url}; auth ${tokens ? `on (${tokens.length} tokens)` : `OFF (no CPREG_TOKENS_FILE)${loopback ? ', loopback only' : ' — OPEN on a non-loopback address'}`}; database ${database}`,
   );
   let closing: Promise<void> | undefined;
   let shuttingDown = false;
