@@ -3,6 +3,7 @@ import type { EventStore, MetadataInput } from '../storage/event-store';
 import type { Executed, Idempotency } from './command-handler';
 import type { VersionCondition } from './conditions';
 import { NotFoundError } from './errors';
+import { allPages } from './pages';
 import { profileIdOf, profileStreamId, type ProfileCommands, type ProfileStates } from './profile-aggregate';
 
 export interface ProfileAt {
@@ -80,13 +81,6 @@ export class HostProfiles {
 
   /** Every profile (the matrix takes them all when asked for all). */
   async all(labels: Record<string, string> = {}): Promise<ProfileAt[]> {
-    const out: ProfileAt[] = [];
-    let after: string | undefined;
-    do {
-      const page = await this.list({ labels, limit: 1000, ...(after === undefined ? {} : { after }) });
-      out.push(...page.items);
-      after = page.next;
-    } while (after);
-    return out;
+    return allPages((q) => this.list(q), labels);
   }
 }

@@ -2,6 +2,7 @@ import { readValueAt } from '../domain/cpreg-arrays';
 import { diffStates, type RegisterChange, type VcpuState } from '../domain/vcpu';
 import type { EventStore, FeedPage, RawEvent, RawPage, StoredEvent, VerifyReport } from '../storage/event-store';
 import { NotFoundError } from './errors';
+import { allPages } from './pages';
 import { vcpuIdOf } from './vm-import';
 import type { VcpuStates } from './vcpu-aggregate';
 
@@ -87,14 +88,7 @@ export class VcpuQueries {
 
   /** Every vCPU with these labels, in id order (page by page). */
   async all(labels: Record<string, string> = {}): Promise<VcpuAt[]> {
-    const out: VcpuAt[] = [];
-    let after: string | undefined;
-    do {
-      const page = await this.list({ labels, limit: 1000, ...(after === undefined ? {} : { after }) });
-      out.push(...page.items);
-      after = page.next;
-    } while (after);
-    return out;
+    return allPages((q) => this.list(q), labels);
   }
 
   /** Events of one vCPU with version > after. */
