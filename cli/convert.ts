@@ -10,51 +10,20 @@
  */
 import * as fs from 'fs';
 import { StreamConverter } from '../domain/qemu-stream';
-import { isBlobFormat, type BlobFormat } from '../domain/vmstate/format';
+import type { BlobFormat } from '../domain/vmstate/format';
+import { UsageError } from './errors';
 
-export const CONVERT_USAGE = `usage: cpreg convert FILE.mig --to v23|v22 [-o OUT.mig|-]
+export const CONVERT_SYNOPSIS = 'FILE.mig --to v23|v22 [-o OUT.mig|-]';
 
-  Offline: writes FILE.mig with every cpu section in the given cpreg layout: v22 (QEMU 7.2 …
-  10.x) or v23 (QEMU with the variable-sized cpregs series). Section versions, the two cpreg
-  fields and the vmdesc change; nothing else. To v22 is refused for registers wider than 8 bytes.
+export const CONVERT_DESCRIPTION = `Offline: writes FILE.mig with every cpu section in the given cpreg layout: v22 (QEMU 7.2 …
+10.x) or v23 (QEMU with the variable-sized cpregs series). Section versions, the two cpreg
+fields and the vmdesc change; nothing else. To v22 is refused for registers wider than 8 bytes.`;
 
-  --to v23|v22   the layout to write
-  -o OUT.mig     the output file (written as OUT.mig.part, renamed when complete);
-                 - or no -o: stdout (not a terminal)
-  -h, --help     this text`;
-
-class ConvertUsage extends Error {}
-
-interface ConvertOptions {
+export interface ConvertOptions {
   file: string;
   to: BlobFormat;
+  /** The output file, or - for stdout. */
   out: string;
-}
-
-function parse(argv: string[]): ConvertOptions | 'help' {
-  if (argv.includes('-h') || argv.includes('--help')) return 'help';
-  let to: string | undefined;
-  let out: string | undefined;
-  const files: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = /^(--[a-z-]+)=(.*)$/.exec(a);
-    const flag = eq ? eq[1]! : a;
-    const take = (): string => {
-      if (eq) return eq[2]!;
-      const v = argv[++i];
-      if (v === undefined || (v.startsWith('-') && v !== '-')) throw new ConvertUsage(`${flag} needs a value`);
-      return v;
-    };
-    if (flag === '--to') to = take();
-    else if (flag === '-o' || flag === '--output') out = take();
-    else if (a.startsWith('-') && a !== '-') throw new ConvertUsage(`unknown option ${a}`);
-    else files.push(a);
-  }
-  if (files.length !== 1) throw new ConvertUsage('convert takes exactly one FILE.mig');
-  if (to === undefined) throw new ConvertUsage('convert needs --to v23 or --to v22');
-  if (!isBlobFormat(to)) throw new ConvertUsage(`--to must be v23 or v22, got ${JSON.stringify(to)}`);
-  return { file: files[0]!, to, out: out ?? '-' };
 }
 
 const READ_BUFFER = 1024 * 1024;
@@ -124,10 +93,11 @@ function summary(r: { bytesIn: number; bytesOut: number; converted: number; cpus
     : `already ${to} (${r.cpus} cpu section${r.cpus === 1 ? '' : 's'}): written unchanged, ${r.bytesOut} bytes`;
 }
 
-async function convert(o: ConvertOptions, out: (s: string) => void): Promise<void> {
+/** `cpreg convert` (cli/commands/streams.ts parses the command line). */
+export async function convert(o: ConvertOptions, out: (s: string) => void): Promise<void> {
   if (o.out === '-') {
     if (process.stdout.isTTY)
-      throw new ConvertUsage('the output is a binary stream: give -o OUT.mig or redirect stdout');
+      throw new UsageError('the output is a binary stream: give -o OUT.mig or redirect stdout', 'cpreg convert --help');
     await run(o.file, o.to, () => undefined); // finds any refusal before a byte is written
     await run(o.file, o.to, writerOf(process.stdout));
     return;
@@ -150,24 +120,5 @@ async function convert(o: ConvertOptions, out: (s: string) => void): Promise<voi
     sink.destroy();
     fs.rmSync(part, { force: true });
     throw e;
-  }
-}
-
-/** `cpreg convert …` (argv after the command name); returns the exit status. */
-export async function runConvert(argv: string[]): Promise<number> {
-  const out = (s: string) => process.stdout.write(s + '\n');
-  try {
-    const o = parse(argv);
-    if (o === 'help') {
-      out(CONVERT_USAGE);
-      return 0;
-    }
-    await convert(o, out);
-    return 0;
-  } catch (e) {
-    const usage = e instanceof ConvertUsage;
-    const msg = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`cpreg: ${msg.replace(/\s*\n\s*/g, ' ')}${usage ? ' (cpreg convert --help)' : ''}\n`);
-    return usage ? 2 : 1;
   }
 }
