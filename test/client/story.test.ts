@@ -170,9 +170,9 @@ test('the README story, step by step', async () => {
   expect(verdict).toMatchObject({ ok: true, events: feed.events.length });
 
   // a refusal names its registers
-  const bad = await writeRegisters(api, 'vm1.cpu0', { TPIDR_EL0: '0x1', '0x6030000000100000': '0x2' }).catch(
-    (e: unknown) => e as ProblemError,
-  );
+  const bad = (await writeRegisters(api, 'vm1.cpu0', { TPIDR_EL0: '0x1', '0x6030000000100000': '0x2' }).catch(
+    (e: unknown) => e,
+  )) as ProblemError;
   expect(bad).toBeInstanceOf(ProblemError);
   expect(bad.status).toBe(422);
   expect(bad.problem?.registers?.map((r) => r.id)).toEqual(['0x6030000000100000']);
