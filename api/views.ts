@@ -1,4 +1,4 @@
-import { readValueAt, slotsFor } from '../domain/cpreg-arrays';
+import { indexOfReg, readValueAt, slotsFor } from '../domain/cpreg-arrays';
 import { nameContext, registerInfo, type NameContext, type RegisterInfo } from '../domain/names';
 import { formatRegId, sizeBytes, type RegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
@@ -64,15 +64,30 @@ export function arraysView(id: string, version: number, s: VcpuState): Schemas['
 }
 
 export function namedValues(rv: RegValues, s: VcpuState): Schemas['NamedValue'][] {
-  return rv.ids.map((id, k) => ({
-    ...namedValueOf(s, id),
-    value: formatValue(id, rv.values[k]!), // values is parallel to ids
-  }));
+  const out: Schemas['NamedValue'][] = new Array(rv.ids.length);
+  for (let k = 0; k < rv.ids.length; k++) {
+    const id = rv.ids[k]!;
+    const n = namedValueOf(s, id);
+    out[k] = { id: n.id, name: n.name, generic: n.generic, value: formatValue(id, rv.values[k]!) }; // values is parallel to ids
+  }
+  return out;
 }
 
-export function namedValueOf(s: VcpuState, id: RegId) {
+/** id text, name and generic per register index of a list (under one accelerator): made once. */
+const namedIds = new WeakMap<BigUint64Array, { accelerator: string; byIndex: NamedId[] }>();
+type NamedId = { id: string; name: string; generic: boolean };
+
+export function namedValueOf(s: VcpuState, id: RegId): NamedId {
+  const list = s.arrays.cpregIndexes;
+  let e = namedIds.get(list);
+  if (!e || e.accelerator !== s.accelerator) namedIds.set(list, (e = { accelerator: s.accelerator, byIndex: [] }));
+  const i = indexOfReg(s.arrays, id);
+  const known = i < 0 ? undefined : e.byIndex[i];
+  if (known) return known;
   const info = infoOf(s, id);
-  return { id: formatRegId(id), name: info.name, generic: info.generic };
+  const named = { id: formatRegId(id), name: info.name, generic: info.generic };
+  if (i >= 0) e.byIndex[i] = named;
+  return named;
 }
 
 export function loadReportView(

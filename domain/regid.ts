@@ -27,12 +27,20 @@ export const MAX_SIZE_FIELD = 8;
 const MASK64 = (1n << 64n) - 1n;
 const ID_TEXT = /^0x[0-9a-fA-F]{16}$/;
 
+// The halves of an id without a BigInt shift (which allocates): stored into a 64-bit slot and
+// read back as two 32-bit words (a typed-array store wraps the id to 64 bits, as & MASK64 would).
+const scratch64 = new BigUint64Array(1);
+const scratch32 = new Uint32Array(scratch64.buffer);
+const HI = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 1 : 0; // little-endian host: hi word second
+
 /** The high 32 bits of an id: the part that carries architecture and size. */
 function hiWord(id: RegId): number {
-  return Number(id >> 32n);
+  scratch64[0] = id;
+  return scratch32[HI]!;
 }
 export function loWord(id: RegId): number {
-  return Number(id & 0xffffffffn);
+  scratch64[0] = id;
+  return scratch32[1 - HI]!;
 }
 
 export function archOf(id: RegId): number {

@@ -26,9 +26,16 @@ export function formatValue(id: RegId, value: bigint): string {
   return '0x' + value.toString(16).padStart(width * 2, '0');
 }
 
+/** 2^(8 × bytes) for 2^0..2^15 bytes, made once each (a BigInt shift per check allocates). */
+const limits: bigint[] = [];
+function limitOf(bytes: number): bigint {
+  const field = 31 - Math.clz32(bytes);
+  return (limits[field] ??= 1n << BigInt(bytes * 8));
+}
+
 /** Whether the value fits the register's own width: what a user may write. */
 export function fitsRegister(id: RegId, value: bigint): boolean {
-  return value >= 0n && value < 1n << BigInt(sizeBytes(id) * 8);
+  return value >= 0n && value < limitOf(sizeBytes(id));
 }
 
 /**
@@ -36,5 +43,5 @@ export function fitsRegister(id: RegId, value: bigint): boolean {
  * or less). What QEMU holds, and so what blobs, streams and syncs from the accelerator may carry.
  */
 export function fitsSlots(id: RegId, value: bigint): boolean {
-  return value >= 0n && value < 1n << BigInt(Math.max(8, sizeBytes(id)) * 8);
+  return value >= 0n && value < limitOf(Math.max(8, sizeBytes(id)));
 }

@@ -16,23 +16,38 @@ export function canonicalJson(value: unknown): string {
       return JSON.stringify(value);
     case 'object': {
       if (value === null) return 'null';
-      if (Array.isArray(value))
-        return '[' + value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',') + ']';
+      if (Array.isArray(value)) {
+        // An array of strings (the ids and values of an event: hundreds of them) is what
+        // JSON.stringify writes: no keys to sort, each string escaped the same way.
+        if (allStrings(value)) return JSON.stringify(value);
+        let out = '[';
+        for (let i = 0; i < value.length; i++) {
+          const v: unknown = value[i];
+          out += (i ? ',' : '') + (v === undefined ? 'null' : canonicalJson(v));
+        }
+        return out + ']';
+      }
       const o = value as Record<string, unknown>;
-      const keys = Object.keys(o)
-        .filter((k) => o[k] !== undefined)
-        .sort();
+      const keys = Object.keys(o).sort();
       let out = '{';
+      let first = true;
       for (let i = 0; i < keys.length; i++) {
-        if (i) out += ',';
         const k = keys[i]!;
-        out += JSON.stringify(k) + ':' + canonicalJson(o[k]);
+        const v = o[k];
+        if (v === undefined) continue;
+        out += (first ? '' : ',') + JSON.stringify(k) + ':' + canonicalJson(v);
+        first = false;
       }
       return out + '}';
     }
     default:
       throw new TypeError(`canonical JSON: cannot encode a ${typeof value}`);
   }
+}
+
+function allStrings(a: readonly unknown[]): boolean {
+  for (let i = 0; i < a.length; i++) if (typeof a[i] !== 'string') return false;
+  return true;
 }
 
 export interface CanonicalEventFields {

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { indexOfReg, readValueAt } from '../../domain/cpreg-arrays';
-import { formatRegId } from '../../domain/regid';
-import type { RegValues, VcpuState } from '../../domain/vcpu';
+import { formatRegId, wellFormedWords } from '../../domain/regid';
+import type { RegAssignment, RegRef, RegValues, SyncFromAccelerator, VcpuCommand, VcpuState } from '../../domain/vcpu';
 import { runCommand, withEtag, type Render } from '../command';
 import type { AppContext } from '../context';
 import { pathParam } from '../request-meta';
@@ -57,19 +57,97 @@ function changedSince(before: VcpuState | undefined, rv: RegValues, reported: nu
   return { ids, values };
 }
 
+const HEX_VALUE = /^0x[0-9a-fA-F]{1,600}$/;
+const MAX_REGISTERS = 4096;
+
+/**
+ * A sync from the accelerator reports hundreds of values: a body that is plainly valid (what
+ * syncBody accepts, checked in one pass) becomes the command directly; anything else goes through
+ * the schema, which says exactly what is wrong.
+ */
+export function quickSyncFrom(body: unknown): SyncFromAccelerator | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const b = body as Record<string, unknown>;
+  let keys = 0;
+  for (const k in b) {
+    if (!Object.prototype.hasOwnProperty.call(b, k)) continue;
+    if (k !== 'direction' && k !== 'values' && k !== 'failed') return undefined;
+    keys++;
+  }
+  if (b.direction !== 'from-accelerator' || keys !== (b.failed === undefined ? 2 : 3)) return undefined;
+  const v = b.values;
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const map = v as Record<string, unknown>;
+  const regs = Object.keys(map);
+  if (regs.length > MAX_REGISTERS) return undefined;
+  for (const reg of regs) {
+    const value = map[reg];
+    if (reg.length === 0 || reg.length > 128 || reg === '__proto__') return undefined;
+    if (typeof value !== 'string' || !HEX_VALUE.test(value)) return undefined;
+  }
+  const f = b.failed;
+  if (f !== undefined) {
+    if (!Array.isArray(f) || f.length > MAX_REGISTERS) return undefined;
+    for (const x of f as unknown[]) if (typeof x !== 'string' || x.length === 0 || x.length > 128) return undefined;
+  }
+  // valid: the same command as the schema's path (regRef may still refuse a malformed id)
+  const values: RegAssignment[] = new Array(regs.length);
+  for (let k = 0; k < regs.length; k++) {
+    const reg = regs[k]!; // k < length
+    const text = map[reg] as string;
+    const id = reg.length === 18 && hexHalves(reg) && wellFormedWords(hi, lo) ? bits64() : regRef(reg);
+    values[k] = [id, text.length <= 18 && hexHalves(text) ? bits64() : BigInt(text)];
+  }
+  const failed: RegRef[] = f === undefined ? [] : (f as string[]).map(regRef);
+  return { type: 'SyncFromAccelerator', values, failed };
+}
+
+// "0x" (lowercase, as ids and values must be) + 1..16 hex digits → hi/lo 32-bit halves, then one
+// BigInt made from them (no text parse).
+let hi = 0;
+let lo = 0;
+const scratch64 = new BigUint64Array(1);
+const scratch32 = new Uint32Array(scratch64.buffer);
+const HI = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 1 : 0; // little-endian host: high word second
+
+function hexHalves(t: string): boolean {
+  if (t.charCodeAt(0) !== 48 || t.charCodeAt(1) !== 120 || t.length < 3 || t.length > 18) return false;
+  let h = 0;
+  let l = 0;
+  for (let p = 2; p < t.length; p++) {
+    const c = t.charCodeAt(p);
+    const d = c >= 48 && c <= 57 ? c - 48 : (c | 0x20) >= 97 && (c | 0x20) <= 102 ? (c | 0x20) - 87 : -1;
+    if (d < 0) return false;
+    h = ((h << 4) | (l >>> 28)) >>> 0;
+    l = ((l << 4) | d) >>> 0;
+  }
+  hi = h;
+  lo = l;
+  return true;
+}
+
+function bits64(): bigint {
+  scratch32[HI] = hi;
+  scratch32[1 - HI] = lo;
+  return scratch64[0]!;
+}
+
 export function syncRoutes(ctx: AppContext): Router {
   const r = Router();
   r.post('/v1/cpus/:id/syncs', requireJson, jsonBody, async (req, res) => {
     onlyQuery(req.query, []);
-    const body = parseBody(syncBody, req.body);
-    const command =
-      body.direction === 'from-accelerator'
-        ? {
-            type: 'SyncFromAccelerator' as const,
-            values: assignments(body.values),
-            failed: (body.failed ?? []).map(regRef),
-          }
-        : { type: 'SyncToAccelerator' as const, level: body.level };
+    let command: VcpuCommand | undefined = quickSyncFrom(req.body);
+    if (!command) {
+      const body = parseBody(syncBody, req.body);
+      command =
+        body.direction === 'from-accelerator'
+          ? {
+              type: 'SyncFromAccelerator' as const,
+              values: assignments(body.values),
+              failed: (body.failed ?? []).map(regRef),
+            }
+          : { type: 'SyncToAccelerator' as const, level: body.level };
+    }
     await runCommand(ctx, req, res, pathParam(req, 'id'), command, syncResult);
   });
   return r;

@@ -1,5 +1,5 @@
 import { checkBlobIdsFor, kvmWrittenAt, listFor } from '../accelerators';
-import { indexOfReg, layoutArrays, readValueAt, writeValueAt, type CpregArrays } from '../cpreg-arrays';
+import { indexOfReg, layoutArrays, readValueAt, slotsFor, writeValueAt, type CpregArrays } from '../cpreg-arrays';
 import { checkListSize } from '../accelerators/list-checks';
 import { DomainError } from '../errors';
 import { checkLabels } from '../labels';
@@ -20,7 +20,7 @@ import type {
 } from './commands';
 import type { RegValues, VcpuEvent } from './events';
 import { reportSha256 } from './report-digest';
-import { resolveAll } from './resolve';
+import { resolveAll, resolveIndexes } from './resolve';
 import type { VcpuState } from './state';
 
 /** decide(command, state) → events, or a DomainError. Pure: the same inputs give the same events. */
@@ -86,21 +86,46 @@ function assignments(
   what: string,
   fits: (id: RegId, value: bigint) => boolean = fitsRegister,
 ): RegValues {
+  const { ids, values } = indexed(state, pairs, what, fits);
+  return { ids, values };
+}
+
+/** assignments, with each register's index in the list (ascending, parallel to ids). */
+function indexed(
+  state: VcpuState,
+  pairs: readonly RegAssignment[],
+  what: string,
+  fits: (id: RegId, value: bigint) => boolean,
+): RegValues & { indexes: number[] } {
   if (pairs.length === 0)
     throw new DomainError('invalid-command', `no registers to ${what === 'write' ? 'write' : 'set'}`);
-  const ids = resolveAll(
-    state,
-    pairs.map(([ref]) => ref),
-  );
-  // resolveAll answers one id per ref, in order: ids[k] is the register of pairs[k], and k
-  // below is always an index into both.
-  const valueOf = (k: number) => pairs[k]![1];
-  const tooWide = ids.filter((id, k) => !fits(id, valueOf(k)));
-  if (tooWide.length) {
+  const refs: RegAssignment[0][] = new Array(pairs.length);
+  for (let k = 0; k < pairs.length; k++) refs[k] = pairs[k]![0];
+  // resolveIndexes answers one register index per ref, in order: at[k] is the register of
+  // pairs[k], and k below is always an index into both.
+  const at = resolveIndexes(state, refs);
+  const list = state.arrays.cpregIndexes;
+  let tooWide: RegId[] | undefined;
+  for (let k = 0; k < pairs.length; k++) {
+    const id = list[at[k]!]!;
+    if (!fits(id, pairs[k]![1])) (tooWide ??= []).push(id);
+  }
+  if (tooWide) {
     throw new DomainError('invalid-value', `${what}: value wider than the register for ${listRegs(tooWide)}`, tooWide);
   }
-  const order = ids.map((_, k) => k).sort((a, b) => (ids[a]! < ids[b]! ? -1 : 1));
-  return { ids: order.map((k) => ids[k]!), values: order.map(valueOf) };
+  // The list is ascending: index order is id order (indexes are distinct: resolveIndexes).
+  const order = at.map((_, k) => k).sort((x, y) => at[x]! - at[y]!);
+  const n = order.length;
+  const ids: RegId[] = new Array(n);
+  const values: bigint[] = new Array(n);
+  const indexes: number[] = new Array(n);
+  for (let j = 0; j < n; j++) {
+    const k = order[j]!;
+    indexes[j] = at[k]!;
+    ids[j] = list[at[k]!]!;
+    values[j] = pairs[k]![1];
+  }
+  return { ids, values, indexes };
 }
 
 function syncFrom(state: VcpuState, c: SyncFromAccelerator): VcpuEvent {
@@ -109,12 +134,16 @@ function syncFrom(state: VcpuState, c: SyncFromAccelerator): VcpuEvent {
     throw new DomainError('invalid-command', 'a sync from the accelerator reports values or failed registers');
   }
   // The accelerator reports QEMU's raw slots: a 32-bit register's may carry upper bits (TCG).
-  const read = c.values.length ? assignments(state, c.values, 'sync', fitsSlots) : { ids: [], values: [] };
+  const read = c.values.length
+    ? indexed(state, c.values, 'sync', fitsSlots)
+    : { ids: [] as RegId[], values: [] as bigint[], indexes: [] as number[] };
   const failed = resolveAll(state, failedRefs).sort((a, b) => (a < b ? -1 : 1));
-  const readSet = new Set(read.ids);
-  const both = failed.filter((id) => readSet.has(id));
-  if (both.length) {
-    throw new DomainError('invalid-command', `registers reported both read and failed: ${listRegs(both)}`, both);
+  if (failed.length) {
+    const readSet = new Set(read.ids);
+    const both = failed.filter((id) => readSet.has(id));
+    if (both.length) {
+      throw new DomainError('invalid-command', `registers reported both read and failed: ${listRegs(both)}`, both);
+    }
   }
   return {
     type: 'SyncedFromAccelerator',
@@ -126,15 +155,16 @@ function syncFrom(state: VcpuState, c: SyncFromAccelerator): VcpuEvent {
 }
 
 /** The values that differ from what the registers hold (compared slot for slot), in order. */
-function changedValues(a: CpregArrays, rv: RegValues): RegValues {
+function changedValues(a: CpregArrays, rv: RegValues & { indexes: readonly number[] }): RegValues {
   const ids: RegId[] = [];
   const values: bigint[] = [];
-  // k < rv.ids.length; values is parallel to ids; every id was resolved against this list
+  // k < rv.ids.length; values and indexes are parallel to ids
   for (let k = 0; k < rv.ids.length; k++) {
-    const id = rv.ids[k]!;
+    const i = rv.indexes[k]!;
     const v = rv.values[k]!;
-    if (readValueAt(a, indexOfReg(a, id)) === v) continue;
-    ids.push(id);
+    const held = slotsFor(rv.ids[k]!) === 1 ? a.cpregValues[a.cpregValueIndexes[i]!]! : readValueAt(a, i);
+    if (held === v) continue;
+    ids.push(rv.ids[k]!);
     values.push(v);
   }
   return { ids, values };

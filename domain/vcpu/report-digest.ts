@@ -16,59 +16,76 @@ import type { RegValues } from './events';
  * implementation of SHA-256 recomputes the digest, e.g. `sha256sum` of these bytes.
  *
  * SHA-256 is written out here (FIPS 180-4) because the domain imports nothing; a report is a
- * few KiB (300 registers: 4,800 bytes, 76 blocks).
+ * few KiB (300 registers: 4,800 bytes, 76 blocks of 64).
  */
 export function reportBytes(rv: RegValues): Uint8Array {
-  const n = byteLength(rv);
-  return fill(rv, n, n);
+  const n = wordLength(rv);
+  const words = fill(rv, n, n);
+  const bytes = new Uint8Array(4 * n);
+  for (let j = 0; j < n; j++) {
+    const w = words[j]!;
+    bytes[4 * j] = w >>> 24;
+    bytes[4 * j + 1] = (w >>> 16) & 0xff;
+    bytes[4 * j + 2] = (w >>> 8) & 0xff;
+    bytes[4 * j + 3] = w & 0xff;
+  }
+  return bytes;
 }
 
 /** Lowercase hex SHA-256 of reportBytes(rv). */
 export function reportSha256(rv: RegValues): string {
-  const n = byteLength(rv);
-  // One buffer: the message, then SHA-256's padding (0x80, zeros, the bit length).
-  const padded = ((n + 9 + 63) >>> 6) << 6;
-  const buf = fill(rv, n, padded);
-  buf[n] = 0x80;
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  dv.setUint32(padded - 8, Math.floor(n / 0x20000000));
-  dv.setUint32(padded - 4, (n << 3) >>> 0);
-  return sha256Blocks(dv, padded);
+  const n = wordLength(rv);
+  // The message as big-endian 32-bit words, then SHA-256's padding: a 1 bit, zeros, the length
+  // in bits as 64 bits (the message is a whole number of words, so the 1 bit starts a word).
+  const padded = ((n + 3 + 15) >>> 4) << 4;
+  const words = fill(rv, n, padded);
+  words[n] = 0x80000000 | 0;
+  const bits = n * 32;
+  words[padded - 2] = Math.floor(bits / 0x100000000) | 0;
+  words[padded - 1] = bits | 0;
+  return sha256Words(words);
 }
 
-function byteLength(rv: RegValues): number {
+/** The report's length in 32-bit words: 2 for the id and 2 per slot, per register. */
+function wordLength(rv: RegValues): number {
   let n = 0;
-  for (let k = 0; k < rv.ids.length; k++) n += 8 + 8 * slotsFor(rv.ids[k]!);
+  for (let k = 0; k < rv.ids.length; k++) n += 2 + 2 * slotsFor(rv.ids[k]!);
   return n;
 }
 
+// A 64-bit value's halves without BigInt shifts: stored into a 64-bit slot, read as 32-bit words.
+const scratch64 = new BigUint64Array(1);
+const scratch32 = new Int32Array(scratch64.buffer);
+const HI = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 1 : 0; // little-endian host: high word second
 const MASK64 = (1n << 64n) - 1n;
 
-/** The report's `n` bytes at the start of a zeroed buffer of `size` ≥ n bytes. */
-function fill(rv: RegValues, n: number, size: number): Uint8Array {
-  const buf = new Uint8Array(size);
+/** The report's `n` words at the start of a zeroed array of `size` ≥ n words. */
+function fill(rv: RegValues, n: number, size: number): Int32Array {
+  const w = new Int32Array(size);
   if (n > size) throw new RangeError('report buffer too small');
-  const dv = new DataView(buf.buffer);
   let o = 0;
   // k < ids.length; values is parallel to ids (RegValues)
   for (let k = 0; k < rv.ids.length; k++) {
     const id = rv.ids[k]!;
     const v = rv.values[k]!;
-    dv.setBigUint64(o, id);
-    o += 8;
+    scratch64[0] = id;
+    w[o++] = scratch32[HI]!;
+    w[o++] = scratch32[1 - HI]!;
     const slots = slotsFor(id);
     if (slots === 1) {
-      dv.setBigUint64(o, v & MASK64);
-      o += 8;
+      scratch64[0] = v; // wraps to 64 bits, as & MASK64
+      w[o++] = scratch32[HI]!;
+      w[o++] = scratch32[1 - HI]!;
       continue;
     }
     // most significant slot first
     for (let j = slots - 1; j >= 0; j--) {
-      dv.setBigUint64(o, (v >> BigInt(64 * j)) & MASK64);
-      o += 8;
+      scratch64[0] = (v >> BigInt(64 * j)) & MASK64;
+      w[o++] = scratch32[HI]!;
+      w[o++] = scratch32[1 - HI]!;
     }
   }
-  return buf;
+  return w;
 }
 
 const K = new Int32Array([
@@ -83,8 +100,8 @@ const K = new Int32Array([
 ]);
 const W = new Int32Array(64);
 
-/** SHA-256 of a message already padded to `length` bytes (a multiple of 64). */
-function sha256Blocks(dv: DataView, length: number): string {
+/** SHA-256 of a message already padded, as big-endian 32-bit words (a multiple of 16 of them). */
+function sha256Words(m: Int32Array): string {
   let h0 = 0x6a09e667 | 0;
   let h1 = 0xbb67ae85 | 0;
   let h2 = 0x3c6ef372 | 0;
@@ -94,8 +111,8 @@ function sha256Blocks(dv: DataView, length: number): string {
   let h6 = 0x1f83d9ab | 0;
   let h7 = 0x5be0cd19 | 0;
   const w = W;
-  for (let off = 0; off < length; off += 64) {
-    for (let t = 0; t < 16; t++) w[t] = dv.getInt32(off + 4 * t);
+  for (let off = 0; off < m.length; off += 16) {
+    for (let t = 0; t < 16; t++) w[t] = m[off + t]!;
     for (let t = 16; t < 64; t++) {
       const x = w[t - 15]!;
       const y = w[t - 2]!;

@@ -14,19 +14,54 @@ function resolveRegister(state: VcpuState, ref: RegRef): RegId {
     }
     return ref;
   }
-  return nameIndexOf(state).find(ref);
+  const e = nameIndexOf(state);
+  let id = e.found.get(ref);
+  if (id === undefined) {
+    id = e.index.find(ref); // throws for an unknown or ambiguous name: never remembered
+    if (e.found.size >= MAX_REMEMBERED) e.found.clear();
+    e.found.set(ref, id);
+  }
+  return id;
 }
 
+/** Names resolved per list, as written (a client names the same few registers again and again). */
+const MAX_REMEMBERED = 4096;
+
 /** One name index per cpreg list (a vCPU's states share their ids array) and accelerator. */
-const nameIndexes = new WeakMap<BigUint64Array, { accelerator: string; index: NameIndex }>();
-function nameIndexOf(state: VcpuState): NameIndex {
+const nameIndexes = new WeakMap<BigUint64Array, { accelerator: string; index: NameIndex; found: Map<string, RegId> }>();
+function nameIndexOf(state: VcpuState) {
   const ids = state.arrays.cpregIndexes;
   let e = nameIndexes.get(ids);
   if (!e || e.accelerator !== state.accelerator) {
-    e = { accelerator: state.accelerator, index: indexByName(ids, state.accelerator) };
+    e = { accelerator: state.accelerator, index: indexByName(ids, state.accelerator), found: new Map() };
     nameIndexes.set(ids, e);
   }
-  return e.index;
+  return e;
+}
+
+/**
+ * Resolves every ref to its register index in the list; refuses (all at once) unknown ones and
+ * registers named twice. The index order is the id order (the list is ascending).
+ */
+export function resolveIndexes(state: VcpuState, refs: readonly RegRef[]): number[] {
+  const a = state.arrays;
+  const out: number[] = new Array(refs.length);
+  let unknown: RegId[] | undefined;
+  for (let k = 0; k < refs.length; k++) {
+    const ref = refs[k]!; // k < length
+    const i = typeof ref === 'bigint' ? indexOfReg(a, ref) : indexOfReg(a, resolveRegister(state, ref));
+    if (i < 0) (unknown ??= []).push(ref as RegId); // only an id can miss: a name resolves or throws
+    out[k] = i;
+  }
+  if (unknown) throw new DomainError('unknown-register', `not in this vCPU's list: ${listRegs(unknown)}`, unknown);
+  const seen = new Uint8Array(a.cpregIndexes.length);
+  let twice: RegId[] | undefined;
+  for (const i of out) {
+    if (seen[i]) (twice ??= []).push(a.cpregIndexes[i]!);
+    seen[i] = 1;
+  }
+  if (twice) throw new DomainError('invalid-command', `registers named more than once: ${listRegs(twice)}`, twice);
+  return out;
 }
 
 /** Resolves every ref; refuses (all at once) unknown ones and registers named twice. */

@@ -23,9 +23,13 @@ interface Head {
 const MAX_STREAM_ID = 256;
 
 /**
- * Writes batches of append groups: one BEGIN IMMEDIATE transaction per batch, each group in its
- * own SAVEPOINT (a conflicting group fails alone, all of its streams with it), COMMIT. The
- * commit does not fsync (synchronous=NORMAL): the store syncs the WAL before anyone is answered.
+ * Writes batches of append groups: one BEGIN IMMEDIATE transaction per batch, COMMIT; a
+ * conflicting group fails alone, all of its streams with it. Every check of a group (its key,
+ * its streams' versions and kinds) runs before any of its writes, so a group that fails a check
+ * has written nothing and needs no SAVEPOINT. Should a write itself fail (the disk, a constraint),
+ * the batch is rolled back and run again with one SAVEPOINT per group, which then fails that
+ * group alone. The commit does not fsync (synchronous=NORMAL): the store syncs the WAL before
+ * anyone is answered.
  */
 export class Appender {
   private readonly stmts;
@@ -41,11 +45,12 @@ export class Appender {
       last: db.prepare<[], { position: number; hash: Buffer }>(
         'SELECT position, hash FROM events ORDER BY position DESC LIMIT 1',
       ),
-      stream: db.prepare<[string], { version: number }>('SELECT version FROM streams WHERE stream_id = ?'),
+      stream: db.prepare<[string], { version: number; kind: string }>(
+        'SELECT version, kind FROM streams WHERE stream_id = ?',
+      ),
       createStream: db.prepare(
         'INSERT INTO streams (stream_id, version, created_at, updated_at, labels, kind) VALUES (?, ?, ?, ?, ?, ?)',
       ),
-      kindOf: db.prepare<[string], { kind: string }>('SELECT kind FROM streams WHERE stream_id = ?'),
       clearLabels: db.prepare('DELETE FROM stream_labels WHERE stream_id = ?'),
       addLabel: db.prepare('INSERT INTO stream_labels (stream_id, key, value) VALUES (?, ?, ?)'),
       updateStream: db.prepare(
@@ -61,22 +66,39 @@ export class Appender {
   }
 
   runBatch(groups: readonly AppendGroup[]): Outcome<AppendGroupResult>[] {
+    const now = new Date().toISOString();
+    return this.transaction(groups, now, false) ?? this.transaction(groups, now, true)!;
+  }
+
+  /**
+   * One transaction over the batch. Without savepoints, a write that fails after its group's
+   * checks passed answers undefined (all rolled back: run it again with them).
+   */
+  private transaction(
+    groups: readonly AppendGroup[],
+    now: string,
+    savepoints: boolean,
+  ): Outcome<AppendGroupResult>[] | undefined {
     const out: Outcome<AppendGroupResult>[] = [];
     this.db.exec('BEGIN IMMEDIATE');
     try {
       let head = this.head();
-      const now = new Date().toISOString();
       for (const group of groups) {
-        this.stmts.savepoint.run();
+        if (savepoints) this.stmts.savepoint.run();
         try {
           const { result, newHead } = this.appendGroup(group, head, now);
-          this.stmts.release.run();
+          if (savepoints) this.stmts.release.run();
           head = newHead;
           out.push({ ok: true, value: result });
         } catch (error) {
-          this.stmts.rollbackTo.run();
-          this.stmts.release.run();
-          out.push({ ok: false, error });
+          if (savepoints) {
+            this.stmts.rollbackTo.run();
+            this.stmts.release.run();
+          } else if (!(error instanceof CheckFailed)) {
+            this.db.exec('ROLLBACK');
+            return undefined;
+          }
+          out.push({ ok: false, error: error instanceof CheckFailed ? error.reason : error });
         }
       }
       this.db.exec('COMMIT');
@@ -96,24 +118,29 @@ export class Appender {
 
   private appendGroup(group: AppendGroup, head: Head, now: string): { result: AppendGroupResult; newHead: Head } {
     const idem = group.idempotency;
-    if (idem) {
-      // The one place a key is enforced: inside the transaction that would record it.
-      const rec = this.keys.find(idem.key);
-      if (rec) {
-        if (rec.requestHash !== idem.requestHash) throw new IdempotencyConflictError(idem.key);
-        return { result: { replayed: true, record: rec }, newHead: head };
+    // Every check, before any write (a failed check throws CheckFailed: nothing to undo).
+    let actuals: number[];
+    try {
+      if (idem) {
+        // The one place a key is enforced: inside the transaction that would record it.
+        const rec = this.keys.find(idem.key);
+        if (rec) {
+          if (rec.requestHash !== idem.requestHash) throw new IdempotencyConflictError(idem.key);
+          return { result: { replayed: true, record: rec }, newHead: head };
+        }
       }
+      if (group.appends.length === 0) throw new TypeError('an append group needs at least one stream');
+      actuals = this.check(group.appends);
+    } catch (e) {
+      throw new CheckFailed(e);
     }
-    if (group.appends.length === 0) throw new TypeError('an append group needs at least one stream');
     const metadataText = canonicalJson({ ...group.metadata, recordedAt: now });
     const streams: StreamAppended[] = [];
     const firstPosition = head.position + 1;
     let h = head;
-    const seen = new Set<string>();
-    for (const a of group.appends) {
-      if (seen.has(a.streamId)) throw new TypeError(`stream ${a.streamId} appears twice in one group`);
-      seen.add(a.streamId);
-      const r = this.appendStream(a, h, now, metadataText);
+    for (let k = 0; k < group.appends.length; k++) {
+      // actuals[k] is the version of appends[k] (check answers one per append)
+      const r = this.appendStream(group.appends[k]!, actuals[k]!, h, now, metadataText);
       streams.push(r.appended);
       h = r.head;
     }
@@ -137,35 +164,48 @@ export class Appender {
     return { result: { replayed: false, streams }, newHead: h };
   }
 
+  /** The checks of a group's streams (ids, repeats, expected versions, kinds): each one's version. */
+  private check(appends: readonly StreamAppend[]): number[] {
+    const actuals: number[] = [];
+    const seen = new Set<string>();
+    for (const a of appends) {
+      const { streamId } = a;
+      if (typeof streamId !== 'string' || streamId.length === 0 || streamId.length > MAX_STREAM_ID) {
+        throw new TypeError(`stream id must be a string of 1..${MAX_STREAM_ID} characters`);
+      }
+      if (seen.has(streamId)) throw new TypeError(`stream ${streamId} appears twice in one group`);
+      seen.add(streamId);
+      const row = this.stmts.stream.get(streamId);
+      const actual = row?.version ?? 0;
+      checkExpected(streamId, a.expectedVersion, actual);
+      const kind = a.kind ?? 'vcpu';
+      if (row && a.events.length > 0 && row.kind !== kind)
+        throw new TypeError(`stream ${streamId} is a ${row.kind}, not a ${kind}`);
+      actuals.push(actual);
+    }
+    return actuals;
+  }
+
   private appendStream(
     req: StreamAppend,
+    actual: number,
     head: Head,
     now: string,
     metadataText: string,
   ): { appended: StreamAppended; head: Head } {
     const { streamId } = req;
-    if (typeof streamId !== 'string' || streamId.length === 0 || streamId.length > MAX_STREAM_ID) {
-      throw new TypeError(`stream id must be a string of 1..${MAX_STREAM_ID} characters`);
-    }
-    const row = this.stmts.stream.get(streamId);
-    const actual = row?.version ?? 0;
-    checkExpected(streamId, req.expectedVersion, actual);
     if (req.events.length === 0) return { appended: { streamId, version: actual, events: [] }, head };
 
     const version = actual + req.events.length;
     const labelsText = req.labels ? canonicalJson(req.labels) : null;
     const kind = req.kind ?? 'vcpu';
-    if (row) {
-      const existing = this.stmts.kindOf.get(streamId)?.kind;
-      if (existing !== kind) throw new TypeError(`stream ${streamId} is a ${existing}, not a ${kind}`);
-      this.stmts.updateStream.run(version, now, labelsText, streamId);
-    } else this.stmts.createStream.run(streamId, version, now, now, labelsText ?? '{}', kind);
+    if (actual > 0) this.stmts.updateStream.run(version, now, labelsText, streamId);
+    else this.stmts.createStream.run(streamId, version, now, now, labelsText ?? '{}', kind);
     if (req.labels) {
       this.stmts.clearLabels.run(streamId);
       for (const [k, v] of Object.entries(req.labels)) this.stmts.addLabel.run(streamId, k, v);
     }
 
-    const metadata = JSON.parse(metadataText) as MetadataInput & { recordedAt: string };
     const stored: StoredEvent[] = [];
     let { position, hash } = head;
     for (let k = 0; k < req.events.length; k++) {
@@ -184,19 +224,52 @@ export class Appender {
       });
       hash = chainHash(hash, text);
       this.stmts.insert.run(position, streamId, v, e.type, e.schemaVersion, dataText, metadataText, hash);
-      stored.push({
-        position,
-        streamId,
-        version: v,
-        type: e.type,
-        schemaVersion: e.schemaVersion,
-        data: JSON.parse(dataText),
-        metadata,
-        hash: hash.toString('hex'),
-      });
+      stored.push(storedEvent(position, streamId, v, e.type, e.schemaVersion, dataText, metadataText, hash));
     }
     return { appended: { streamId, version, events: stored }, head: { position, hash } };
   }
+}
+
+/** A group's check failed before it wrote anything (the error it failed with is `reason`). */
+class CheckFailed extends Error {
+  constructor(readonly reason: unknown) {
+    super('append check failed');
+  }
+}
+
+/**
+ * The appended event as the store answers it. Its data and metadata are parsed from the stored
+ * text only when someone reads them (a write path answers from the decided events, not these).
+ */
+function storedEvent(
+  position: number,
+  streamId: string,
+  version: number,
+  type: string,
+  schemaVersion: number,
+  dataText: string,
+  metadataText: string,
+  hashBytes: Buffer,
+): StoredEvent {
+  let data: unknown;
+  let metadata: (MetadataInput & { recordedAt: string }) | undefined;
+  let hash: string | undefined;
+  return {
+    position,
+    streamId,
+    version,
+    type,
+    schemaVersion,
+    get data() {
+      return data === undefined ? (data = JSON.parse(dataText)) : data;
+    },
+    get metadata() {
+      return (metadata ??= JSON.parse(metadataText) as MetadataInput & { recordedAt: string });
+    },
+    get hash() {
+      return (hash ??= hashBytes.toString('hex'));
+    },
+  };
 }
 
 function checkExpected(streamId: string, expected: ExpectedVersion, actual: number): void {
