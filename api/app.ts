@@ -13,6 +13,7 @@ import { bodyDeadline, concurrencyCap, isStreamUpload } from './limits';
 import { requestContext } from './logging';
 import { storageProblem } from './storage-problems';
 import { domainProblem, HttpProblem, httpProblem, notFound, problemType, sendProblem, type Problem } from './problem';
+import { auditRoutes } from './routes/audit';
 import { cpuRoutes } from './routes/cpus';
 import { historyRoutes } from './routes/history';
 import { migrationRoutes } from './routes/migration';
@@ -48,6 +49,7 @@ export function createApp(ctx: AppContext): express.Express {
   app.use(syncRoutes(ctx));
   app.use(migrationRoutes(ctx));
   app.use(historyRoutes(ctx));
+  app.use(auditRoutes(ctx));
   app.use(qemuStreamRoutes(ctx));
   app.use(qemuConvertRoutes(ctx));
   app.use(hostProfileRoutes(ctx));

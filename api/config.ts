@@ -24,6 +24,12 @@ export interface Config {
   rewriteHoldBack: number;
   /** Where the SQL migrations are (default: found beside the code). */
   migrationsDir?: string;
+  /** Ed25519 private key (PEM) that signs checkpoints (docs/audit.md); none: no checkpoints. */
+  signingKeyFile?: string;
+  /** A signed checkpoint every N events … */
+  checkpointEvery: number;
+  /** … or every T seconds with new events (also the period of the audit self-check). */
+  checkpointSeconds: number;
   limits: Limits;
 }
 
@@ -59,6 +65,8 @@ export const DEFAULTS = {
   requestTimeoutMs: 6 * 3600_000,
   streamLimit: 16 * 1024 ** 3,
   rewriteHoldBack: 8 * 1024 * 1024,
+  checkpointEvery: 1000,
+  checkpointSeconds: 60,
   limits: {
     bodyTimeoutMs: 10_000,
     streamMinRate: 32 * 1024,
@@ -106,6 +114,9 @@ const SCHEMA = {
   CPREG_SSE_STALL_MS: int(100, 3600_000, 'milliseconds from 100 to 3600000'),
   CPREG_MAX_CONNECTIONS: int(1, 1_000_000, 'a count from 1 to 1000000'),
   CPREG_DB_BUSY_TIMEOUT_MS: int(0, 60_000, 'milliseconds from 0 to 60000'),
+  CPREG_SIGNING_KEY_FILE: z.string(),
+  CPREG_CHECKPOINT_EVERY: int(1, 100_000_000, 'a whole number of events from 1 to 100000000'),
+  CPREG_CHECKPOINT_SECONDS: int(1, 7 * 24 * 3600, 'seconds from 1 to 604800'),
 } as const;
 
 type Name = keyof typeof SCHEMA;
@@ -128,6 +139,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
   const tokensFile = read(env, 'CPREG_TOKENS_FILE');
   const migrationsDir = read(env, 'CPREG_MIGRATIONS_DIR');
   const databaseUrl = read(env, 'CPREG_DATABASE_URL');
+  const signingKeyFile = read(env, 'CPREG_SIGNING_KEY_FILE');
   return {
     host: read(env, 'HOST') ?? DEFAULTS.host,
     port: read(env, 'PORT') ?? DEFAULTS.port,
@@ -141,6 +153,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     streamLimit: read(env, 'CPREG_STREAM_LIMIT') ?? DEFAULTS.streamLimit,
     rewriteHoldBack: read(env, 'CPREG_REWRITE_HOLDBACK') ?? DEFAULTS.rewriteHoldBack,
     ...(migrationsDir === undefined ? {} : { migrationsDir }),
+    ...(signingKeyFile === undefined ? {} : { signingKeyFile: path.resolve(signingKeyFile) }),
+    checkpointEvery: read(env, 'CPREG_CHECKPOINT_EVERY') ?? DEFAULTS.checkpointEvery,
+    checkpointSeconds: read(env, 'CPREG_CHECKPOINT_SECONDS') ?? DEFAULTS.checkpointSeconds,
     limits: {
       bodyTimeoutMs: read(env, 'CPREG_BODY_TIMEOUT_MS') ?? DEFAULTS.limits.bodyTimeoutMs,
       streamMinRate: read(env, 'CPREG_STREAM_MIN_RATE') ?? DEFAULTS.limits.streamMinRate,

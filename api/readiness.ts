@@ -8,7 +8,19 @@ import type { Problem } from './problem';
 export class Readiness {
   private last: { type: string; at: number } | undefined;
 
+  private auditSource: (() => { state: string; detail?: string }) | undefined;
+
   constructor(private readonly windowMs = 30_000) {}
+
+  /** Where the audit self-check's state is read (app/audit.ts): a mismatch makes the node degraded. */
+  watchAudit(source: () => { state: string; detail?: string }): void {
+    this.auditSource = source;
+  }
+
+  /** The audit self-check's state: 'ok', 'unchecked' (no checkpoint or no key) or 'mismatch'. */
+  audit(): { state: string; detail?: string } {
+    return this.auditSource?.() ?? { state: 'unchecked' };
+  }
 
   /** Called for every answered problem: only storage problems count. */
   saw(p: Problem): void {

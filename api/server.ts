@@ -45,6 +45,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     onSnapshot: () => metrics.snapshots.inc(),
     onCache: (hit) => metrics.cache.inc({ result: hit ? 'hit' : 'miss' }),
     onSnapshotError: (e) => logger.warn({ err: e }, 'snapshot write failed (snapshots are only a cache)'),
+    audit: {
+      ...(config.signingKeyFile === undefined ? {} : { signingKeyFile: config.signingKeyFile }),
+      every: config.checkpointEvery,
+      seconds: config.checkpointSeconds,
+      onAlarm: (detail, err) => logger.error({ err, audit: detail }, detail),
+    },
   });
   const tokens = config.tokensFile ? loadTokens(config.tokensFile) : undefined;
   const shutdownHooks: Array<() => void> = [];

@@ -1,4 +1,5 @@
 import type { EventStore } from '../storage/event-store';
+import { AuditLog, type AuditOptions } from './audit';
 import { CommandHandler, type ExecuteOptions, type Executed } from './command-handler';
 import { Fleet } from './fleet';
 import { HostProfiles } from './host-profiles';
@@ -14,6 +15,8 @@ import { vmRewrite, type VmRewrite } from './vm-rewrite';
 export interface ServiceOptions extends StatesOptions {
   /** Retries of a write that lost a race with another process (default 20). */
   maxRetries?: number;
+  /** Signed checkpoints and the self-check (app/audit.ts). */
+  audit?: AuditOptions;
 }
 
 /**
@@ -27,6 +30,7 @@ export class CpregService {
   readonly migrations: Migrations;
   readonly profiles: HostProfiles;
   readonly fleet: Fleet;
+  readonly audit: AuditLog;
 
   constructor(
     private readonly store: EventStore,
@@ -39,6 +43,8 @@ export class CpregService {
     const profileStates = new States(store, profileAggregate, opts);
     this.fleet = new Fleet();
     this.profiles = new HostProfiles(store, profileStates, new CommandHandler(store, profileStates, opts.maxRetries));
+    this.audit = new AuditLog(store, opts.audit);
+    this.audit.start();
   }
 
   execute<A>(commands: readonly VcpuCommandOn[], opts: ExecuteOptions<A, VcpuEvent, VcpuState>): Promise<Executed<A>> {
@@ -60,6 +66,7 @@ export class CpregService {
   }
 
   close(): Promise<void> {
+    this.audit.stop();
     return this.store.close();
   }
 }

@@ -12,6 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Command, CommanderError, Help } from 'commander';
+import { auditCommands } from './audit';
 import { EXIT, UsageError } from './errors';
 import { commandFactory, commanderMessage, commonOptions, hintOf, usageOf } from './commands/define';
 import { eventCommands } from './commands/events';
@@ -112,6 +113,7 @@ export function program(env: NodeJS.ProcessEnv): Command {
   migrationCommands(define, env);
   eventCommands(define, env);
   fleetCommands(define, env);
+  auditCommands(define, env);
   return p;
 }
 

@@ -288,8 +288,115 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Walk the hash chain of every event. */
+        /** Walk the hash chain of every event, anchored to the latest signed checkpoint. */
         get: operations["verify"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/checkpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign and store a checkpoint of the log now (write role).
+         * @description The checkpoint (tree size, RFC 9162 Merkle root, chain head, time, key id, Ed25519
+         *     signature) is stored as an event of the stream `$audit`. 409 `no-signing-key` when the
+         *     service has no `CPREG_SIGNING_KEY_FILE`. See docs/audit.md for the signed bytes.
+         */
+        post: operations["createCheckpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/checkpoints/latest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The newest signed checkpoint. */
+        get: operations["latestCheckpoint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/checkpoints/{treeSize}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The checkpoint of a tree size. */
+        get: operations["checkpointAt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every public key that signed a checkpoint (old checkpoints stay verifiable after a rotation). */
+        get: operations["auditKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/proofs/inclusion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** RFC 9162 inclusion proof of the event at a position in the tree of a size. */
+        get: operations["inclusionProof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/proofs/consistency": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** RFC 9162 consistency proof between the trees of two sizes. */
+        get: operations["consistencyProof"];
         put?: never;
         post?: never;
         delete?: never;
@@ -502,6 +609,22 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Checkpoint: {
+            treeSize: number;
+            /** @description hex RFC 9162 root of the first treeSize events */
+            rootHash: string;
+            /** @description hex chain hash of event treeSize */
+            chainHead: string;
+            time: string;
+            keyId: string;
+            /** @description base64 Ed25519 signature of the checkpoint text */
+            signature: string;
+        };
+        AuditState: {
+            /** @enum {string} */
+            state: "ok" | "mismatch" | "unchecked";
+            detail?: string;
+        };
         Selector: string[] | {
             label: components["schemas"]["Labels"];
         };
@@ -822,6 +945,7 @@ export interface operations {
                         status: "ready";
                         database: string;
                         migrations: string;
+                        audit?: components["schemas"]["AuditState"];
                     };
                 };
             };
@@ -836,6 +960,7 @@ export interface operations {
                         status: "degraded";
                         database: string;
                         migrations: string;
+                        audit?: components["schemas"]["AuditState"];
                         lastStorageProblem?: {
                             type?: string;
                             secondsAgo?: number;
@@ -1392,9 +1517,175 @@ export interface operations {
                         headHash: string;
                         firstBrokenPosition?: number;
                         reason?: string;
+                        /** @description The checkpoint verified against, and whether the log still matches it. */
+                        checkpoint?: {
+                            treeSize: number;
+                            rootHash: string;
+                            chainHead: string;
+                            keyId: string;
+                            time: string;
+                            ok: boolean;
+                            detail?: string;
+                        };
                     };
                 };
             };
+        };
+    };
+    createCheckpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The checkpoint. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkpoint"];
+                };
+            };
+            409: components["responses"]["Problem"];
+        };
+    };
+    latestCheckpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The checkpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkpoint"];
+                };
+            };
+            404: components["responses"]["Problem"];
+        };
+    };
+    checkpointAt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                treeSize: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The checkpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkpoint"];
+                };
+            };
+            400: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
+        };
+    };
+    auditKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keys. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        keys: {
+                            keyId: string;
+                            /** @enum {string} */
+                            algorithm: "Ed25519";
+                            /** @description SPKI PEM */
+                            publicKey: string;
+                            current: boolean;
+                        }[];
+                    };
+                };
+            };
+        };
+    };
+    inclusionProof: {
+        parameters: {
+            query: {
+                position: number;
+                treeSize?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The proof (hex hashes, leaf side first); leaf index = position − 1. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        position: number;
+                        leafIndex: number;
+                        treeSize: number;
+                        leafHash: string;
+                        rootHash: string;
+                        proof: string[];
+                    };
+                };
+            };
+            400: components["responses"]["Problem"];
+        };
+    };
+    consistencyProof: {
+        parameters: {
+            query: {
+                from: number;
+                to?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The proof (hex hashes). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        from: number;
+                        to: number;
+                        fromRoot: string;
+                        toRoot: string;
+                        proof: string[];
+                    };
+                };
+            };
+            400: components["responses"]["Problem"];
         };
     };
     inspectStream: {

@@ -44,17 +44,5 @@ export function historyRoutes(ctx: AppContext): Router {
     res.type('application/json').send(rawPageJson(page.events, page.more ? page.last : null));
   });
 
-  r.get('/v1/audit/verify', async (req, res) => {
-    onlyQuery(req.query, []);
-    const v = await ctx.service.queries.verify();
-    res.json({
-      ok: v.ok,
-      events: v.events,
-      headHash: v.headHash,
-      ...(v.firstBrokenPosition !== undefined ? { firstBrokenPosition: v.firstBrokenPosition } : {}),
-      ...(v.reason ? { reason: v.reason } : {}),
-    });
-  });
-
   return r;
 }

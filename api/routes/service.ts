@@ -28,12 +28,14 @@ export function serviceRoutes(ctx: Pick<AppContext, 'service' | 'readiness' | 'm
       database = e instanceof Error ? e.message.slice(0, 200) : String(e);
     }
     const degraded = ctx.readiness.degraded();
-    const ready = database === 'ok' && !degraded;
+    const audit = ctx.readiness.audit();
+    const ready = database === 'ok' && !degraded && audit.state !== 'mismatch';
     res.status(ready ? 200 : 503).json({
       status: ready ? 'ready' : 'degraded',
       database,
       migrations: 'applied',
       ...(degraded ? { lastStorageProblem: degraded } : {}),
+      audit,
     });
   });
   r.get('/metrics', async (_req, res) => {

@@ -210,8 +210,8 @@ export function verifyConsistency(
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
-  let f = path[0]!;
-  let s = path[0]!;
+  let f: Buffer = path[0]!;
+  let s: Buffer = path[0]!;
   for (const c of path.slice(1)) {
     if (sn === 0) return false;
     if (fn % 2 === 1 || fn === sn) {
