@@ -48,7 +48,11 @@ export class Reader {
       streamAfter: db.prepare(
         `SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND version > ? ORDER BY version LIMIT ?`,
       ),
-      version: db.prepare<[string], { version: number }>('SELECT version FROM streams WHERE stream_id = ?'),
+      // The head is derived from the log (the UNIQUE (stream_id, version) index: one seek), never
+      // taken from streams.version, which a raw edit could lower to hide the newest events.
+      version: db.prepare<[string], { version: number | null }>(
+        'SELECT MAX(version) AS version FROM events WHERE stream_id = ?',
+      ),
       info: db.prepare<[string], StreamRow>('SELECT * FROM streams WHERE stream_id = ?'),
     };
     this.stmts.stream.raw(true);

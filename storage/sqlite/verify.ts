@@ -80,7 +80,26 @@ async function walk(db: Db, anchor?: VerifyAnchor): Promise<VerifyReport> {
     0;
   if (seq > prevPos)
     return broken(prevPos + 1, `positions up to ${seq} were given but the chain ends at ${prevPos}: rows deleted`);
+  // streams.version (what listings answer and what an append continues from) must be the log's head
+  for (const [streamId, version] of db
+    .prepare('SELECT stream_id, version FROM streams ORDER BY stream_id')
+    .raw(true)
+    .iterate() as IterableIterator<[string, number]>) {
+    const head = versions.get(streamId) ?? 0;
+    if (head !== version)
+      return broken(
+        head === 0 ? prevPos : firstPositionOf(db, streamId, head),
+        `stream ${streamId} is recorded at version ${version} but its events end at ${head}`,
+      );
+  }
   if (anchor && !anchorSeen)
     return broken(anchor.position, `anchored position ${anchor.position} is beyond the chain's head ${prevPos}`);
   return { ok: true, events, headPosition: prevPos, headHash: prevHash.toString('hex') };
+}
+
+function firstPositionOf(db: Db, streamId: string, version: number): number {
+  return (
+    (db.prepare('SELECT position FROM events WHERE stream_id = ? AND version = ?').pluck().get(streamId, version) as
+      number | undefined) ?? 0
+  );
 }

@@ -230,8 +230,9 @@ eachBackend((b) =>
         );
         const r = await h.store.verify();
         if (h.backend === 'postgres') expect(r).toMatchObject({ ok: false, firstBrokenPosition: 21 });
-        // SQLite's AUTOINCREMENT sequence follows an explicit position: such a row passes there
-        else expect(r).toMatchObject({ ok: true, events: 21 });
+        // SQLite's AUTOINCREMENT sequence follows an explicit position, but the stream's recorded
+        // head (streams.version, 6) is not the log's (7): caught there too (docs/audit.md)
+        else expect(r).toMatchObject({ ok: false, firstBrokenPosition: 21 });
       });
 
       test('a value edited in the database behind the open store (another connection, and raw bytes)', async () => {
