@@ -65,6 +65,10 @@ export class PgDb {
       throw new DatabaseUnavailableError(e);
     }
     if (!this.ready.has(c)) {
+      // A connection the server drops while it is checked out (between two queries of a
+      // transaction) emits 'error' with no pool listener: without one the process would die.
+      // The failure reaches the next query anyway ("not queryable"), which releases it as lost.
+      c.on('error', () => undefined);
       try {
         await c.query(this.session);
       } catch (e) {
