@@ -108,6 +108,8 @@ export class AuditLog {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.pendingSync) clearTimeout(this.pendingSync);
+    this.pendingSync = undefined;
     this.timer = undefined;
     this.unsubscribe?.();
   }
@@ -175,7 +177,19 @@ export class AuditLog {
     }
   }
 
+  private pendingSync: NodeJS.Timeout | undefined;
+
+  /** The tree catches up at most every 100 ms, in pages: a commit pays nothing for it. */
   private afterCommit(): void {
+    if (this.pendingSync) return;
+    this.pendingSync = setTimeout(() => {
+      this.pendingSync = undefined;
+      this.catchUp();
+    }, 100);
+    this.pendingSync.unref();
+  }
+
+  private catchUp(): void {
     void this.sync()
       .then(() => {
         const last = this.checkpoints.at(-1)?.treeSize ?? 0;

@@ -76,7 +76,15 @@ describe('the service checks itself against its latest checkpoint', () => {
     const raw = new Database(file);
     raw.prepare('UPDATE events SET data = \'{"i":9}\' WHERE position = 1').run();
     let prev = GENESIS_HASH;
-    for (const r of raw.prepare('SELECT * FROM events ORDER BY position').all() as Array<Record<string, never>>) {
+    for (const r of raw.prepare('SELECT * FROM events ORDER BY position').all() as Array<{
+      position: number;
+      stream_id: string;
+      version: number;
+      type: string;
+      schema_version: number;
+      data: string;
+      metadata: string;
+    }>) {
       prev = chainHash(
         prev,
         canonicalEventText({
