@@ -74,8 +74,10 @@ export class PgReader {
   constructor(private readonly db: PgDb) {}
 
   async streamVersion(streamId: string): Promise<number> {
-    const [r] = await this.db.rows('SELECT version FROM streams WHERE stream_id = $1', [streamId]);
-    return (r?.[0] as number | undefined) ?? 0;
+    // The head is derived from the log (the UNIQUE (stream_id, version) index: one seek), never
+    // taken from streams.version, which a raw edit could lower to hide the newest events.
+    const [r] = await this.db.rows('SELECT MAX(version) FROM events WHERE stream_id = $1', [streamId]);
+    return (r?.[0] as number | null | undefined) ?? 0;
   }
 
   async getStream(streamId: string): Promise<StreamInfo | undefined> {

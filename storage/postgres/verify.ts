@@ -86,6 +86,21 @@ async function walk(
     return broken(headPosition + 1, `events up to ${prevPos} but the head row is at ${headPosition}: rows inserted`);
   if (headPosition === prevPos && prevPos > 0 && !prevHash.equals(head?.[1] as Buffer))
     return broken(prevPos, `the head row's hash differs from event ${prevPos}'s: the chain was rewritten`);
+  // streams.version (what listings answer and what an append continues from) must be the log's head
+  const heads = await q('SELECT stream_id, version FROM streams ORDER BY stream_id', []);
+  for (const [streamId, version] of heads as [string, number][]) {
+    const head = versions.get(streamId) ?? 0;
+    if (head !== version) {
+      const [at] =
+        head === 0
+          ? []
+          : await q('SELECT position FROM events WHERE stream_id = $1 AND version = $2', [streamId, head]);
+      return broken(
+        head === 0 ? prevPos : ((at?.[0] as number | undefined) ?? 0),
+        `stream ${streamId} is recorded at version ${version} but its events end at ${head}`,
+      );
+    }
+  }
   if (anchor && !anchorSeen)
     return broken(anchor.position, `anchored position ${anchor.position} is beyond the chain's head ${prevPos}`);
   return { ok: true, events, headPosition: prevPos, headHash: prevHash.toString('hex') };

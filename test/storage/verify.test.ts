@@ -228,11 +228,23 @@ eachBackend((b) =>
             chainHash(last!.hash as Buffer, canonicalEventText(row)),
           ],
         );
-        const r = await h.store.verify();
-        if (h.backend === 'postgres') expect(r).toMatchObject({ ok: false, firstBrokenPosition: 21 });
-        // SQLite's AUTOINCREMENT sequence follows an explicit position, but the stream's recorded
-        // head (streams.version, 6) is not the log's (7): caught there too (docs/audit.md)
-        else expect(r).toMatchObject({ ok: false, firstBrokenPosition: 21 });
+        // PostgreSQL: no append gave position 21 (event_head is at 20). SQLite's AUTOINCREMENT
+        // sequence follows an explicit position, but the stream's recorded head (streams.version,
+        // 6) is not the log's (7): caught there too (docs/audit.md)
+        expect(await h.store.verify()).toMatchObject({ ok: false, firstBrokenPosition: 21 });
+      });
+
+      test("a stream's recorded head lowered or raised behind the store", async () => {
+        await h.sql("UPDATE streams SET version = 5 WHERE stream_id = 'cpu-0'");
+        const lowered = await h.store.verify();
+        expect(lowered).toMatchObject({ ok: false, firstBrokenPosition: 18 }); // cpu-0@6 is position 18
+        expect(lowered.reason).toMatch(/stream cpu-0 is recorded at version 5 but its events end at 6/);
+        // what a reader is told is the log's head, whatever streams.version says
+        expect(await h.store.streamVersion('cpu-0')).toBe(6);
+        await h.sql("UPDATE streams SET version = 9 WHERE stream_id = 'cpu-0'");
+        expect(await h.store.verify()).toMatchObject({ ok: false, firstBrokenPosition: 18 });
+        await h.sql("UPDATE streams SET version = 6 WHERE stream_id = 'cpu-0'");
+        expect((await h.store.verify()).ok).toBe(true);
       });
 
       test('a value edited in the database behind the open store (another connection, and raw bytes)', async () => {
