@@ -24,6 +24,7 @@ import { qemuStreamRoutes } from './routes/qemu-streams';
 import { registerRoutes } from './routes/registers';
 import { serviceRoutes } from './routes/service';
 import { syncRoutes } from './routes/syncs';
+import { uiRoutes } from './routes/ui';
 
 /** The HTTP API: routes translate requests to commands and results (or errors) back. */
 export function createApp(ctx: AppContext): express.Express {
@@ -41,6 +42,7 @@ export function createApp(ctx: AppContext): express.Express {
     next();
   });
   app.use(serviceRoutes(ctx));
+  app.use(uiRoutes()); // the web page at /ui/ (dist/ui, npm run build:ui); it calls /v1 like any client
   app.use('/v1', authenticate(ctx.tokens));
   app.use(concurrencyCap(ctx.limits.maxStreamUploads, 'stream uploads', isStreamUpload));
   app.use(concurrencyCap(ctx.limits.maxSseClients, 'event-stream subscribers', isEventStream));
