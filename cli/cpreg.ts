@@ -13,6 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Command, CommanderError, Help } from 'commander';
 import { auditCommands } from './audit';
+import { storeCommands } from './store';
 import { EXIT, UsageError } from './errors';
 import { commandFactory, commanderMessage, commonOptions, hintOf, usageOf } from './commands/define';
 import { eventCommands } from './commands/events';
@@ -57,6 +58,10 @@ Fleet
   cpreg profile get ID [--version N]  |  cpreg profile list [--label K=V]...
   cpreg compat [ID] [--cpu ID | --cpu-label K=V]... [--profile ID | --profile-label K=V]...
                                                      the compatibility matrix: verdicts and reasons
+
+Stores
+  cpreg store copy --from sqlite:PATH --to postgres://…
+                                                     an SQLite store into an empty PostgreSQL database, verified
 
 Options of every command
   --url URL      the service (default $CPREG_URL, else http://127.0.0.1:8080; --server is the same)
@@ -114,6 +119,7 @@ export function program(env: NodeJS.ProcessEnv): Command {
   eventCommands(define, env);
   fleetCommands(define, env);
   auditCommands(define, env);
+  storeCommands(define, env);
   return p;
 }
 
