@@ -16,6 +16,7 @@ export type { components, operations, paths };
 export * from './hex';
 export * from './problem';
 export * from './feed';
+export * from './merkle';
 
 export type Schemas = components['schemas'];
 export type VcpuState = Schemas['VcpuState'];
@@ -43,6 +44,9 @@ export type Diff = operations['diff']['responses'][200]['content']['application/
 export type Change = Diff['changes'][number];
 export type AuditVerdict = operations['verify']['responses'][200]['content']['application/json'];
 export type ImportAnswer = operations['importStream']['responses'][200]['content']['application/json'];
+export type Checkpoint = Schemas['Checkpoint'];
+export type AuditKeys = operations['auditKeys']['responses'][200]['content']['application/json'];
+export type InclusionProofAnswer = operations['inclusionProof']['responses'][200]['content']['application/json'];
 
 export type CpregClient = Client<paths, 'application/json'>;
 

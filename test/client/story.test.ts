@@ -2,7 +2,9 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hashToken, type TokenEntry } from '../../api/auth';
 import {
+  checkInclusion,
   createCpregClient,
+  inclusionRoot,
   etagVersion,
   exportBlob,
   followFeed,
@@ -277,6 +279,23 @@ test('with auth on: the token goes with every request (a function is asked each 
     expect([(denied as ProblemError).status, (denied as ProblemError).kind]).toEqual([403, 'forbidden']);
   } finally {
     await a.close();
+  }
+});
+
+test('inclusion proofs are checked where they are read (RFC 9162, WebCrypto)', async () => {
+  const head = unwrap(await api.GET('/v1/audit/verify')).events;
+  expect(head).toBeGreaterThan(3);
+  for (const position of [1, 2, head]) {
+    const p = unwrap(await api.GET('/v1/audit/proofs/inclusion', { params: { query: { position, treeSize: head } } }));
+    expect(await checkInclusion(p)).toBe(true);
+    // another sibling, leaf or root: not a proof
+    if (p.proof.length) {
+      const bad = [...p.proof];
+      bad[0] = bad[0]!.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+      expect(await checkInclusion({ ...p, proof: bad })).toBe(false);
+    }
+    expect(await checkInclusion({ ...p, rootHash: p.leafHash })).toBe(head === 1);
+    expect(await inclusionRoot({ ...p, leafIndex: head })).toBeUndefined();
   }
 });
 

@@ -1,14 +1,13 @@
 import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import express from 'express';
-import request from 'supertest';
 import type { Browser } from 'puppeteer-core';
 import { hashToken } from '../../api/auth';
-import { uiRoutes } from '../../api/routes/ui';
+import { configFromEnv } from '../../api/config';
+import { createLogger } from '../../api/logging';
+import { startServer } from '../../api/server';
 import {
   createCpregClient,
   exportBlob,
@@ -18,12 +17,11 @@ import {
   writeRegisters,
   type CpregClient,
 } from '../../client';
-import { makeTestApp, type TestApp } from '../helpers/app';
 import { stream } from '../domain/qemu-stream/helpers';
 
 /**
- * What the browser tests share: the page built (npm run build:ui), the real app with auth on and
- * /ui/ served, on a loopback port, seeded with real QEMU streams through the public API, and
+ * What the browser tests share: the page built (npm run build:ui), the started service with auth
+ * on serving /ui/, on a loopback port, seeded with real QEMU streams through the public API, and
  * Debian's chromium driven by puppeteer-core (never a downloaded browser).
  */
 
@@ -43,33 +41,47 @@ export function buildUi(): void {
 }
 
 export interface UiServer {
-  t: TestApp;
   url: string;
   api: CpregClient;
   close: () => Promise<void>;
 }
 
-/** The app with tokens (auth on), /ui/ served beside it (by the app itself once it is wired there). */
+/**
+ * The service as `npm start` runs it (api/server.ts startServer): auth on (a write and a read
+ * token), a signing key for checkpoints (none made on its own during a test), /ui/ served by the
+ * app itself, SQLite in a temp dir.
+ */
 export async function startUiServer(): Promise<UiServer> {
-  const t = makeTestApp({
-    tokens: [
-      { name: 'ui-writer', role: 'write', sha256: Buffer.from(hashToken(WRITE_TOKEN), 'hex') },
-      { name: 'ui-reader', role: 'read', sha256: Buffer.from(hashToken('ui-reader-secret'), 'hex') },
-    ],
-  });
-  const served = (await request(t.app).get('/ui/')).status === 200;
-  const handler = served ? t.app : express().use(uiRoutes()).use(t.app);
-  const server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cpreg-ui-'));
+  const tokens = path.join(dir, 'tokens.json');
+  fs.writeFileSync(
+    tokens,
+    JSON.stringify([
+      { name: 'ui-writer', role: 'write', sha256: hashToken(WRITE_TOKEN) },
+      { name: 'ui-reader', role: 'read', sha256: hashToken('ui-reader-secret') },
+    ]),
+  );
+  const key = path.join(dir, 'signing.pem');
+  const pair = generateKeyPairSync('ed25519');
+  fs.writeFileSync(key, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  const server = await startServer(
+    configFromEnv({
+      HOST: '127.0.0.1',
+      PORT: '0',
+      CPREG_DB: path.join(dir, 'db', 'cpreg.db'),
+      CPREG_TOKENS_FILE: tokens,
+      CPREG_SIGNING_KEY_FILE: key,
+      CPREG_CHECKPOINT_EVERY: '100000000',
+      CPREG_CHECKPOINT_SECONDS: '604800',
+    }),
+    createLogger('silent'),
+  );
   return {
-    t,
-    url,
-    api: createCpregClient(url, { token: WRITE_TOKEN }),
+    url: server.url,
+    api: createCpregClient(server.url, { token: WRITE_TOKEN }),
     close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await t.close();
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -317,14 +317,25 @@ if (missing) {
     });
   });
 
-  test('the audit: the chain status, the feed with hashes, followed live over SSE', async () => {
+  test('the audit: the chain, a signed checkpoint on demand, the keys, the feed with hashes', async () => {
     await page.click('header.top nav a[href="#/audit"]');
     const v = unwrap(await s.api.GET('/v1/audit/verify'));
     await page.waitForSelector('.chain-status[data-ok="true"]', { timeout: 15000 });
     expect(await page.$eval('.chain-events', (e) => e.textContent)).toBe(String(v.events));
     expect(await page.$eval('.head-hash', (e) => e.textContent)).toBe(v.headHash);
-    await count('table.feed tbody tr', Math.min(50, v.events));
+    await page.waitForSelector('.latest-none', { timeout: 15000 });
+    expect(await page.$eval('.checkpoint-status', (e) => (e as HTMLElement).dataset.ok)).toBe('none');
+    const keys = unwrap(await s.api.GET('/v1/audit/keys')).keys;
+    expect(await data('ul.keys li', 'key')).toEqual(keys.map((k) => k.keyId));
+    // a checkpoint, signed now (write token)
+    await page.click('button.checkpoint-now');
+    await page.waitForSelector('.latest-size', { timeout: 15000 });
+    const latest = unwrap(await s.api.GET('/v1/audit/checkpoints/latest'));
+    expect(await page.$eval('.latest-size', (e) => e.textContent)).toBe(String(latest.treeSize));
+    expect(await page.$eval('.latest-root', (e) => e.textContent)).toBe(latest.rootHash);
+    await page.waitForSelector('.checkpoint-status[data-ok="true"]', { timeout: 15000 });
     const feed = unwrap(await s.api.GET('/v1/events', { params: { query: { after: 0, limit: 1000 } } })).events;
+    await count('table.feed tbody tr', Math.min(50, feed.length));
     expect((await data('table.feed tbody tr', 'position')).map(Number)).toEqual(
       feed
         .map((e) => e.position)
@@ -333,6 +344,25 @@ if (missing) {
     );
     expect(await page.$eval('table.feed tbody tr td.hash', (e) => e.getAttribute('title'))).toBe(feed.at(-1)!.hash);
     await shot('audit');
+  });
+
+  test('a proof for any event: the inclusion proof, checked in the browser against the signed root', async () => {
+    const latest = unwrap(await s.api.GET('/v1/audit/checkpoints/latest'));
+    await page.click('table.feed tr[data-position="3"] a.prove');
+    await page.waitForSelector('.audit-proof[data-position="3"] .proof-result', { timeout: 15000 });
+    expect(page.url()).toContain('prove=3');
+    const result = await page.$eval('.proof-result', (e) => ({ ...(e as HTMLElement).dataset }));
+    expect(result).toEqual({ ok: 'true', signed: 'true' });
+    expect(await page.$eval('.computed-root', (e) => e.textContent?.trim())).toBe(latest.rootHash);
+    const proof = unwrap(
+      await s.api.GET('/v1/audit/proofs/inclusion', { params: { query: { position: 3, treeSize: latest.treeSize } } }),
+    );
+    expect(await page.$$eval('table.proof tr', (trs) => trs.length)).toBe(proof.proof.length + 3);
+    await shot('audit-proof');
+  });
+
+  test('the feed followed live over SSE', async () => {
+    const v = unwrap(await s.api.GET('/v1/audit/verify'));
     await page.click('button.live');
     await page.waitForSelector('button.live.on', { timeout: 15000 });
     await new Promise((r) => setTimeout(r, 300));
@@ -352,6 +382,8 @@ if (missing) {
     await count('table.profile-registers tbody tr', p.arrayLen);
     await open(`#/cpus/web2.cpu1/plot?reg=TPIDR_EL0`);
     await page.waitForSelector('.plot-area canvas', { timeout: 15000 });
+    await open('#/audit?prove=2');
+    await page.waitForSelector('.audit-proof[data-position="2"] .proof-result[data-ok="true"]', { timeout: 15000 });
     await open('#/cpus/nosuch.cpu0');
     await page.waitForFunction(
       () => /404 Not found/.test(document.querySelector('cpreg-vcpu .error')?.textContent ?? ''),
