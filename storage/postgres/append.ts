@@ -84,14 +84,14 @@ export class PgAppender {
 
   async runBatch(groups: readonly AppendGroup[]): Promise<Outcome<AppendGroupResult>[]> {
     try {
-      return await this.transaction(groups);
+      return await this.attempt(groups);
     } catch (e) {
       if (isUnavailable(e) || groups.length === 1 || (e as { outcomeUnknown?: boolean }).outcomeUnknown) throw e;
       // A statement the server refused (a value it cannot store): find the group alone.
       const out: Outcome<AppendGroupResult>[] = [];
       for (const g of groups) {
         try {
-          const [o] = await this.transaction([g]);
+          const [o] = await this.attempt([g]);
           out.push(o!); // one group in, one outcome out
         } catch (error) {
           if (isUnavailable(error)) throw error;
@@ -99,6 +99,20 @@ export class PgAppender {
         }
       }
       return out;
+    }
+  }
+
+  /**
+   * A connection lost before COMMIT was sent committed nothing: the batch is tried once more on
+   * a fresh connection (one the pool still held from before a server restart fails at BEGIN).
+   */
+  private async attempt(groups: readonly AppendGroup[]): Promise<Outcome<AppendGroupResult>[]> {
+    try {
+      return await this.transaction(groups);
+    } catch (e) {
+      if (isUnavailable(e) && (e as { outcomeUnknown?: boolean }).outcomeUnknown !== true)
+        return this.transaction(groups);
+      throw e;
     }
   }
 
