@@ -30,5 +30,7 @@ export function connectionError(url: string, e: unknown): Error {
     return new CliError(`cannot connect to ${url} (connection refused; is the server running? --url or CPREG_URL)`);
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new CliError(`cannot connect to ${url} (no such host)`);
   const message = err?.cause?.message ?? err?.message ?? String(e);
+  if (message === 'bad port')
+    return new CliError(`cannot connect to ${url} (fetch refuses that port: a "bad port" of the Fetch standard)`);
   return new CliError(`${url}: ${message}`);
 }

@@ -36,7 +36,7 @@ export function vcpuCommands(define: CommandFactory, env: NodeJS.ProcessEnv): vo
     .addOption(
       new Option('--accelerator <acc>', 'the accelerator').choices(['kvm', 'tcg', 'hvf']).makeOptionMandatory(),
     )
-    .option('--register <id>', 'a register id of the list (repeatable, in any order)', collect)
+    .option('--register <ids>', 'register ids of the list, comma-separated (repeatable, any order)', collect)
     .option(
       '--registers <file>',
       'the list from a file or - (ids separated by spaces, commas or newlines, or a JSON array)',
@@ -177,7 +177,7 @@ async function create(g: Globals, id: string | undefined, o: CreateOptions): Pro
   }
   if (o.format) throw new UsageError('--format is for --from', 'cpreg create --help');
   const registers = [
-    ...(o.register ?? []),
+    ...(o.register ?? []).flatMap((r) => r.split(',').filter(Boolean)),
     ...(o.registers ? parseList(new TextDecoder().decode(await readInput(o.registers))) : []),
   ];
   const values = assignments(o.value ?? [], '--value');

@@ -229,18 +229,68 @@ test('the README story, by cpreg alone', async () => {
   expect(await ok(['profile', 'list', '--label', 'rack=r2'])).toMatch(/^ID .*\n$/);
 });
 
-test('compat: the matrix as a table and as JSON (when the service serves it)', async () => {
-  const probe = await fetch(`${server.url}/v1/compatibility`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: '{}',
-  });
-  const body = (await probe.json()) as { detail?: string };
-  if (probe.status === 404 && /^no route/.test(body.detail ?? '')) {
-    expect(process.env.CI).not.toBe('true');
-    console.log('compat: POST /v1/compatibility is not served yet; skipped');
-    return;
+/** The `cpreg` lines of the README's "The same story with `cpreg`" (a trailing `# exit N` names the status). */
+function readmeCpregLines(): Array<{ line: string; exit: number }> {
+  const text = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = text.split('\n## ').find((s) => s.startsWith('The same story with `cpreg`'));
+  if (!section) throw new Error('README: no section "The same story with `cpreg`"');
+  const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
+  return block
+    .split('\n')
+    .filter((l) => l.startsWith('cpreg '))
+    .map((l) => {
+      const m = /\s+#\s*exit (\d+)\b.*$/.exec(l) ?? /\s+#.*$/.exec(l);
+      const exit = m && /exit (\d+)/.test(m[0]) ? Number(/exit (\d+)/.exec(m[0])![1]) : 0;
+      return { line: m ? l.slice(0, m.index) : l, exit };
+    });
+}
+
+test("every cpreg line of the README's story runs as it says, on a fresh server", async () => {
+  const lines = readmeCpregLines();
+  expect(lines.length).toBeGreaterThanOrEqual(18);
+  const fresh = await startServer(
+    configFromEnv({ PORT: '0', HOST: '127.0.0.1', CPREG_DB: path.join(dir, 'db-readme', 'cpreg.db') }),
+    createLogger('silent'),
+  );
+  const work = fs.mkdtempSync(path.join(dir, 'readme-'));
+  const bin = path.join(work, 'bin');
+  fs.mkdirSync(bin);
+  fs.writeFileSync(path.join(bin, 'cpreg'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`, { mode: 0o755 });
+  try {
+    for (const { line, exit } of lines) {
+      const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn('bash', ['-c', line], {
+          cwd: work,
+          env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CPREG_URL: fresh.url, CPREG_TOKEN: '' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => (stdout += d));
+        child.stderr.on('data', (d) => (stderr += d));
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, stdout, stderr });
+        });
+      });
+      expect({ line, code: r.code, stderr: exit ? r.stderr.split('\n').length : r.stderr }).toEqual({
+        line,
+        code: exit,
+        stderr: exit ? 2 : '',
+      });
+    }
+    const vm2 = JSON.parse(await ok(['get', 'vm2.cpu0', '--json'], { CPREG_URL: fresh.url }));
+    const value = (id: string) => vm2.registers.find((r: { id: string }) => r.id === id).value;
+    expect(value('0x603000000013de82')).toBe('0x0000ffff8000a000');
+    expect(value('0x603000000013df1a')).toBe('0x0000000005f5e100');
+    expect(value('0x6080000000140100')).toBe('0x' + '0'.repeat(511) + '1');
+  } finally {
+    await fresh.close();
   }
+});
+
+test('compat: the matrix as a table and as JSON', async () => {
   const a57 = path.join(dir, 'a57.mig');
   fs.writeFileSync(a57, stream('aarch64-cortex-a57'));
   await ok(['import', a57, '--vm', 'web1']);

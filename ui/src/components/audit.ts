@@ -378,7 +378,7 @@ export class CpregAudit extends View {
                 <thead>
                   <tr>
                     <th>position</th>
-                    <th>time</th>
+                    <th>time (UTC)</th>
                     <th>stream</th>
                     <th>version</th>
                     <th>type</th>
@@ -393,13 +393,17 @@ export class CpregAudit extends View {
                     (e) =>
                       html`<tr data-position=${e.position}>
                         <td class="num">${e.position}</td>
-                        <td>${timeText(e.metadata.recordedAt)}</td>
+                        <td title=${e.metadata.recordedAt ?? ''}>
+                          ${(e.metadata.recordedAt ?? '—').replace('T', ' ').replace('Z', '')}
+                        </td>
                         <td>${streamLink(e.streamId)}</td>
                         <td class="num">${e.version}</td>
                         <td>${e.type}</td>
                         <td>${e.metadata.actor ?? '—'}</td>
-                        <td class="mono">${e.metadata.correlationId ?? '—'}</td>
-                        <td class="mono hash" title=${e.hash}>${e.hash.slice(0, 16)}…</td>
+                        <td class="mono" title=${e.metadata.correlationId ?? ''}>
+                          ${e.metadata.correlationId ? `${e.metadata.correlationId.slice(0, 8)}…` : '—'}
+                        </td>
+                        <td class="mono hash" title=${e.hash}>${e.hash.slice(0, 12)}…</td>
                         <td>
                           <a class="prove" href=${href(['audit'], { before: this.endBefore, prove: e.position })}
                             >prove</a
