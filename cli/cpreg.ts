@@ -12,15 +12,15 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Command, CommanderError, Help } from 'commander';
-import { auditCommands } from './audit';
-import { storeCommands } from './store';
 import { EXIT, UsageError } from './errors';
-import { commandFactory, commanderMessage, commonOptions, hintOf, usageOf } from './commands/define';
-import { eventCommands } from './commands/events';
-import { fleetCommands } from './commands/fleet';
-import { migrationCommands } from './commands/migration';
-import { streamCommands } from './commands/streams';
-import { vcpuCommands } from './commands/vcpus';
+import {
+  commandFactory,
+  commanderMessage,
+  commonOptions,
+  hintOf,
+  usageOf,
+  type CommandFactory,
+} from './commands/define';
 
 export { inspectFile } from './inspect-file';
 
@@ -90,8 +90,33 @@ function version(): string {
 /** The command running (its usage errors point to its help). */
 let running: Command | null = null;
 
-/** The program: global options, then each group's commands. */
-export function program(env: NodeJS.ProcessEnv): Command {
+type Group = (define: CommandFactory, env: NodeJS.ProcessEnv) => void;
+
+/**
+ * The command groups, each loaded only when needed: `cpreg inspect big.mig` defines (and loads)
+ * the stream commands alone. The names are the commands each group defines.
+ */
+const GROUPS: Array<{ names: readonly string[]; load: () => Promise<Group> }> = [
+  {
+    names: ['inspect', 'import', 'rewrite', 'convert'],
+    load: async () => (await import('./commands/streams')).streamCommands,
+  },
+  {
+    names: ['list', 'create', 'get', 'set', 'sync', 'diff', 'history'],
+    load: async () => (await import('./commands/vcpus')).vcpuCommands,
+  },
+  { names: ['export', 'load'], load: async () => (await import('./commands/migration')).migrationCommands },
+  { names: ['events', 'verify'], load: async () => (await import('./commands/events')).eventCommands },
+  { names: ['profile', 'compat'], load: async () => (await import('./commands/fleet')).fleetCommands },
+  { names: ['keygen', 'audit'], load: async () => (await import('./audit')).auditCommands },
+  { names: ['store'], load: async () => (await import('./store')).storeCommands },
+];
+
+/**
+ * The program: global options, then the commands — of the one group that defines `argv[0]`
+ * when it names a command, else of every group (help, version, a typo's message).
+ */
+export async function program(env: NodeJS.ProcessEnv, argv: readonly string[] = []): Promise<Command> {
   const p = new Command('cpreg');
   p.exitOverride(usageOf('cpreg --help'))
     .configureOutput({
@@ -113,13 +138,9 @@ export function program(env: NodeJS.ProcessEnv): Command {
     });
   commonOptions(p);
   const define = commandFactory(p);
-  streamCommands(define, env);
-  vcpuCommands(define, env);
-  migrationCommands(define, env);
-  eventCommands(define, env);
-  fleetCommands(define, env);
-  auditCommands(define, env);
-  storeCommands(define, env);
+  const first = argv[0];
+  const one = GROUPS.find((g) => first !== undefined && g.names.includes(first));
+  for (const g of one ? [one] : GROUPS) (await g.load())(define, env);
   return p;
 }
 
@@ -131,7 +152,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   });
   try {
     if (argv.length === 0) throw new UsageError('a command is required (inspect, import, get, set, …)');
-    await program(env).parseAsync(argv, { from: 'user' });
+    await (await program(env, argv)).parseAsync(argv, { from: 'user' });
     return EXIT.ok;
   } catch (e) {
     if (e instanceof CommanderError && e.exitCode === 0) return EXIT.ok; // --help, --version

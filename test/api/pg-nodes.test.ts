@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as pg from 'pg';
 import { httpRequest, jsonRequest, keepAliveAgent, type Target } from '../../bench/lib/http-client';
 import { freePort, type SpawnedServer } from '../../bench/lib/http-server';
 import { buildServer, ROOT, startBuilt } from '../helpers/built-server';
@@ -51,7 +52,13 @@ async function startNode(url: string, port?: number): Promise<Node> {
   const p = port ?? (await freePort());
   const server = await startBuilt(
     entry,
-    { CPREG_DATABASE_URL: url, CPREG_DB: path.join(tmp, 'unused.db'), CPREG_SSE_STALL_MS: '60000' },
+    {
+      CPREG_DATABASE_URL: url,
+      CPREG_DB: path.join(tmp, 'unused.db'),
+      CPREG_SSE_STALL_MS: '60000',
+      // snapshots every 5 events: nodes load states from snapshots other nodes wrote
+      CPREG_SNAPSHOT_EVERY: '5',
+    },
     children,
     p,
   );
@@ -261,6 +268,15 @@ async function checkAcks(n: Node, acks: Ack[], cpus: number): Promise<number> {
       });
     expect(lost).toEqual([]);
   }
+  // the state at an acknowledged version, on the node asked (snapshots of any node): a sample
+  const sample = acks.filter((_, i) => i % Math.max(1, Math.ceil(acks.length / 30)) === 0);
+  for (const a of sample) {
+    const past = await getJson<{ registers: Array<{ id: string; value: string }> }>(
+      n,
+      `/v1/cpus/${a.cpu}?version=${a.version}`,
+    );
+    expect(BigInt(past.registers.find((r) => r.id === a.reg)!.value)).toBe(a.value);
+  }
   return feed.length;
 }
 
@@ -320,6 +336,42 @@ needsPostgres('PostgreSQL: several nodes over one database', () => {
       version += 2;
     }
     expect((await getJson<{ version: number }>(nodes[2]!, '/v1/cpus/n.0')).version).toBe(version);
+  });
+
+  test("a node's cache never lets it decide on a state another node has moved past", async () => {
+    const [a, b] = [nodes[0]!, nodes[1]!];
+    await createCpu(a, 'n.stale');
+    const reg = REGS[2]!;
+    for (let round = 1; round <= 12; round++) {
+      // b has the vCPU in its cache (it just read it) …
+      const seen = await getJson<{ version: number }>(b, '/v1/cpus/n.stale');
+      // … a moves it on …
+      const w = await put(a, 'n.stale', reg, BigInt(round));
+      expect(w.status).toBe(200);
+      expect(JSON.parse(w.text).version).toBe(seen.version + 1);
+      // … and b, asked to record a sync that reports the value a wrote, finds it unchanged:
+      // decided on a's state, not on the one b had cached
+      const sync = await jsonRequest<{ changed: unknown[]; version: number }>(b.t, 'POST', '/v1/cpus/n.stale/syncs', {
+        direction: 'from-accelerator',
+        values: { [reg]: '0x' + round.toString(16) },
+      });
+      expect(sync.status).toBe(200);
+      expect(sync.json?.changed).toEqual([]);
+      expect(sync.json?.version).toBe(seen.version + 2);
+    }
+    // past states read on the third node (from snapshots any node wrote, every 5 events)
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    const snaps = await c.query("SELECT count(*)::int AS n FROM snapshots WHERE stream_id = 'n.stale'");
+    await c.end();
+    expect(snaps.rows[0].n).toBeGreaterThanOrEqual(3);
+    for (let v = 2; v <= 25; v += 2) {
+      const past = await getJson<{ version: number; registers: Array<{ id: string; value: string }> }>(
+        nodes[2]!,
+        `/v1/cpus/n.stale?version=${v}`,
+      );
+      expect(BigInt(past.registers.find((r) => r.id === reg)!.value)).toBe(BigInt(Math.floor(v / 2)));
+    }
   });
 
   test('one Idempotency-Key sent to two nodes at once: one effect, identical answers', async () => {
