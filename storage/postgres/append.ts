@@ -162,7 +162,7 @@ export class PgAppender {
         c.release();
         return out;
       }
-      await c.query(WRITE_SQL, writeParams(writes, st, this.nodeId));
+      await c.query({ name: 'cpreg_write', text: WRITE_SQL, values: writeParams(writes, st, this.nodeId) });
       committing = true;
       await c.query('COMMIT');
       this.commits++;

@@ -105,9 +105,11 @@ export class PgDb {
     }
   }
 
-  /** One read-only statement, rows as arrays. */
-  rows(text: string, values: unknown[] = []): Promise<Row[]> {
-    return this.with(async (c) => (await c.query({ text, values, rowMode: 'array' })).rows as Row[]);
+  /** One read-only statement, rows as arrays; `name`: prepared once per connection (hot reads). */
+  rows(text: string, values: unknown[] = [], name?: string): Promise<Row[]> {
+    return this.with(
+      async (c) => (await c.query({ text, values, rowMode: 'array', ...(name ? { name } : {}) })).rows as Row[],
+    );
   }
 
   /** One statement, rows as objects. */

@@ -76,7 +76,7 @@ export class PgReader {
   async streamVersion(streamId: string): Promise<number> {
     // The head is derived from the log (the UNIQUE (stream_id, version) index: one seek), never
     // taken from streams.version, which a raw edit could lower to hide the newest events.
-    const [r] = await this.db.rows('SELECT MAX(version) FROM events WHERE stream_id = $1', [streamId]);
+    const [r] = await this.db.rows('SELECT MAX(version) FROM events WHERE stream_id = $1', [streamId], 'cpreg_version');
     return (r?.[0] as number | null | undefined) ?? 0;
   }
 
@@ -91,6 +91,7 @@ export class PgReader {
     const rows = await this.db.rows(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version LIMIT $4`,
       [streamId, fromVersion, toVersion, limit],
+      'cpreg_stream',
     );
     return (rows as EventRow[]).map(toStoredEvent);
   }
@@ -99,6 +100,7 @@ export class PgReader {
     const rows = await this.db.rows(
       'SELECT version, type, schema_version, data FROM events WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version',
       [streamId, fromVersion, toVersion],
+      'cpreg_payloads',
     );
     return rows as unknown as EventPayload[];
   }
@@ -107,6 +109,7 @@ export class PgReader {
     const rows = await this.db.rows(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2`,
       [afterPosition, clampPage(limit)],
+      'cpreg_all',
     );
     const events = (rows as EventRow[]).map(toStoredEvent);
     return { events, lastPosition: events.at(-1)?.position ?? afterPosition };
@@ -153,6 +156,7 @@ export class PgReader {
          WINDOW w AS (ORDER BY ${order} ROWS UNBOUNDED PRECEDING)
        ) q WHERE rn <= $2 AND (rn = 1 OR run <= $3) ORDER BY ${order}`,
       values,
+      `cpreg_bounded_${order}`,
     )) as Row[];
     const events = rows.map((r) => toRawEvent(r as EventRow));
     const total = Number(rows[0]?.[8] ?? 0);
