@@ -14,6 +14,13 @@ export interface ByteSource {
   readonly available: number;
   view(n: number): Uint8Array | null;
   advance(n: number): void;
+  /**
+   * The next 8 bytes as two be32 words in `hi`/`lo`, without consuming them and without
+   * allocating (a RAM record header per page of a multi-GB stream); false if fewer are available.
+   */
+  peek64(): boolean;
+  readonly hi: number;
+  readonly lo: number;
 }
 
 export function be16(b: Uint8Array, i: number): number {
@@ -77,6 +84,23 @@ export class ByteQueue implements ByteSource {
   private head = 0; // read position inside chunks[first]
   private avail = 0;
   offset = 0;
+  hi = 0;
+  lo = 0;
+
+  peek64(): boolean {
+    if (this.avail < 8) return false;
+    const c = this.chunks[this.first]!;
+    const i = this.head;
+    if (c.length - i < 8) {
+      const v = this.view(8)!; // straddles two chunks: the rare copy
+      this.hi = be32(v, 0);
+      this.lo = be32(v, 4);
+      return true;
+    }
+    this.hi = ((c[i]! << 24) | (c[i + 1]! << 16) | (c[i + 2]! << 8) | c[i + 3]!) >>> 0;
+    this.lo = ((c[i + 4]! << 24) | (c[i + 5]! << 16) | (c[i + 6]! << 8) | c[i + 7]!) >>> 0;
+    return true;
+  }
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
@@ -187,6 +211,14 @@ export class Cursor implements ByteSource {
   }
   get available(): number {
     return this.limit - this.pos;
+  }
+  hi = 0;
+  lo = 0;
+  peek64(): boolean {
+    if (this.limit - this.pos < 8) return false;
+    this.hi = be32(this.buf, this.pos);
+    this.lo = be32(this.buf, this.pos + 4);
+    return true;
   }
   view(n: number): Uint8Array | null {
     return n <= this.limit - this.pos ? this.buf.subarray(this.pos, this.pos + n) : null;

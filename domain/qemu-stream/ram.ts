@@ -67,10 +67,9 @@ export class RamParser {
         continue;
       }
       const at = src.offset;
-      const h = src.view(8);
-      if (!h) return 'more';
-      const hi = be32(h, 0);
-      const lo = be32(h, 4);
+      if (!src.peek64()) return 'more';
+      const hi = src.hi;
+      const lo = src.lo;
       const flags = lo & this.mask;
       const addr = hi * 0x100000000 + (lo - flags);
       const kind = flags & ~RAM_FLAG_CONTINUE;
