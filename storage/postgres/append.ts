@@ -86,8 +86,11 @@ export class PgAppender {
     try {
       return await this.attempt(groups);
     } catch (e) {
-      if (isUnavailable(e) || groups.length === 1 || (e as { outcomeUnknown?: boolean }).outcomeUnknown) throw e;
-      // A statement the server refused (a value it cannot store): find the group alone.
+      // Only a value the server refused to store (data exception, constraint, a limit) is one
+      // group's fault; anything else (unreachable, a lock wait that timed out) fails the batch.
+      const code = (e as { code?: unknown }).code;
+      if (groups.length === 1 || typeof code !== 'string' || !/^(22|23|54)/.test(code)) throw e;
+      // Find the group alone: each in a transaction of its own.
       const out: Outcome<AppendGroupResult>[] = [];
       for (const g of groups) {
         try {
@@ -212,6 +215,7 @@ export class PgAppender {
         continue;
       }
       const kind = a.kind ?? 'vcpu';
+      checkText([kind], 'a stream kind');
       if (prior && prior.kind !== kind) throw new TypeError(`stream ${a.streamId} is a ${prior.kind}, not a ${kind}`);
       if (a.labels) checkText(Object.entries(a.labels).flat(), 'a label');
       const labelsText = a.labels ? canonicalJson(a.labels) : null;

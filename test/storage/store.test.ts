@@ -193,6 +193,37 @@ eachBackend((b) =>
       expect(await h.store.streamVersion('x')).toBe(0);
     });
 
+    test('a write the database itself refuses fails its append alone; the rest of the batch commits', async () => {
+      // a rule the store does not know, put in behind its back: events whose data says "poison"
+      if (h.backend === 'sqlite')
+        await h.sql(
+          "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.data LIKE '%poison%' BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+        );
+      else await h.sql("ALTER TABLE events ADD CONSTRAINT poison CHECK (data NOT LIKE '%poison%')");
+      try {
+        const appends = [0, 1, 2, 3, 4].map((i) =>
+          h.store.append({
+            streamId: `s${i}`,
+            expectedVersion: 'no-stream',
+            events: [i === 2 ? { type: 'T', schemaVersion: 1, data: { poison: true } } : ev(i)],
+            metadata: meta,
+          }),
+        );
+        const settled = await Promise.allSettled(appends);
+        expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+        expect(await h.store.streamVersion('s2')).toBe(0);
+        expect((await h.store.readAll(0, 10)).events.map((e) => [e.position, e.streamId])).toEqual([
+          [1, 's0'],
+          [2, 's1'],
+          [3, 's3'],
+          [4, 's4'],
+        ]);
+        expect(await h.store.verify()).toMatchObject({ ok: true, events: 4 });
+      } finally {
+        if (h.backend === 'postgres') await h.sql('ALTER TABLE events DROP CONSTRAINT poison');
+      }
+    });
+
     test('global feed: all events after a position, paged', async () => {
       for (let i = 0; i < 25; i++)
         await h.store.append({ streamId: `s${i % 3}`, expectedVersion: 'any', events: [ev(i)], metadata: meta });
