@@ -94,7 +94,7 @@ function summary(r: { bytesIn: number; bytesOut: number; converted: number; cpus
 }
 
 /** `cpreg convert` (cli/commands/streams.ts parses the command line). */
-export async function convert(o: ConvertOptions, out: (s: string) => void): Promise<void> {
+export async function convert(o: ConvertOptions, out: (s: string) => void, json = false): Promise<void> {
   if (o.out === '-') {
     if (process.stdout.isTTY)
       throw new UsageError('the output is a binary stream: give -o OUT.mig or redirect stdout', 'cpreg convert --help');
@@ -115,7 +115,7 @@ export async function convert(o: ConvertOptions, out: (s: string) => void): Prom
       sink.end((e?: Error | null) => (e ? reject(new Error(`${o.out}: ${e.message}`)) : resolve())),
     );
     fs.renameSync(part, o.out);
-    out(`${o.out}: ${summary(r, o.to)}`);
+    out(json ? JSON.stringify({ file: o.out, to: o.to, ...r }) : `${o.out}: ${summary(r, o.to)}`);
   } catch (e) {
     sink.destroy();
     fs.rmSync(part, { force: true });

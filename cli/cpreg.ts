@@ -36,7 +36,7 @@ QEMU migration streams
 
 vCPUs and registers
   cpreg list [--label K=V]...                        the vCPUs, their machine type and labels
-  cpreg create [ID] --accelerator kvm|tcg|hvf --register ID... [--value REG=0xV]... [--label K=V]...
+  cpreg create [ID] --accelerator kvm|tcg|hvf --register ID[,ID]... [--value REG=0xV]... [--label K=V]...
   cpreg create [ID] --accelerator tcg --from BLOB|- --format v22|v23
   cpreg get ID [--version N] [--arrays] [--grep TEXT]  the registers: id, name, size, slots, value
   cpreg set ID REG=0xVALUE... [--if-match VERSION] [--idempotency-key KEY]
@@ -51,6 +51,8 @@ History and audit
   cpreg events [--after POSITION] [--limit N] [--follow [--count N]]
                                                      the global feed; --follow: live (SSE, resumed)
   cpreg verify                                       the service's walk of its hash chain
+  cpreg keygen --out KEY.pem                         an Ed25519 key for signed checkpoints
+  cpreg audit export|verify|prove|replay …           offline audit of an export (cpreg audit --help)
 
 Fleet
   cpreg profile put ID --from IDLE.mig|- --qemu 10.0 [--cpu-model M] [--label K=V]...

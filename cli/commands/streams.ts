@@ -64,7 +64,8 @@ export function streamCommands(define: CommandFactory, env: NodeJS.ProcessEnv): 
     .option('-o, --output <out>', 'the output file (written as OUT.part, renamed when complete); - or none: stdout')
     .action(async (file: string, o: { to: 'v22' | 'v23'; output?: string }, cmd: Command) => {
       const { convert } = await import('../convert');
-      await convert({ file, to: o.to, out: o.output ?? '-' }, globalsOf(cmd, env).out);
+      const g = globalsOf(cmd, env);
+      await convert({ file, to: o.to, out: o.output ?? '-' }, g.out, g.json);
     });
 }
 
@@ -185,8 +186,10 @@ async function rewrite(g: Globals, file: string, o: { vm: string; output: string
       sink.once('open', () => resolve());
       sink.once('error', (e: Error) => reject(new CliError(`${target}: ${e.message}`)));
     });
+  let written: number;
   try {
     const a = await postFile(g, `v1/qemu-streams/rewrite?${new URLSearchParams({ vm })}`, file, 'rewrite', sink);
+    written = a.received;
     if (!toStdout)
       await new Promise<void>((resolve, reject) =>
         (sink as fs.WriteStream).end((e?: Error | null) =>
@@ -205,5 +208,10 @@ async function rewrite(g: Globals, file: string, o: { vm: string; output: string
     }
     throw e;
   }
-  if (!toStdout) g.out(`${target}: ${size} bytes, cpreg values of ${vm}.cpu<N> written in`);
+  if (!toStdout)
+    g.out(
+      g.json
+        ? JSON.stringify({ file: target, bytes: written, vm })
+        : `${target}: ${written} bytes, cpreg values of ${vm}.cpu<N> written in`,
+    );
 }

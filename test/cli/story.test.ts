@@ -309,6 +309,29 @@ test('compat: the matrix as a table and as JSON', async () => {
   expect(one.cpus).toEqual(['web1.cpu0']);
 });
 
+test('--json on the stream commands too: inspect, import, rewrite, convert', async () => {
+  const mig = path.join(dir, 'json.mig');
+  fs.writeFileSync(mig, stream('aarch64-max-smp2'));
+  expect(JSON.parse(await ok(['inspect', mig, '--json'])).cpus).toHaveLength(2);
+  const imported = JSON.parse(await ok(['import', mig, '--vm', 'jsonvm', '--json']));
+  expect(imported.cpus.map((c: { id: string }) => c.id)).toEqual(['jsonvm.cpu0', 'jsonvm.cpu1']);
+  const out = path.join(dir, 'json-out.mig');
+  expect(JSON.parse(await ok(['rewrite', mig, '--vm', 'jsonvm', '-o', out, '--json']))).toEqual({
+    file: out,
+    bytes: fs.statSync(mig).size,
+    vm: 'jsonvm',
+  });
+  const v23 = path.join(dir, 'json-v23.mig');
+  expect(JSON.parse(await ok(['convert', mig, '--to', 'v23', '-o', v23, '--json']))).toMatchObject({
+    file: v23,
+    to: 'v23',
+    converted: 2,
+    cpus: 2,
+    bytesIn: fs.statSync(mig).size,
+    bytesOut: fs.statSync(v23).size,
+  });
+});
+
 test('events --follow: live, resumed after a cut connection, --count stops it', async () => {
   const head = (await ok(['events', '--json']))
     .trimEnd()
