@@ -1,4 +1,5 @@
-import { cloneArrays, indexOfReg, layoutArrays, writeValueAt, type CpregArrays } from '../cpreg-arrays';
+import { cloneArrays, indexOfReg, writeValueAt, type CpregArrays } from '../cpreg-arrays';
+import { sharedLayout } from './lists';
 import type { RegValues, VcpuEvent } from './events';
 import type { VcpuState } from './state';
 
@@ -27,7 +28,7 @@ export function foldEvents(state: VcpuState | undefined, events: Iterable<VcpuEv
 function step(state: VcpuState | undefined, e: VcpuEvent, owned: boolean): VcpuState {
   if (e.type === 'VcpuCreated') {
     if (state) throw new CorruptHistoryError('VcpuCreated on an existing vCPU');
-    const arrays = layoutArrays(BigUint64Array.from(e.registers.ids));
+    const arrays = sharedLayout(BigUint64Array.from(e.registers.ids));
     writeAll(arrays, e.registers);
     return { accelerator: e.accelerator, labels: e.labels, arrays, lastSyncFailed: [] };
   }

@@ -1,5 +1,5 @@
 import { isAccelerator } from '../accelerator';
-import { layoutArrays } from '../cpreg-arrays';
+import { sharedLayout } from './lists';
 import { formatRegId } from '../regid';
 import { CorruptHistoryError } from './evolve';
 import type { VcpuState } from './state';
@@ -34,11 +34,11 @@ export function deserializeState(schemaVersion: number, data: unknown): VcpuStat
   if (!Array.isArray(d.registers) || !Array.isArray(d.slots) || !Array.isArray(d.lastSyncFailed)) bad('arrays');
   if (!d.labels || typeof d.labels !== 'object') bad('labels');
   const ids = BigUint64Array.from(d.registers as string[], (x) => BigInt(x));
-  const arrays = layoutArrays(ids);
+  for (let i = 1; i < ids.length; i++) if (ids[i]! <= ids[i - 1]!) bad('ids not ascending');
+  const arrays = sharedLayout(ids);
   if (arrays.cpregValues.length !== d.slots.length) bad('slot count');
   const slots = d.slots as string[];
   for (let j = 0; j < slots.length; j++) arrays.cpregValues[j] = BigInt('0x' + slots[j]);
-  for (let i = 1; i < ids.length; i++) if (ids[i]! <= ids[i - 1]!) bad('ids not ascending');
   return {
     accelerator: d.accelerator,
     labels: d.labels as Record<string, string>,

@@ -497,6 +497,21 @@ describe('events and state', () => {
     });
   });
 
+  test('vCPUs with the same list share its ids and value indexes (never their values)', () => {
+    const a = foldEvents(undefined, created())!;
+    const b = foldEvents(undefined, created())!;
+    expect(b.arrays.cpregIndexes).toBe(a.arrays.cpregIndexes);
+    expect(b.arrays.cpregValueIndexes).toBe(a.arrays.cpregValueIndexes);
+    expect(b.arrays.cpregValues).not.toBe(a.arrays.cpregValues);
+    const snap = JSON.parse(JSON.stringify(serializeState(a)));
+    const restored = deserializeState(snap.schemaVersion, snap.data);
+    expect(restored.arrays.cpregIndexes).toBe(a.arrays.cpregIndexes);
+    expect(restored.arrays.cpregValues).not.toBe(a.arrays.cpregValues);
+    const other = foldEvents(undefined, created({ ...kvmCreate, registers: [...kernel, FW_U8] }))!;
+    expect(other.arrays.cpregIndexes).not.toBe(a.arrays.cpregIndexes);
+    expect(other.arrays.cpregIndexes.length).toBe(a.arrays.cpregIndexes.length - 1);
+  });
+
   test('foldEvents does not mutate the state it starts from', () => {
     const s0 = foldEvents(undefined, created())!;
     const s1 = foldEvents(s0, [
