@@ -211,6 +211,10 @@ async function main(): Promise<void> {
     return;
   }
   const lines: string[] = [];
+  const load0 = os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' / ');
   const admin = new pg.Client({ connectionString: s.url });
   await admin.connect();
   const v = await admin.query<{ server_version: string }>('SHOW server_version');
@@ -278,6 +282,12 @@ async function main(): Promise<void> {
       `two nodes (8 clients each) ${n0(tworps)} req/s (${h.two.map(fmt).join(' + ')}); ` +
       `PostgreSQL one node / SQLite = ${ratio(h.one.rps, h.sqlite.rps)}, two nodes / one node = ${ratio(tworps, h.one.rps)}, ` +
       `one node / bare INSERT at 8 connections = ${ratio(h.one.rps, results['bare-8']!)}`,
+  );
+  lines.push(
+    `load average while it ran (this machine is shared): ${load0} at the start, ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' / ')} at the end (1 / 5 / 15 min)`,
   );
   for (const l of lines) console.log(l);
   appendResults('PostgreSQL event store (bench/postgres.ts)', lines);

@@ -165,9 +165,14 @@ export class PgAppender {
         c.release();
         return out;
       }
-      await c.query({ name: 'cpreg_write', text: WRITE_SQL, values: writeParams(writes, st, this.nodeId) });
+      // The writes and COMMIT in one message (one round trip): the lock is held for one less
+      // wait on this node's event loop. A failure in the writes skips the COMMIT (the
+      // transaction is aborted, rolled back below); a connection lost meanwhile may have
+      // committed or not.
       committing = true;
-      await c.query('COMMIT');
+      await c.query(
+        inlineParams(WRITE_SQL, writeParams(writes, st, this.nodeId), (t) => c.escapeLiteral(t)) + '; COMMIT',
+      );
       this.commits++;
       c.release();
       return out;
@@ -366,6 +371,30 @@ function writeParams(w: Writes, st: BatchState, nodeId: string): unknown[] {
     st.head.hash,
     `${nodeId} ${st.head.position}`,
   ];
+}
+
+/**
+ * The statement with its $n parameters written as SQL literals (the simple protocol carries
+ * several statements in one message; the extended one, parameters, only one). Strings go
+ * through the driver's escapeLiteral, numbers are integers, Buffers are decoded from hex.
+ */
+export function inlineParams(text: string, params: readonly unknown[], escape: (s: string) => string): string {
+  const literal = (v: unknown): string => {
+    if (v === null || v === undefined) return 'NULL';
+    if (typeof v === 'number') {
+      if (!Number.isSafeInteger(v)) throw new TypeError(`not an integer: ${v}`);
+      return String(v);
+    }
+    if (typeof v === 'string') return escape(v);
+    if (Buffer.isBuffer(v)) return `decode('${v.toString('hex')}', 'hex')`;
+    if (Array.isArray(v)) return v.length ? `ARRAY[${v.map(literal).join(',')}]` : "'{}'";
+    throw new TypeError(`cannot write a ${typeof v} as SQL`);
+  };
+  return text.replace(/\$(\d+)/g, (_, n: string) => {
+    const i = Number(n) - 1;
+    if (i < 0 || i >= params.length) throw new RangeError(`no parameter $${n}`);
+    return literal(params[i]);
+  });
 }
 
 function checkStreamId(streamId: unknown): asserts streamId is string {

@@ -15,6 +15,9 @@ interface Pending<T, R> {
 export class AsyncGroupCommitter<T, R> {
   private queue: Pending<T, R>[] = [];
   private running: Promise<void> | undefined;
+  /** Size of the last batch, and who waits for the queue to reach it again (the linger). */
+  private lastSize = 0;
+  private filled: (() => void) | undefined;
   /** Batches run so far (tests and the bench read it). */
   batches = 0;
 
@@ -23,11 +26,18 @@ export class AsyncGroupCommitter<T, R> {
     private readonly maxBatch = 1000,
     /** Called after a batch is committed and answered. */
     private readonly afterBatch?: () => void,
+    /**
+     * How long a batch may wait for the callers its predecessor just answered to come back
+     * (they usually read once before appending again): until as many are queued as the last
+     * batch had, at most this long. 0: never wait.
+     */
+    private readonly lingerMs = 0,
   ) {}
 
   submit(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
+      if (this.filled && this.queue.length >= this.lastSize) this.filled();
       // the first submit of an event-loop turn starts a batch at setImmediate, so the rest of
       // the turn joins it
       this.running ??= new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
@@ -42,7 +52,9 @@ export class AsyncGroupCommitter<T, R> {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length) {
+        if (this.lingerMs > 0 && this.queue.length < this.lastSize) await this.linger();
         const batch = this.queue.splice(0, this.maxBatch);
+        this.lastSize = batch.length;
         this.batches++;
         let outcomes: Outcome<R>[];
         try {
@@ -61,6 +73,18 @@ export class AsyncGroupCommitter<T, R> {
     } finally {
       this.running = undefined;
     }
+  }
+
+  private linger(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.filled = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, this.lingerMs);
+      this.filled = done;
+    });
   }
 
   get pending(): number {

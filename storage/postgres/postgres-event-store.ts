@@ -40,6 +40,8 @@ export interface PostgresStoreOptions extends PgDbOptions {
   migrationsDir?: string;
   /** Most append groups written in one transaction (default 1000). */
   maxBatch?: number;
+  /** How long a batch waits for the callers of the last one to come back (default 2 ms; batcher.ts). */
+  lingerMs?: number;
   /** How long open() keeps trying to reach a server that is not up yet (default 30000 ms). */
   startTimeoutMs?: number;
   /** Errors the store survives by itself (idle connections lost, LISTEN reconnecting): for logs. */
@@ -110,6 +112,7 @@ export class PostgresEventStore implements EventStore {
       },
       opts.maxBatch ?? 1000,
       () => this.notifyCommit(),
+      opts.lingerMs ?? 2,
     );
     this.notifications = new CommitNotifications(opts.url, this.nodeId, () => this.notifyCommit(), opts.onError);
   }

@@ -54,6 +54,35 @@ describe('group commit', () => {
     expect(c.batches).toBe(2);
   });
 
+  test('the asynchronous committer lingers for the callers of its last batch: they come back one by one, go together', async () => {
+    const ran: number[][] = [];
+    const c = new AsyncGroupCommitter<number, number>(
+      async (items) => {
+        ran.push([...items]);
+        return items.map((i) => ({ ok: true, value: i }));
+      },
+      1000,
+      undefined,
+      50,
+    );
+    await Promise.all([1, 2, 3].map((i) => c.submit(i)));
+    // each caller reads something before its next append: they return in different turns
+    const again = [4, 5, 6].map((i, k) => new Promise((r) => setTimeout(r, k * 3)).then(() => c.submit(i)));
+    await Promise.all(again);
+    expect(ran).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    // one caller after a batch of three waits at most the linger; after a batch of one, for nobody
+    let t0 = Date.now();
+    await c.submit(7);
+    expect(Date.now() - t0).toBeLessThan(45 + 50);
+    t0 = Date.now();
+    await c.submit(8);
+    expect(Date.now() - t0).toBeLessThan(45);
+    expect(ran.slice(2)).toEqual([[7], [8]]);
+  });
+
   test('the asynchronous committer: a batch that throws fails every item in it, and the next batch runs', async () => {
     let n = 0;
     const c = new AsyncGroupCommitter<number, number>(async (items) => {
