@@ -41,8 +41,11 @@ export interface Prediction {
   warnings: Finding[];
 }
 
-/** QEMU's cpu_post_load verdict for a vCPU's list loaded on a host, predicted. */
-export type Predict = (incoming: CpregArrays, host: HostProfile) => Prediction;
+/** QEMU's cpu_post_load verdict for a vCPU's list loaded on a host, predicted (hosts prepared once). */
+export interface Predictor<P> {
+  prepare(host: HostProfile): P;
+  predict(incoming: CpregArrays, host: P): Prediction;
+}
 
 /** A profile's list as QEMU-shaped arrays (its values in their slots). */
 export function profileArrays(p: HostProfile): CpregArrays {
@@ -55,8 +58,12 @@ export function profileArrays(p: HostProfile): CpregArrays {
  * The verdict by QEMU's merge rules alone (the migration pre-flight's): more registers than the
  * destination, a register it lacks, a read-only identification register that differs.
  */
-export const mergeRulesPredict: Predict = (incoming, host) => {
-  const dest = profileArrays(host);
+export const mergeRulesPredictor: Predictor<CpregArrays> = {
+  prepare: profileArrays,
+  predict: (incoming, dest) => mergeRules(incoming, dest),
+};
+
+function mergeRules(incoming: CpregArrays, dest: CpregArrays): Prediction {
   try {
     const plan = planLoad(dest, incoming);
     const differs = plan.warnings.map((w) => w.register);
@@ -94,7 +101,7 @@ export const mergeRulesPredict: Predict = (incoming, host) => {
       warnings: [],
     };
   }
-};
+}
 
 export interface PairVerdict extends Prediction {
   cpu: string;
@@ -107,7 +114,8 @@ export interface PairVerdict extends Prediction {
 export class Fleet {
   constructor(
     private readonly fingerprint: Fingerprint = () => [],
-    readonly predict: Predict = mergeRulesPredict,
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each predictor's own prepared form
+    private readonly predictor: Predictor<any> = mergeRulesPredictor,
   ) {}
 
   /** Every pair of the given vCPUs and profiles, vCPU-major. */
@@ -116,9 +124,16 @@ export class Fleet {
     hosts: ReadonlyArray<{ id: string; profile: HostProfile }>,
   ) {
     const pairs: PairVerdict[] = [];
+    const prepared: unknown[] = hosts.map((h) => this.predictor.prepare(h.profile));
     for (const c of cpus) {
-      for (const h of hosts)
-        pairs.push({ cpu: c.id, hostProfile: h.id, state: c.state, ...this.predict(c.state.arrays, h.profile) });
+      hosts.forEach((h, k) =>
+        pairs.push({
+          cpu: c.id,
+          hostProfile: h.id,
+          state: c.state,
+          ...this.predictor.predict(c.state.arrays, prepared[k]),
+        }),
+      );
     }
     return { cpus: cpus.map((c) => c.id), hostProfiles: hosts.map((h) => h.id), pairs };
   }
