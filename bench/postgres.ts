@@ -17,6 +17,8 @@
  * The server: CPREG_BENCH_PG_URL or CPREG_TEST_PG_URL (a server where it may create databases),
  * else a throwaway cluster from scripts/ci/start-postgres.sh; without PostgreSQL binaries it says
  * so and exits 0. Run: npm run bench:build && node build/bench/postgres.js [seconds, default 3]
+ * (BENCH_ROUNDS=…, default 3: every figure is min / median / max over the rounds, the measures
+ * interleaved round by round, every ratio taken within one round).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -31,10 +33,12 @@ import { jsonRequest, type RawRequest } from './lib/http-client';
 import { runLoad, type LoadResult } from './lib/http-load';
 import { spawnServer, type SpawnedServer } from './lib/http-server';
 import { appendResults } from './lib/machine';
+import { spread } from './lib/stats';
 
 const SECONDS = Number(process.argv.slice(2).find((a) => /^\d+(\.\d+)?$/.test(a)) ?? 3);
 const MS = SECONDS * 1000;
 const WARMUP_MS = 700;
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 
 function findRoot(dir: string): string {
   for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
@@ -151,10 +155,9 @@ async function bareLoop(url: string, workers: number, ordered: boolean): Promise
   }
 }
 
-const n0 = (x: number) => Math.round(x).toLocaleString('en-US');
-const ratio = (a: number, b: number) => (a / b).toFixed(2);
-
-async function http(admin: string): Promise<{ sqlite: LoadResult; one: LoadResult; two: LoadResult[] }> {
+async function http(
+  admin: string,
+): Promise<{ sqlite: LoadResult[]; one: LoadResult[]; two: Array<{ rps: number }>; errors: number }> {
   const put =
     (offset: number) =>
     (c: number, n: number): RawRequest => ({
@@ -164,9 +167,9 @@ async function http(admin: string): Promise<{ sqlite: LoadResult; one: LoadResul
       body: `{"value":"0x${((BigInt(c + offset + 1) << 40n) | BigInt(n)).toString(16)}"}`,
     });
   const start = async (env: NodeJS.ProcessEnv) => {
-    const s = await spawnServer({ entry: SERVER, cwd: ROOT, env });
-    children.push(s);
-    return s;
+    const sv = await spawnServer({ entry: SERVER, cwd: ROOT, env });
+    children.push(sv);
+    return sv;
   };
   const setup = async (port: number) => {
     for (let c = 0; c < 16; c++) {
@@ -178,30 +181,30 @@ async function http(admin: string): Promise<{ sqlite: LoadResult; one: LoadResul
       if (r.status !== 201) throw new Error(`setup: ${r.status} ${r.text}`);
     }
   };
-  const stop = async (s: SpawnedServer) => {
-    s.child.kill('SIGTERM');
-    await s.exited;
+  const stop = async (sv: SpawnedServer) => {
+    sv.child.kill('SIGTERM');
+    await sv.exited;
   };
   const load = (port: number, clients: number, offset = 0) =>
     runLoad({ port, clients, warmupMs: WARMUP_MS, durationMs: MS, request: put(offset) });
 
   const lite = await start({ CPREG_DB: path.join(tmp, 'http.db') });
-  await setup(lite.port);
-  const sqlite = await load(lite.port, 16);
-  await stop(lite);
-
-  const url1 = await newDatabase(admin);
-  const p1 = await start({ CPREG_DATABASE_URL: url1 });
-  await setup(p1.port);
-  const one = await load(p1.port, 16);
-  await stop(p1);
-
+  const p1 = await start({ CPREG_DATABASE_URL: await newDatabase(admin) });
   const url2 = await newDatabase(admin);
   const [a, b] = await Promise.all([start({ CPREG_DATABASE_URL: url2 }), start({ CPREG_DATABASE_URL: url2 })]);
-  await setup(a.port);
-  const two = await Promise.all([load(a!.port, 8, 0), load(b!.port, 8, 8)]);
-  await Promise.all([stop(a!), stop(b!)]);
-  return { sqlite, one, two };
+  await setup(lite.port);
+  await setup(p1.port);
+  await setup(a!.port);
+  const out = { sqlite: [] as LoadResult[], one: [] as LoadResult[], two: [] as Array<{ rps: number }>, errors: 0 };
+  for (let r = 0; r < ROUNDS; r++) {
+    out.sqlite.push(await load(lite.port, 16));
+    out.one.push(await load(p1.port, 16));
+    const two = await Promise.all([load(a!.port, 8, 0), load(b!.port, 8, 8)]);
+    out.two.push({ rps: two[0]!.rps + two[1]!.rps });
+    out.errors += [...out.sqlite, ...out.one, ...two].reduce((n, x) => n + x.errors, 0);
+  }
+  await Promise.all([stop(lite), stop(p1), stop(a!), stop(b!)]);
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -223,65 +226,83 @@ async function main(): Promise<void> {
   const dir = await admin.query<{ data_directory: string }>('SHOW data_directory').catch(() => undefined);
   await admin.end();
   lines.push(
-    `PostgreSQL ${v.rows[0]?.server_version} on loopback (${s.own ? 'a throwaway cluster from scripts/ci/start-postgres.sh' : 'the given server'}${dir ? `, data in ${dir.rows[0]?.data_directory}` : ''}), fsync=${fsync.rows[0]?.fsync}, synchronous_commit=${sc.rows[0]?.synchronous_commit} (the store sets it on per session); SQLite on ${tmp}; ${SECONDS} s per figure after a ${WARMUP_MS} ms warm-up`,
+    `PostgreSQL ${v.rows[0]?.server_version} on loopback (${s.own ? 'a throwaway cluster from scripts/ci/start-postgres.sh' : 'the given server'}${dir ? `, data in ${dir.rows[0]?.data_directory}` : ''}), fsync=${fsync.rows[0]?.fsync}, synchronous_commit=${sc.rows[0]?.synchronous_commit} (the store sets it on per session); SQLite on ${tmp}; ${ROUNDS} rounds, the measures interleaved round by round, ${SECONDS} s per figure after a ${WARMUP_MS} ms warm-up`,
   );
 
-  // --- store appends and the bare loop
-  const results: Record<string, number> = {};
+  // --- store appends and the bare loop, round by round (the machine is shared: every figure
+  // is min / median / max over the rounds, every ratio taken within one round)
+  const series: Record<string, number[]> = {};
+  const add = (k: string, x: number) => (series[k] ??= []).push(x);
+  const perTxn: Record<string, number> = {};
   for (const workers of [1, 8, 64]) {
-    const url = await newDatabase(s.url);
-    const one = await PostgresEventStore.open({ url, poolSize: 4 });
-    results[`pg1-${workers}`] = await rate(workers, appendLoop([one]));
-    results[`pg1-per-txn-${workers}`] = lastTotal / one.stats.commits;
-    await one.close();
-
+    const one = await PostgresEventStore.open({ url: await newDatabase(s.url), poolSize: 4 });
     const url2 = await newDatabase(s.url);
     const a = await PostgresEventStore.open({ url: url2, poolSize: 4 });
     const b = await PostgresEventStore.open({ url: url2, poolSize: 4 });
-    results[`pg2-${workers}`] = workers === 1 ? NaN : await rate(workers, appendLoop([a, b]));
-    results[`pg2-per-txn-${workers}`] = lastTotal / Math.max(1, a.stats.commits + b.stats.commits);
-    await a.close();
-    await b.close();
-
     const lite = new SqliteEventStore({ file: path.join(tmp, `store-${workers}.db`) });
-    results[`sqlite-${workers}`] = await rate(workers, appendLoop([lite]));
-    await lite.close();
-
     const bareUrl = await newDatabase(s.url);
-    results[`bare-${workers}`] = await bareLoop(bareUrl, workers, false);
     const orderedUrl = await newDatabase(s.url);
-    results[`ordered-${workers}`] = await bareLoop(orderedUrl, workers, true);
+    let ops1 = 0;
+    let ops2 = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      const pg1 = await rate(workers, appendLoop([one]));
+      ops1 += lastTotal;
+      const pg2 = workers === 1 ? NaN : await rate(workers, appendLoop([a, b]));
+      ops2 += workers === 1 ? 0 : lastTotal;
+      const sq = await rate(workers, appendLoop([lite]));
+      const bare = await bareLoop(bareUrl, workers, false);
+      const ordered = await bareLoop(orderedUrl, workers, true);
+      add(`pg1-${workers}`, pg1);
+      if (workers > 1) add(`pg2-${workers}`, pg2);
+      add(`sqlite-${workers}`, sq);
+      add(`bare-${workers}`, bare);
+      add(`ordered-${workers}`, ordered);
+      add(`store/bare-${workers}`, pg1 / bare);
+      add(`pg/sqlite-${workers}`, pg1 / sq);
+      add(`ordered/bare-${workers}`, ordered / bare);
+      if (workers > 1) add(`two/one-${workers}`, pg2 / pg1);
+    }
+    perTxn[`pg1-${workers}`] = ops1 / one.stats.commits;
+    perTxn[`pg2-${workers}`] = ops2 / Math.max(1, a.stats.commits + b.stats.commits);
+    await Promise.all([one.close(), a.close(), b.close(), lite.close()]);
   }
+  const S = (k: string, d = 0) => spread(series[k] ?? [], d);
   for (const workers of [1, 8, 64]) {
-    const pg1 = results[`pg1-${workers}`]!;
-    const pg2 = results[`pg2-${workers}`]!;
-    const bare = results[`bare-${workers}`]!;
-    const ordered = results[`ordered-${workers}`]!;
-    const lite = results[`sqlite-${workers}`]!;
+    const conns = `${workers} connection${workers === 1 ? '' : 's'}`;
     lines.push(
-      `${workers === 1 ? 'sequential appends (1 writer, each awaited)' : `${workers} concurrent writers`}, one small event each: ` +
-        `PostgreSQL store ${n0(pg1)} appends/s (one node, ${results[`pg1-per-txn-${workers}`]!.toFixed(1)} appends per transaction)` +
+      `${workers === 1 ? 'sequential appends (1 writer, each awaited)' : `${workers} concurrent writers`}, one small event each — ` +
+        `PostgreSQL store, one node: ${S(`pg1-${workers}`)} appends/s (${perTxn[`pg1-${workers}`]!.toFixed(1)} per transaction)` +
         (workers === 1
           ? ''
-          : `, ${n0(pg2)} appends/s (two nodes, ${workers / 2} writers each, ${results[`pg2-per-txn-${workers}`]!.toFixed(1)} per transaction)`) +
-        `; bare pg INSERT loop, ${workers} connection${workers === 1 ? '' : 's'}, same durability: ${n0(bare)} rows/s → ` +
-        `**store / bare = ${ratio(pg1, bare)}**; SQLite store ${n0(lite)} appends/s (PostgreSQL / SQLite = ${ratio(pg1, lite)})`,
+          : `; two nodes (${workers / 2} writers each): ${S(`pg2-${workers}`)} appends/s (${perTxn[`pg2-${workers}`]!.toFixed(1)} per transaction), two / one ${S(`two/one-${workers}`, 2)}`) +
+        `; bare pg INSERT loop, ${conns}, same durability: ${S(`bare-${workers}`)} rows/s; ` +
+        `**store / bare: ${S(`store/bare-${workers}`, 2)}**; SQLite store ${S(`sqlite-${workers}`)} appends/s, PostgreSQL / SQLite ${S(`pg/sqlite-${workers}`, 2)}`,
     );
     lines.push(
-      `the global ordering alone, ${workers} connection${workers === 1 ? '' : 's'}: bare INSERT taking a head row lock held through COMMIT ${n0(ordered)} rows/s vs ${n0(bare)} unordered: **${ratio(ordered, bare)}×** (${(100 * (1 - ordered / bare)).toFixed(0)} % fewer)`,
+      `the global ordering alone, ${conns}: the bare INSERT taking a head row lock held through COMMIT ${S(`ordered-${workers}`)} rows/s; **ordered / unordered: ${S(`ordered/bare-${workers}`, 2)}**`,
     );
   }
 
   // --- HTTP
   const h = await http(s.url);
-  const tworps = h.two.reduce((x, r) => x + r.rps, 0);
-  const fmt = (r: LoadResult) =>
-    `${n0(r.rps)} req/s (p50 ${r.p50ms.toFixed(2)} ms, p99 ${r.p99ms.toFixed(2)} ms${r.errors ? `, ${r.errors} ERRORS: ${r.firstError}` : ''})`;
+  const lat = (r: LoadResult) => `p50 ${r.p50ms.toFixed(1)} ms, p99 ${r.p99ms.toFixed(1)} ms`;
   lines.push(
-    `HTTP PUT of one register, 16 keep-alive clients on 16 vCPUs: SQLite ${fmt(h.sqlite)}; PostgreSQL one node ${fmt(h.one)}; ` +
-      `two nodes (8 clients each) ${n0(tworps)} req/s (${h.two.map(fmt).join(' + ')}); ` +
-      `PostgreSQL one node / SQLite = ${ratio(h.one.rps, h.sqlite.rps)}, two nodes / one node = ${ratio(tworps, h.one.rps)}, ` +
-      `one node / bare INSERT at 8 connections = ${ratio(h.one.rps, results['bare-8']!)}`,
+    `HTTP PUT of one register, 16 keep-alive clients on 16 vCPUs (the compiled server, default logging) — ` +
+      `SQLite: ${spread(
+        h.sqlite.map((r) => r.rps),
+        0,
+      )} req/s (last round ${lat(h.sqlite.at(-1)!)}); ` +
+      `PostgreSQL one node: ${spread(
+        h.one.map((r) => r.rps),
+        0,
+      )} req/s (${lat(h.one.at(-1)!)}); ` +
+      `two nodes, 8 clients each: ${spread(
+        h.two.map((r) => r.rps),
+        0,
+      )} req/s in all; ` +
+      `**PostgreSQL one node / SQLite: ${spread(h.one.map((r, i) => r.rps / h.sqlite[i]!.rps))}**, ` +
+      `two nodes / one node: ${spread(h.two.map((r, i) => r.rps / h.one[i]!.rps))}` +
+      (h.errors ? `; ${h.errors} ERRORS` : ''),
   );
   lines.push(
     `load average while it ran (this machine is shared): ${load0} at the start, ${os
