@@ -107,6 +107,7 @@ export class LineWriter implements pino.DestinationStream {
 }
 
 const HEADER_ID = /^[\x21-\x7e]{1,128}$/;
+const INFO = 30;
 
 /** A request id per request (the client's X-Request-Id when it is sane), and one log line per answer. */
 export function requestContext(logger: Logger) {
@@ -118,7 +119,7 @@ export function requestContext(logger: Logger) {
     res.setHeader('X-Request-Id', requestId);
     const started = performance.now();
     res.on('finish', () => {
-      if (!logger.isLevelEnabled('info')) return;
+      if (logger.levelVal > INFO) return; // (isLevelEnabled looks the level up by name: the hot path's cost)
       // Never headers or bodies: they may carry tokens.
       const ms = performance.now() - started;
       const actor: unknown = res.locals.actor;

@@ -79,11 +79,28 @@ export function quickSyncFrom(body: unknown): SyncFromAccelerator | undefined {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
   const map = v as Record<string, unknown>;
   const regs = Object.keys(map);
-  if (regs.length > MAX_REGISTERS) return undefined;
-  for (const reg of regs) {
+  const n = regs.length;
+  if (n > MAX_REGISTERS) return undefined;
+  // One pass: every key and value checked; ids of 16 digits and values of up to 16 parsed into
+  // their 32-bit halves on the way (flags: 1 = the key is such an id, 2 = the value is short).
+  if (halves.length < 4 * n) halves = new Uint32Array(8 * n);
+  if (flags.length < n) flags = new Uint8Array(2 * n);
+  for (let k = 0; k < n; k++) {
+    const reg = regs[k]!; // k < n
     const value = map[reg];
-    if (reg.length === 0 || reg.length > 128 || reg === '__proto__') return undefined;
-    if (typeof value !== 'string' || !HEX_VALUE.test(value)) return undefined;
+    if (reg.length === 0 || reg.length > 128 || reg === '__proto__' || typeof value !== 'string') return undefined;
+    let f = 0;
+    if (reg.length === 18 && hexHalves(reg) && wellFormedWords(hi, lo)) {
+      halves[4 * k] = hi;
+      halves[4 * k + 1] = lo;
+      f = 1;
+    }
+    if (value.length <= 18 && hexHalves(value)) {
+      halves[4 * k + 2] = hi;
+      halves[4 * k + 3] = lo;
+      f |= 2;
+    } else if (!HEX_VALUE.test(value)) return undefined;
+    flags[k] = f;
   }
   const f = b.failed;
   if (f !== undefined) {
@@ -91,12 +108,11 @@ export function quickSyncFrom(body: unknown): SyncFromAccelerator | undefined {
     for (const x of f as unknown[]) if (typeof x !== 'string' || x.length === 0 || x.length > 128) return undefined;
   }
   // valid: the same command as the schema's path (regRef may still refuse a malformed id)
-  const values: RegAssignment[] = new Array(regs.length);
-  for (let k = 0; k < regs.length; k++) {
-    const reg = regs[k]!; // k < length
-    const text = map[reg] as string;
-    const id = reg.length === 18 && hexHalves(reg) && wellFormedWords(hi, lo) ? bits64() : regRef(reg);
-    values[k] = [id, text.length <= 18 && hexHalves(text) ? bits64() : BigInt(text)];
+  const values: RegAssignment[] = new Array(n);
+  for (let k = 0; k < n; k++) {
+    const fl = flags[k]!; // k < n; both arrays hold at least n entries
+    const id = fl & 1 ? bits64(halves[4 * k]!, halves[4 * k + 1]!) : regRef(regs[k]!);
+    values[k] = [id, fl & 2 ? bits64(halves[4 * k + 2]!, halves[4 * k + 3]!) : BigInt(map[regs[k]!] as string)];
   }
   const failed: RegRef[] = f === undefined ? [] : (f as string[]).map(regRef);
   return { type: 'SyncFromAccelerator', values, failed };
@@ -126,11 +142,14 @@ function hexHalves(t: string): boolean {
   return true;
 }
 
-function bits64(): bigint {
-  scratch32[HI] = hi;
-  scratch32[1 - HI] = lo;
+function bits64(h: number, l: number): bigint {
+  scratch32[HI] = h;
+  scratch32[1 - HI] = l;
   return scratch64[0]!;
 }
+
+let halves = new Uint32Array(4 * 512);
+let flags = new Uint8Array(512);
 
 export function syncRoutes(ctx: AppContext): Router {
   const r = Router();
