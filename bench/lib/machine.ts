@@ -15,6 +15,12 @@ function machineLine(): string {
   return `${os.cpus().length} cores (${cpu}), ${gib} GiB RAM, ${os.platform()} ${os.release()}, Node ${process.version}`;
 }
 
+/** The machine is shared: how busy it was when the section was written (1, 5, 15 minutes). */
+function loadLine(): string {
+  const [a = 0, b = 0, c = 0] = os.loadavg();
+  return `load average ${a.toFixed(1)}, ${b.toFixed(1)}, ${c.toFixed(1)} at the end of the run (2 cores, shared with other sessions)`;
+}
+
 /** Appends a dated section to bench/RESULTS.md (run from the repo root or from build/). */
 export function appendResults(title: string, lines: string[]): void {
   const root = findRoot(__dirname);
@@ -27,7 +33,7 @@ export function appendResults(title: string, lines: string[]): void {
   const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   fs.appendFileSync(
     file,
-    `\n## ${title} — ${when}\n\nMachine: ${machineLine()}\n\n${lines.map((l) => `- ${l}`).join('\n')}\n`,
+    `\n## ${title} — ${when}\n\nMachine: ${machineLine()}; ${loadLine()}\n\n${lines.map((l) => `- ${l}`).join('\n')}\n`,
   );
   console.log(`results appended to ${file}`);
 }
