@@ -69,6 +69,7 @@ function errorHandler(ctx: AppContext) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const p = toProblem(err);
     ctx.readiness.saw(p);
+    res.locals.problem = { type: p.type, detail: p.detail };
     if (p.status >= 500 && p.type === problemType('internal')) {
       ctx.logger.error({ err, requestId: res.locals.requestId, path: req.path }, 'request failed');
     } else if (p.status >= 500) {

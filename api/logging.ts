@@ -123,6 +123,13 @@ export function requestContext(logger: Logger) {
       // Never headers or bodies: they may carry tokens.
       const ms = performance.now() - started;
       const actor: unknown = res.locals.actor;
+      // A refusal's line says which problem and why (the error handler leaves it in res.locals).
+      const problem = res.locals.problem as { type: string; detail: string } | undefined;
+      if (problem) {
+        const fields = { requestId, method: req.method, path: req.path, status: res.statusCode, ms, actor };
+        logger.info({ ...fields, problem: problem.type, detail: problem.detail }, 'request');
+        return;
+      }
       if (dest && (actor === undefined || typeof actor === 'string')) {
         dest.write(requestLine(requestId, req.method, req.path, res.statusCode, ms, actor));
         return;
