@@ -16,7 +16,7 @@
  *
  * Run with scripts/probe-register-model.sh (compiles this file: ts-node is not installed):
  *   node probe-register-model.js [--out DIR] [--only 7.2:qemu-system-aarch64:max,...] [--exhaustive]
- *                                [--json FILE] [--check-sample]
+ *                                [--no-variants] [--json FILE] [--update FILE] [--from-json FILE]
  * Environment: QEMU72_PREFIX (default: the binaries on PATH), CPREG_QEMU10_DIR (default
  * /opt/qemu-10.0), PROBE_JOBS (QEMUs at once, default 2), QEMU_TIMEOUT (seconds per run, 30).
  */
@@ -216,8 +216,9 @@ export class QemuRunner {
         }
       }, 10);
       const timer = setTimeout(() => finish('failed'), this.timeoutMs);
-      child.on('close', () => {
+      child.on('close', (_code, signal) => {
         clearInterval(tick);
+        if (signal && outcome === undefined) log += `\n${vm.binary}: ended by ${signal}\n`;
         clearTimeout(timer);
         const tag = `${vm.binary}: `;
         const errors = log
@@ -229,8 +230,9 @@ export class QemuRunner {
         let kind: RunOutcome['kind'];
         if (outcome === 'accepted') kind = 'accepted';
         else if (outcome === 'failed') kind = 'failed';
-        else if (incoming && !loaded && /load of migration failed|error while loading state/.test(log))
-          kind = 'refused';
+        // QEMU ended by itself while loading: it refused the stream (with an error, or by an abort:
+        // 10.0 asserts in vmstate_load_state on some streams of other CPU models).
+        else if (incoming && !loaded) kind = 'refused';
         else kind = 'failed';
         const r: RunOutcome = { kind, errors, ms: Date.now() - t0 };
         if (m) r.instance = parseInt(m[1] ?? '0', 16);
@@ -299,8 +301,11 @@ export interface RegisterFacts {
   unverified: bigint;
   /** Writes of other registers that change this one's state. */
   by: Effect[];
-  /** A value written alone does not come back out, and no other register explains it. */
-  lost: boolean;
+  /**
+   * Bits that did not come back out as loaded, no other register explaining it (0n: none), e.g.
+   * a timer's ISTATUS, recomputed from the timer after the load.
+   */
+  unstable: bigint;
   /** Multi-bit values within `keep` that QEMU refused (the mask alone does not describe it). */
   anomalies: string[];
   /** How the mask was measured: every bit tested, or from a prior model with samples. */
@@ -325,6 +330,7 @@ export interface TargetFacts {
 interface Prior {
   keep: bigint;
   from: string;
+  version: string;
 }
 export type Priors = Map<string, Prior>;
 
@@ -486,7 +492,11 @@ export class TargetProbe {
       if (skip(reg)) continue;
       const id = this.ids[reg]!;
       const v = this.target.qemu.version;
-      const prior = exhaustive ? undefined : (priors.get(`${v}:${id.toString(16)}`) ?? priors.get(id.toString(16)));
+      const h = id.toString(16);
+      const o = machineOptions(this.target.machine);
+      const prior = exhaustive
+        ? undefined
+        : (priors.get(`${v}:${o}:${h}`) ?? priors.get(`${v}::${h}`) ?? priors.get(`${v}:${h}`) ?? priors.get(h));
       if (!prior && !exhaustive && isReadOnlyIdRegister(id)) {
         // Four single bits, one at each end of each half; a kept one sends it bit by bit.
         method[reg] = 'sampled';
@@ -513,9 +523,10 @@ export class TargetProbe {
           }),
         );
       }
-      // Samples of the prior's refused bits: the lowest and the highest.
+      // Samples of the prior's refused bits: the lowest; from another QEMU version the highest too.
       const cand = bits(M64 ^ prior.keep);
-      for (const b of new Set([cand[0], cand[cand.length - 1]])) if (b !== undefined) round1.push(sample(reg, b));
+      const picks = prior.version === v ? [cand[0]] : [cand[0], cand[cand.length - 1]];
+      for (const b of new Set(picks)) if (b !== undefined) round1.push(sample(reg, b));
     }
     await this.runTests(round1);
     await this.runTests(round2);
@@ -560,7 +571,7 @@ export class TargetProbe {
     // Round 5: effects. Each writable register alone, with two patterns in its kept bits; every other
     // register that changes was written over by it (or reads its state).
     const by: Effect[][] = Array.from({ length: n }, () => []);
-    const lost = new Array<boolean>(n).fill(false);
+    const unstable = new Array<bigint>(n).fill(0n);
     const seen: { flip: bigint; back: BigUint64Array; base: BigUint64Array }[][] = Array.from({ length: n }, () => []);
     const round5: Test[] = [];
     for (let reg = 0; reg < n; reg++) {
@@ -610,12 +621,12 @@ export class TargetProbe {
         by[z]!.push({ by: b, shift, cover });
       }
     }
-    // A register whose own value did not come back out: lost, unless a register written after it
-    // changes it (then by[] says which).
+    // A register whose own value did not come back out: unstable in those bits, unless a register
+    // written after it changes it (then by[] says which).
     for (let reg = 0; reg < n; reg++) {
       for (const { flip, back, base } of seen[reg]!) {
-        if (volatile[reg]) continue;
-        if (back[reg] !== (base[reg]! ^ flip) && !by[reg]!.some((e) => e.by > reg)) lost[reg] = true;
+        if (volatile[reg] || by[reg]!.some((e) => e.by > reg)) continue;
+        unstable[reg]! |= back[reg]! ^ base[reg]! ^ flip;
       }
     }
 
@@ -638,7 +649,7 @@ export class TargetProbe {
         refused: refused[reg]! & ~keep[reg]!,
         unverified: M64 & ~keep[reg]! & ~refused[reg]!,
         by: by[reg]!.sort((x, y) => x.by - y.by),
-        lost: lost[reg]!,
+        unstable: unstable[reg]!,
         anomalies: anomalies[reg]!,
         method: method[reg]!,
       });
@@ -664,13 +675,22 @@ export class TargetProbe {
  * prior of the same id in later models: of the same QEMU version first, else of any.
  */
 export function addPriors(priors: Priors, facts: TargetFacts): void {
+  const o = machineOptions(facts.machine);
   for (const r of facts.regs) {
-    if (r.anomalies.length > 0) continue;
+    if (r.anomalies.some((a) => a.startsWith('refused'))) continue;
     if (r.method === 'exhaustive' ? r.unverified !== 0n : !isReadOnlyIdRegister(r.id)) continue;
-    for (const k of [`${facts.qemu}:${r.id.toString(16)}`, r.id.toString(16)]) {
-      if (!priors.has(k)) priors.set(k, { keep: r.keep, from: facts.key });
+    const h = r.id.toString(16);
+    // Machine options change how registers behave (EL3 banks the AArch32 registers, EL2 redirects
+    // VBAR_EL1): a prior of the same options comes first.
+    for (const k of [`${facts.qemu}:${o}:${h}`, `${facts.qemu}:${h}`, h]) {
+      if (!priors.has(k)) priors.set(k, { keep: r.keep, from: facts.key, version: facts.qemu });
     }
   }
+}
+
+/** A -M value's options, sorted ("virt,virtualization=on,secure=on" → "secure=on,virtualization=on"). */
+export function machineOptions(machine: string): string {
+  return machine.split(',').slice(1).sort().join(',');
 }
 
 /** The committed facts of one register, as the freshness check compares them. */
@@ -680,7 +700,7 @@ export interface CommittedFact {
   reset: bigint;
   volatile: boolean;
   varies: boolean;
-  lost: boolean;
+  unstable: bigint;
   writers: readonly { by: bigint; shift: number | null; cover: bigint }[];
 }
 
@@ -749,7 +769,10 @@ export async function checkSample(
     return diffs;
   }
   const priors: Priors = new Map(
-    committed.map((f) => [`${target.qemu.version}:${f.id.toString(16)}`, { keep: f.keep, from: 'committed' }]),
+    committed.map((f) => [
+      `${target.qemu.version}:${f.id.toString(16)}`,
+      { keep: f.keep, from: 'committed', version: target.qemu.version },
+    ]),
   );
   const facts = await probe.measure(priors, false, new Set(ids));
   const index = new Map(list.map((id, i) => [id, i]));
@@ -781,7 +804,8 @@ export async function checkSample(
     );
     const now = effects(measuredTargets, id);
     if (was !== now) diffs.push(`${key} ${hex(id)}: its writes change ${was || 'nothing'} → ${now || 'nothing'}`);
-    if (r.lost !== c.lost) diffs.push(`${key} ${hex(id)}: lost ${c.lost} → ${r.lost}`);
+    if (r.unstable !== c.unstable)
+      diffs.push(`${key} ${hex(id)}: unstable bits ${hex(c.unstable)} → ${hex(r.unstable)}`);
   }
   return diffs;
 }
@@ -792,7 +816,7 @@ export async function checkSample(
 /**
  * Per register, space-separated; fields comma-separated:
  *   id (hex, no 0x), keep ('' = 0, 'F' = all 64 bits, 'L' = 0xffffffff, else lower-case hex), reset (hex),
- *   then flags: `u<hex>` unverified bits, `v` varies with the vCPU, `t` volatile, `x` lost, `o<id hex>:<shift|n>:<cover hex>`
+ *   then flags: `r<hex>` the only bits proven not kept (the others outside keep are unverified; absent: all proven), `v` varies with the vCPU, `t` volatile, `x<hex>` bits that did not come back out (unstable), `o<id hex>:<shift|n>:<cover hex>`
  *   a write of that register changes this one, `a` anomalies (multi-bit values refused).
  */
 export function encodeRegs(regs: RegisterFacts[], ids: BigUint64Array | bigint[]): string {
@@ -800,10 +824,11 @@ export function encodeRegs(regs: RegisterFacts[], ids: BigUint64Array | bigint[]
   return regs
     .map((r) => {
       const f = [r.id.toString(16), keepText(r.keep), r.reset.toString(16)];
-      if (r.unverified !== 0n) f.push('u' + r.unverified.toString(16));
+      // Sampled registers: the bits proven not kept (the rest of ~keep is unverified).
+      if (r.unverified !== 0n) f.push('r' + r.refused.toString(16));
       if (r.varies) f.push('v');
       if (r.volatile) f.push('t');
-      if (r.lost) f.push('x');
+      if (r.unstable !== 0n) f.push('x' + r.unstable.toString(16));
       for (const e of r.by) f.push(`o${ids[e.by]!.toString(16)}:${e.shift ?? 'n'}:${e.cover.toString(16)}`);
       if (r.anomalies.some((a) => a.startsWith('refused'))) f.push('a');
       return f.join(',');
@@ -862,8 +887,23 @@ export function generatedFile(version: QemuVersion, versionLine: string, models:
 
 /** Extra machine/CPU variants measured besides plain -M virt for every model. */
 export const VARIANTS: { version: QemuVersion; binary: Binary; cpu: string; machine: string }[] = [
-  { version: '7.2', binary: 'qemu-system-aarch64', cpu: 'max', machine: 'virt,virtualization=on,secure=on' },
-  { version: '10.0', binary: 'qemu-system-aarch64', cpu: 'max', machine: 'virt,virtualization=on,secure=on' },
+  ...(['7.2', '10.0'] as const).flatMap((version) =>
+    (
+      [
+        ['qemu-system-aarch64', 'max'],
+        ['qemu-system-aarch64', 'cortex-a57'],
+        ...(version === '10.0' ? [['qemu-system-aarch64', 'cortex-a710']] : []),
+        ['qemu-system-arm', 'cortex-a15'],
+      ] as [Binary, string][]
+    ).flatMap(([binary, cpu]) =>
+      ['virt,secure=on', 'virt,virtualization=on', 'virt,virtualization=on,secure=on'].map((machine) => ({
+        version,
+        binary,
+        cpu,
+        machine,
+      })),
+    ),
+  ),
   { version: '10.0', binary: 'qemu-system-aarch64', cpu: 'max', machine: 'virt-7.2' },
   { version: '10.0', binary: 'qemu-system-aarch64', cpu: 'cortex-a57', machine: 'virt-7.2' },
 ];
@@ -877,6 +917,7 @@ interface Options {
   exhaustive: boolean;
   json: string | undefined;
   fromJson: string | undefined;
+  update: string | undefined;
   variants: boolean;
 }
 
@@ -887,6 +928,7 @@ function parseArgs(argv: string[]): Options {
     exhaustive: false,
     json: undefined,
     fromJson: undefined,
+    update: undefined,
     variants: true,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -902,6 +944,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--json') o.json = next();
     else if (a === '--no-variants') o.variants = false;
     else if (a === '--from-json') o.fromJson = next();
+    else if (a === '--update') o.update = next();
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -910,12 +953,15 @@ function parseArgs(argv: string[]): Options {
 /** The facts of a --json file (bigints as hex text) back as TargetFacts. */
 function readFacts(file: string): TargetFacts[] {
   interface Plain extends Omit<TargetFacts, 'regs'> {
-    regs: (Omit<RegisterFacts, 'id' | 'reset' | 'keep' | 'refused' | 'unverified' | 'by'> & {
+    regs: (Omit<RegisterFacts, 'id' | 'reset' | 'keep' | 'refused' | 'unverified' | 'unstable' | 'by'> & {
       id: string;
       reset: string;
       keep: string;
       refused: string;
       unverified: string;
+      /** Absent in files of an older probe, which said only `lost`: then every kept bit. */
+      unstable?: string;
+      lost?: boolean;
       by: { by: number; shift: number | null; cover: string }[];
     })[];
   }
@@ -923,16 +969,34 @@ function readFacts(file: string): TargetFacts[] {
   const big = (x: string): bigint => BigInt('0x' + x);
   return plain.map((f) => ({
     ...f,
-    regs: f.regs.map((r) => ({
+    regs: f.regs.map(({ lost, unstable, ...r }) => ({
       ...r,
       id: big(r.id),
       reset: big(r.reset),
       keep: big(r.keep),
       refused: big(r.refused),
       unverified: big(r.unverified),
+      unstable: unstable !== undefined ? big(unstable) : lost ? big(r.keep) : 0n,
       by: r.by.map((e) => ({ ...e, cover: big(e.cover) })),
     })),
   }));
+}
+
+function writeFacts(file: string, facts: TargetFacts[], skipped: string[]): void {
+  const plain = facts.map((f) => ({
+    ...f,
+    regs: f.regs.map((r) => ({
+      ...r,
+      id: r.id.toString(16),
+      reset: r.reset.toString(16),
+      keep: r.keep.toString(16),
+      refused: r.refused.toString(16),
+      unverified: r.unverified.toString(16),
+      unstable: r.unstable.toString(16),
+      by: r.by.map((e) => ({ ...e, cover: e.cover.toString(16) })),
+    })),
+  }));
+  writeFileSync(file, JSON.stringify({ facts: plain, skipped }, null, 1));
 }
 
 /** Writes the generated files of these facts, one per QEMU version. */
@@ -969,6 +1033,9 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const say = (s: string): void => void process.stderr.write(s + '\n');
   const priors: Priors = new Map();
+  // --update FILE: the facts of FILE stay (and are the priors); the targets measured replace theirs.
+  const kept = opts.update && existsSync(opts.update) ? readFacts(opts.update) : [];
+  for (const f of kept) addPriors(priors, f);
   const byVersion = new Map<QemuVersion, { line: string }>();
   const facts: TargetFacts[] = [];
   const skipped: string[] = [];
@@ -1001,7 +1068,7 @@ async function main(): Promise<void> {
         say(
           `${key}: ${f.regs.length} registers — ${count((r) => r.keep === 0n)} constant, ` +
             `${count((r) => r.keep !== 0n)} writable, ${count((r) => r.by.length > 0)} changed by others, ` +
-            `${count((r) => r.lost)} lost, ${count((r) => r.anomalies.length > 0)} with anomalies; ` +
+            `${count((r) => r.unstable !== 0n)} unstable, ${count((r) => r.anomalies.length > 0)} with anomalies; ` +
             `${count((r) => r.method === 'exhaustive')} measured bit by bit; ` +
             `${f.runs} QEMU runs (${f.refusals} refused), ${(f.ms / 1000).toFixed(1)} s`,
         );
@@ -1010,22 +1077,11 @@ async function main(): Promise<void> {
   } finally {
     runner.close();
   }
-  writeGenerated(opts.out, facts, new Map([...byVersion].map(([v, x]) => [v, x.line])), say);
-  if (opts.json) {
-    const plain = facts.map((f) => ({
-      ...f,
-      regs: f.regs.map((r) => ({
-        ...r,
-        id: r.id.toString(16),
-        reset: r.reset.toString(16),
-        keep: r.keep.toString(16),
-        refused: r.refused.toString(16),
-        unverified: r.unverified.toString(16),
-        by: r.by.map((e) => ({ ...e, cover: e.cover.toString(16) })),
-      })),
-    }));
-    writeFileSync(opts.json, JSON.stringify({ facts: plain, skipped }, null, 1));
-  }
+  const measured = new Set(facts.map((f) => f.key));
+  const all = [...kept.filter((f) => !measured.has(f.key)), ...facts];
+  writeGenerated(opts.out, all, new Map([...byVersion].map(([v, x]) => [v, x.line])), say);
+  if (opts.json) writeFacts(opts.json, facts, skipped);
+  if (opts.update) writeFacts(opts.update, all, skipped);
   for (const s of skipped) say(`skipped ${s}`);
   const total = facts.reduce((a, f) => a + f.regs.length, 0);
   say(
