@@ -1,0 +1,25 @@
+/**
+ * Will it load? A pure prediction of QEMU's cpu_post_load verdict from the register model measured
+ * by scripts/probe-register-model.ts (docs/register-model.md):
+ *
+ *   predictLoad(incoming: CpregArrays, destination: Destination | PreparedDestination): LoadVerdict
+ *   prepareDestination(destination): PreparedDestination    // compile once for many verdicts
+ *   writeWarnings(vcpu: VcpuRegisters, writes: RegisterWrite[]): CompatibilityFinding[]
+ *   fingerprintModels(arrays, { qemu?, binary? }): RegisterModel[]
+ *   describeFinding(finding): string
+ */
+export { predictLoad, prepareDestination, describeFinding } from './verdict';
+export type { VerdictOptions } from './verdict';
+export type { PreparedDestination } from './verdict';
+export { writeWarnings } from './writes';
+export { fingerprintModels } from './fingerprint';
+export type {
+  CompatibilityFinding,
+  CompatibilityRule,
+  Destination,
+  FindingBasis,
+  LoadVerdict,
+  RegisterFinding,
+  RegisterWrite,
+  VcpuRegisters,
+} from './types';
