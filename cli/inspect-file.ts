@@ -1,6 +1,6 @@
 /**
  * Reading a QEMU migration stream offline (`cpreg inspect`, the rewrite's pre-check): the file goes
- * through the pure streaming reader (domain/qemu-stream) in one reused 1 MiB buffer, RAM pages
+ * through the pure streaming reader (domain/qemu-stream) in one reused 256 KiB buffer, RAM pages
  * parsed and skipped, so memory stays flat for multi-GB streams. Loads nothing of HTTP.
  */
 import * as fs from 'fs';
@@ -10,8 +10,9 @@ import { formatRegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
 import { CliError } from './errors';
 
-// 1 MiB: an eighth of the read calls (and reader pushes) of 128 KiB, measured faster on multi-GB files
-const READ_BUFFER = 1024 * 1024;
+// 256 KiB: half the read calls of 128 KiB, and small enough to stay in the core's L2 cache
+// (measured on a 2 GB stream: a little faster than both 128 KiB and 1 MiB)
+const READ_BUFFER = 256 * 1024;
 
 /** Reads a stream file with one reused buffer (the fastest way Node has; see docs/qemu-streams.md). */
 export function inspectFile(file: string, onProgress?: (done: number) => void): StreamInfo {

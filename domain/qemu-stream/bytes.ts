@@ -21,6 +21,11 @@ export interface ByteSource {
   peek64(): boolean;
   readonly hi: number;
   readonly lo: number;
+  /**
+   * The contiguous bytes from the read position, without copying: `bytes[start..end)` are the
+   * next `end - start` bytes (the rest of the current chunk). Valid until the next advance.
+   */
+  contiguous(): { bytes: Uint8Array; start: number; end: number };
 }
 
 export function be16(b: Uint8Array, i: number): number {
@@ -86,6 +91,16 @@ export class ByteQueue implements ByteSource {
   offset = 0;
   hi = 0;
   lo = 0;
+
+  private readonly window: { bytes: Uint8Array; start: number; end: number } = { bytes: EMPTY, start: 0, end: 0 };
+  contiguous(): { bytes: Uint8Array; start: number; end: number } {
+    const w = this.window;
+    const c = this.avail > 0 ? this.chunks[this.first]! : EMPTY;
+    w.bytes = c;
+    w.start = this.avail > 0 ? this.head : 0;
+    w.end = c.length;
+    return w;
+  }
 
   peek64(): boolean {
     if (this.avail < 8) return false;
@@ -214,6 +229,9 @@ export class Cursor implements ByteSource {
   }
   hi = 0;
   lo = 0;
+  contiguous(): { bytes: Uint8Array; start: number; end: number } {
+    return { bytes: this.buf, start: this.pos, end: this.limit };
+  }
   peek64(): boolean {
     if (this.limit - this.pos < 8) return false;
     this.hi = be32(this.buf, this.pos);

@@ -66,6 +66,7 @@ export class RamParser {
         if (!this.readBlockEntry(src)) return 'more';
         continue;
       }
+      if (this.current && this.runOfPages(src)) continue;
       const at = src.offset;
       if (!src.peek64()) return 'more';
       const hi = src.hi;
@@ -99,6 +100,44 @@ export class RamParser {
           );
       }
     }
+  }
+
+  /**
+   * A run of whole PAGE or ZERO records that continue the current block, read straight from the
+   * source's contiguous bytes (one advance for the run: a multi-GB stream is half a million
+   * pages). The same checks as readPageHeader; the first record that is anything else, or does
+   * not fit whole, is left to the general path, which reports it. True if it consumed any.
+   */
+  private runOfPages(src: ByteSource): boolean {
+    const { bytes: b, start, end } = src.contiguous();
+    const block = this.current!;
+    const ps = this.pageSize;
+    const mask = this.mask;
+    let p = start;
+    let pages = 0;
+    let zeros = 0;
+    for (;;) {
+      if (p + 8 > end) break;
+      const hi = ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+      const lo = ((b[p + 4]! << 24) | (b[p + 5]! << 16) | (b[p + 6]! << 8) | b[p + 7]!) >>> 0;
+      const flags = lo & mask;
+      const addr = hi * 0x100000000 + (lo - flags);
+      if (addr + ps > block.length) break;
+      if (flags === (RAM_FLAG_PAGE | RAM_FLAG_CONTINUE)) {
+        if (p + 8 + ps > end) break;
+        p += 8 + ps;
+        pages++;
+      } else if (flags === (RAM_FLAG_ZERO | RAM_FLAG_CONTINUE)) {
+        if (p + 9 > end) break;
+        p += 9;
+        zeros++;
+      } else break;
+    }
+    if (p === start) return false;
+    src.advance(p - start);
+    this.pages += pages;
+    this.zeroPages += zeros;
+    return true;
   }
 
   /** Header of a ZERO/PAGE/XBZRLE/COMPRESS_PAGE record; schedules the payload skip. Atomic. */
