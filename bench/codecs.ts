@@ -1,6 +1,6 @@
 /**
  * Blob codecs against their ceiling, measured in the same run, interleaved round by round
- * (≥ 3 rounds), min / median / max:
+ * (5 rounds; each step between two measurements of its ceiling), min / median / max:
  *  - the real 304-register v22 block of QEMU 7.2 `-cpu max` (183 AArch64 sysregs, 114 AArch32
  *    U32, 7 AArch32 U64; 4,868 bytes): decode, encode and the round trip, each against the plain
  *    copy that direction must at least make — allocate the bytes and byte-swap them (ids and
@@ -18,7 +18,7 @@ import { decodeV23, encodeV23 } from '../domain/vmstate/v23';
 import { appendResults, opsPerSecond } from './lib/machine';
 import { fmt, median, spread } from './lib/stats';
 
-const ROUNDS = Math.max(3, Number(process.env.BENCH_ROUNDS ?? 3));
+const ROUNDS = Math.max(3, Number(process.env.BENCH_ROUNDS ?? 5));
 const MS = 1000;
 
 function arrays(ids: bigint[]) {
@@ -100,17 +100,24 @@ const say = (l: string) => {
   console.log(l);
   lines.push(l);
 };
-say(`${ROUNDS} rounds of ${MS} ms per measurement, each codec step and its copy alternating; one core`);
+say(
+  `${ROUNDS} rounds; each step measured ${MS} ms between two measurements of its copy (ratio to their mean); one core`,
+);
 for (const c of codecs) {
   const r = { decode: [] as number[], encode: [] as number[], trip: [] as number[], trips: [] as number[] };
+  // each step between two measurements of its ceiling (their mean): drift hits both sides
+  const between = (step: () => unknown, ceiling: () => unknown) => {
+    const before = opsPerSecond(ceiling, MS);
+    const ops = opsPerSecond(step, MS);
+    const after = opsPerSecond(ceiling, MS);
+    return { ops, ratio: ops / ((before + after) / 2) };
+  };
   for (let k = 0; k < ROUNDS; k++) {
-    const copy = opsPerSecond(c.copy, MS);
-    r.decode.push(opsPerSecond(c.decode, MS) / copy);
-    r.encode.push(opsPerSecond(c.encode, MS) / opsPerSecond(c.copy, MS));
-    const twice = opsPerSecond(c.copyTwice, MS);
-    const trips = opsPerSecond(c.roundTrip, MS);
-    r.trip.push(trips / twice);
-    r.trips.push(trips);
+    r.decode.push(between(c.decode, c.copy).ratio);
+    r.encode.push(between(c.encode, c.copy).ratio);
+    const t = between(c.roundTrip, c.copyTwice);
+    r.trip.push(t.ratio);
+    r.trips.push(t.ops);
   }
   const ok = (x: number[]) =>
     c.target === undefined ? '' : ` — target ≥ ${c.target}: ${median(x) >= c.target ? 'met' : 'NOT met'}`;

@@ -38,9 +38,11 @@ export function decodeV22(blob: Uint8Array): CpregArrays {
 function plainlyValid(w: Uint32Array, n: number): boolean {
   let ph = -1;
   let pl = -1;
+  const hi = HI; // module bindings, read once
+  const lo = LO;
   for (let k = 0; k < 2 * n; k += 2) {
-    const h = w[k + HI]!;
-    const l = w[k + LO]!;
+    const h = w[k + hi]!;
+    const l = w[k + lo]!;
     const arch = h >>> 24;
     if ((arch !== 0x60 && arch !== 0x40) || (h & 0x00cfffff) !== 0) return false;
     if (h < ph || (h === ph && l <= pl)) return false;
