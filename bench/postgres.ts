@@ -133,6 +133,7 @@ const appendLoop = (stores: EventStore[]) => (w: number, i: number) =>
 
 async function bareLoop(url: string, workers: number, ordered: boolean): Promise<number> {
   const pool = new pg.Pool({ connectionString: url, max: workers });
+  pool.on('error', () => undefined);
   await pool.query(
     'CREATE TABLE IF NOT EXISTS bare (position bigserial PRIMARY KEY, stream_id text, data text, hash bytea); ' +
       'CREATE TABLE IF NOT EXISTS bare_head (id boolean PRIMARY KEY, position bigint); ' +

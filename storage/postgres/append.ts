@@ -12,6 +12,7 @@ import {
   type StreamAppended,
 } from '../event-store';
 import type { Outcome } from '../group-commit';
+import type { BatchHooks } from './batcher';
 import type { PgDb } from './db';
 import { isUnavailable, mapPgError } from './errors';
 import { toRecord, type KeyRow } from './idempotency';
@@ -82,19 +83,52 @@ export class PgAppender {
     private readonly nodeId: string,
   ) {}
 
-  async runBatch(groups: readonly AppendGroup[]): Promise<Outcome<AppendGroupResult>[]> {
+  /**
+   * Longest time a batch that met a version conflict keeps the head lock for the retries of
+   * its losers (ms): the command handler decides them again on fresh state and appends at once.
+   */
+  conflictHoldMs = 20;
+  /** How long the retries took to come (a moving average, ms). */
+  private retryMs = 5;
+
+  async runBatch(
+    groups: readonly AppendGroup[],
+    hooks?: BatchHooks<AppendGroup, AppendGroupResult>,
+  ): Promise<Outcome<AppendGroupResult>[]> {
+    // the batch as it grows (hooks.more), and the outcomes already answered (hooks.settle)
+    const all = [...groups];
+    const settled = new Map<number, Outcome<AppendGroupResult>>();
+    const h: Hold | undefined =
+      !hooks || this.conflictHoldMs <= 0
+        ? undefined
+        : {
+            settle: (k, o) => {
+              settled.set(k, o);
+              hooks.settle(k, o);
+            },
+            more: async (ms, atLeast) => {
+              const m = await hooks.more(ms, atLeast);
+              all.push(...m);
+              return m;
+            },
+          };
     try {
-      return await this.attempt(groups);
+      return await this.attempt(all, settled, h);
     } catch (e) {
       // Only a value the server refused to store (data exception, constraint, a limit) is one
       // group's fault; anything else (unreachable, a lock wait that timed out) fails the batch.
       const code = (e as { code?: unknown }).code;
-      if (groups.length === 1 || typeof code !== 'string' || !/^(22|23|54)/.test(code)) throw e;
+      if (all.length === 1 || typeof code !== 'string' || !/^(22|23|54)/.test(code)) throw e;
       // Find the group alone: each in a transaction of its own.
       const out: Outcome<AppendGroupResult>[] = [];
-      for (const g of groups) {
+      for (const [k, g] of all.entries()) {
+        const done = settled.get(k);
+        if (done) {
+          out.push(done);
+          continue;
+        }
         try {
-          const [o] = await this.attempt([g]);
+          const [o] = await this.attempt([g], new Map());
           out.push(o!); // one group in, one outcome out
         } catch (error) {
           if (isUnavailable(error)) throw error;
@@ -109,56 +143,74 @@ export class PgAppender {
    * A connection lost before COMMIT was sent committed nothing: the batch is tried once more on
    * a fresh connection (one the pool still held from before a server restart fails at BEGIN).
    */
-  private async attempt(groups: readonly AppendGroup[]): Promise<Outcome<AppendGroupResult>[]> {
+  private async attempt(
+    all: AppendGroup[],
+    settled: Map<number, Outcome<AppendGroupResult>>,
+    hold?: Hold,
+  ): Promise<Outcome<AppendGroupResult>[]> {
     try {
-      return await this.transaction(groups);
+      return await this.transaction(all, settled, hold);
     } catch (e) {
       if (isUnavailable(e) && (e as { outcomeUnknown?: boolean }).outcomeUnknown !== true)
-        return this.transaction(groups);
+        return this.transaction(all, settled);
       throw e;
     }
   }
 
-  private async transaction(groups: readonly AppendGroup[]): Promise<Outcome<AppendGroupResult>[]> {
+  private async transaction(
+    all: AppendGroup[],
+    settled: Map<number, Outcome<AppendGroupResult>>,
+    hold?: Hold,
+  ): Promise<Outcome<AppendGroupResult>[]> {
     const c = await this.db.acquire();
     let committing = false;
     try {
-      const usable = (v: unknown): v is string => typeof v === 'string' && v.length <= 1024 && !v.includes('\u0000');
-      const ids = [...new Set(groups.flatMap((g) => g.appends.map((a) => a.streamId)))].filter(usable);
-      const keys = [...new Set(groups.flatMap((g) => (g.idempotency ? [g.idempotency.key] : [])))].filter(usable);
-      const list = (xs: string[]) =>
-        xs.length ? `ARRAY[${xs.map((x) => c.escapeLiteral(x)).join(',')}]` : "'{}'::text[]";
+      const [, h, pre] = (await c.query(
+        'BEGIN; SELECT position, hash FROM event_head FOR UPDATE; ' + lookupSql(c, all),
+      )) as unknown as [unknown, { rows: { position: number; hash: Buffer }[] }, { rows: LookupRow[] }];
       // One round trip, three statements. Under READ COMMITTED each statement takes its own
       // snapshot, so the third, which runs once the head lock is ours, sees every append
       // committed before us (by any node): the versions and keys it reads are exact.
-      const [, h, pre] = (await c.query(
-        'BEGIN; SELECT position, hash FROM event_head FOR UPDATE; ' +
-          `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS now,
-           (SELECT COALESCE(json_agg(json_build_array(stream_id, version, kind)), '[]') FROM streams
-             WHERE stream_id = ANY(${list(ids)})) AS streams,
-           (SELECT COALESCE(json_agg(k), '[]') FROM idempotency_keys k WHERE key = ANY(${list(keys)})) AS keys`,
-      )) as unknown as [
-        unknown,
-        { rows: { position: number; hash: Buffer }[] },
-        { rows: { now: string; streams: [string, number, string][]; keys: KeyRow[] }[] },
-      ];
       const headRow = h.rows[0];
       if (!headRow) throw new Error('event_head has no row: the schema is damaged');
       const row = pre.rows[0]!; // a SELECT without FROM returns one row
       const st: BatchState = {
         head: { position: headRow.position, hash: headRow.hash },
-        streams: new Map(row.streams.map(([id, version, kind]) => [id, { version, kind, inDb: true }])),
-        keys: new Map(row.keys.map((k) => [k.key, toRecord(k)])),
+        streams: new Map(),
+        keys: new Map(),
         now: row.now,
       };
+      learn(st, row);
       const writes: Writes = { events: [], streams: new Map(), labels: new Map(), keys: [] };
-      const out: Outcome<AppendGroupResult>[] = groups.map((g) => {
+      const decide = (g: AppendGroup, k: number): Outcome<AppendGroupResult> => {
+        const done = settled.get(k);
+        if (done) return done;
         try {
           return { ok: true, value: this.appendGroup(g, st, writes) };
         } catch (error) {
           return { ok: false, error };
         }
-      });
+      };
+      const out = all.map(decide);
+      // Fairness: the losers of a version conflict are answered now, and this transaction keeps
+      // the head lock a moment for their retries (decided again on the state they lost to),
+      // which then cannot lose again to the node that beat them.
+      for (let round = 0, from = 0; hold && round < 3; round++) {
+        const lost = out.flatMap((o, k) =>
+          k >= from && !o.ok && o.error instanceof ConcurrencyError && !settled.has(k) ? [k] : [],
+        );
+        if (!lost.length) break;
+        for (const k of lost) hold.settle(k, out[k]!);
+        // three times as long as retries have been taking, 10 ms at least, conflictHoldMs at most
+        const t0 = performance.now();
+        const more = await hold.more(Math.min(this.conflictHoldMs, Math.max(10, 3 * this.retryMs)), lost.length);
+        if (more.length) this.retryMs = 0.8 * this.retryMs + 0.2 * (performance.now() - t0);
+        if (!more.length) break;
+        from = out.length;
+        const extra = await c.query<LookupRow>(lookupSql(c, more));
+        learn(st, extra.rows[0]!);
+        for (const g of more) out.push(decide(g, out.length));
+      }
       if (writes.events.length === 0 && writes.keys.length === 0) {
         await c.query('ROLLBACK'); // nothing to write: let the next appender in at once
         this.commits++;
@@ -304,6 +356,33 @@ export class PgAppender {
     }
     return { replayed: false, streams };
   }
+}
+
+type Hold = BatchHooks<AppendGroup, AppendGroupResult>;
+
+interface LookupRow {
+  now: string;
+  streams: [string, number, string][];
+  keys: KeyRow[];
+}
+
+/** The server's time, and the streams and idempotency keys the groups name (one statement). */
+function lookupSql(c: { escapeLiteral(s: string): string }, groups: readonly AppendGroup[]): string {
+  const usable = (v: unknown): v is string => typeof v === 'string' && v.length <= 1024 && !v.includes('\u0000');
+  const ids = [...new Set(groups.flatMap((g) => g.appends.map((a) => a.streamId)))].filter(usable);
+  const keys = [...new Set(groups.flatMap((g) => (g.idempotency ? [g.idempotency.key] : [])))].filter(usable);
+  const list = (xs: string[]) => (xs.length ? `ARRAY[${xs.map((x) => c.escapeLiteral(x)).join(',')}]` : "'{}'::text[]");
+  return `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS now,
+    (SELECT COALESCE(json_agg(json_build_array(stream_id, version, kind)), '[]') FROM streams
+      WHERE stream_id = ANY(${list(ids)})) AS streams,
+    (SELECT COALESCE(json_agg(k), '[]') FROM idempotency_keys k WHERE key = ANY(${list(keys)})) AS keys`;
+}
+
+/** What a lookup found, for the streams and keys the batch does not know yet. */
+function learn(st: BatchState, row: LookupRow): void {
+  for (const [id, version, kind] of row.streams)
+    if (!st.streams.has(id)) st.streams.set(id, { version, kind, inDb: true });
+  for (const k of row.keys) if (!st.keys.has(k.key)) st.keys.set(k.key, toRecord(k));
 }
 
 /**

@@ -4,6 +4,20 @@ interface Pending<T, R> {
   item: T;
   resolve: (r: R) => void;
   reject: (e: unknown) => void;
+  /** Answered before the batch ended (BatchHooks.settle). */
+  settled?: boolean;
+}
+
+/** What a running batch may do before it ends (append.ts: a version conflict's retry). */
+export interface BatchHooks<T, R> {
+  /** Answers item k of the batch now (the others when the batch ends). */
+  settle(k: number, outcome: Outcome<R>): void;
+  /**
+   * Takes into the running batch what was submitted meanwhile: waits until at least `atLeast`
+   * items are queued or `ms` passed, then takes them all (up to the batch's room). They are the
+   * batch's next items: its outcomes must cover them, in order.
+   */
+  more(ms: number, atLeast: number): Promise<readonly T[]>;
 }
 
 /**
@@ -18,11 +32,13 @@ export class AsyncGroupCommitter<T, R> {
   /** Size of the last batch, and who waits for the queue to reach it again (the linger). */
   private lastSize = 0;
   private filled: (() => void) | undefined;
+  /** A running batch waiting for more items (BatchHooks.more). */
+  private wanted: { atLeast: number; take: () => void } | undefined;
   /** Batches run so far (tests and the bench read it). */
   batches = 0;
 
   constructor(
-    private readonly runBatch: (items: readonly T[]) => Promise<Outcome<R>[]>,
+    private readonly runBatch: (items: readonly T[], hooks: BatchHooks<T, R>) => Promise<Outcome<R>[]>,
     private readonly maxBatch = 1000,
     /** Called after a batch is committed and answered. */
     private readonly afterBatch?: () => void,
@@ -38,6 +54,7 @@ export class AsyncGroupCommitter<T, R> {
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       if (this.filled && this.queue.length >= this.lastSize) this.filled();
+      if (this.wanted && this.queue.length >= this.wanted.atLeast) this.wanted.take();
       // the first submit of an event-loop turn starts a batch at setImmediate, so the rest of
       // the turn joins it
       this.running ??= new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
@@ -58,12 +75,16 @@ export class AsyncGroupCommitter<T, R> {
         this.batches++;
         let outcomes: Outcome<R>[];
         try {
-          outcomes = await this.runBatch(batch.map((p) => p.item));
+          outcomes = await this.runBatch(
+            batch.map((p) => p.item),
+            this.hooks(batch),
+          );
         } catch (error) {
-          for (const p of batch) p.reject(error);
+          for (const p of batch) if (!p.settled) p.reject(error);
           continue;
         }
         batch.forEach((p, k) => {
+          if (p.settled) return;
           const o = outcomes[k]!; // runBatch answers one outcome per item
           if (o.ok) p.resolve(o.value);
           else p.reject(o.error);
@@ -73,6 +94,31 @@ export class AsyncGroupCommitter<T, R> {
     } finally {
       this.running = undefined;
     }
+  }
+
+  private hooks(batch: Pending<T, R>[]): BatchHooks<T, R> {
+    return {
+      settle: (k, o) => {
+        const p = batch[k];
+        if (!p || p.settled) return;
+        p.settled = true;
+        if (o.ok) p.resolve(o.value);
+        else p.reject(o.error);
+      },
+      more: (ms, atLeast) =>
+        new Promise<readonly T[]>((resolve) => {
+          const take = () => {
+            clearTimeout(timer);
+            this.wanted = undefined;
+            const taken = this.queue.splice(0, Math.max(0, this.maxBatch - batch.length));
+            batch.push(...taken);
+            resolve(taken.map((p) => p.item));
+          };
+          const timer = setTimeout(take, ms);
+          if (this.queue.length >= atLeast) take();
+          else this.wanted = { atLeast, take };
+        }),
+    };
   }
 
   private linger(): Promise<void> {

@@ -111,6 +111,7 @@ function postgresKit(): Kit {
     async target() {
       const database = await createPgDatabase('cpreg_mig');
       const raw = new pg.Pool({ connectionString: database.url, max: 2, types: PG_TYPES });
+      raw.on('error', () => undefined); // end() resolves before the sockets close; the drop may reach one
       const opened: PostgresEventStore[] = [];
       return {
         open: async (migrations) => {
