@@ -4,6 +4,7 @@ import * as path from 'path';
 import { SqliteEventStore } from '../storage/sqlite/sqlite-event-store';
 import { PostgresEventStore } from '../storage/postgres/postgres-event-store';
 import { redactUrl } from '../storage/postgres/db';
+import { SnapshotSeal, type SnapshotRejection } from '../storage/snapshot-seal';
 import { CpregService } from '../app/service';
 import { createApp } from './app';
 import { capConnections } from './limits';
@@ -24,16 +25,30 @@ export interface RunningServer {
 /** Opens the database and serves the API; resolves once listening. */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const metrics = new Metrics();
+  // Snapshots sealed under a key derived from the signing key: shared by the nodes holding it,
+  // kept across restarts; without one, a key of this process only (storage/snapshot-seal.ts).
+  const snapshots = {
+    ...(config.signingKeyFile === undefined
+      ? {}
+      : { snapshotSeal: SnapshotSeal.fromSigningKeyPem(fs.readFileSync(config.signingKeyFile)) }),
+    onSnapshotRejected: (r: SnapshotRejection) =>
+      logger.error(
+        { snapshot: r },
+        `SNAPSHOT REFUSED: ${r.streamId}@${r.version}: ${r.reason}; the state is folded from the log instead`,
+      ),
+  };
   // CPREG_DATABASE_URL: PostgreSQL (several nodes may share it; its migrations are in <dir>/postgres)
   const store = config.databaseUrl
     ? await PostgresEventStore.open({
         url: config.databaseUrl,
+        ...snapshots,
         observer: metrics.storeObserver(),
         onError: (e) => logger.warn({ err: e }, 'database connection lost; the store reconnects by itself'),
         ...(config.migrationsDir === undefined ? {} : { migrationsDir: path.join(config.migrationsDir, 'postgres') }),
       })
     : (fs.mkdirSync(path.dirname(config.dbPath), { recursive: true }),
       new SqliteEventStore({
+        ...snapshots,
         observer: metrics.storeObserver(),
         file: config.dbPath,
         busyTimeoutMs: config.limits.dbBusyTimeoutMs,

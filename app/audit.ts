@@ -23,6 +23,7 @@ import {
   type SigningKey,
 } from '../storage/audit/checkpoint';
 import { leafHash, MerkleTree } from '../storage/audit/merkle';
+import type { DerivedReport } from './derived-check';
 
 export interface AuditOptions {
   /** PEM file of the Ed25519 private key; without one no checkpoint is signed. */
@@ -33,6 +34,8 @@ export interface AuditOptions {
   seconds?: number;
   /** Told of a failed self-check (log it loudly), and of other trouble. */
   onAlarm?: (detail: string, err?: unknown) => void;
+  /** What verify checks besides the log: snapshots and labels against the folds (app/derived-check.ts). */
+  checkDerived?: () => Promise<DerivedReport>;
 }
 
 export interface AuditStatus {
@@ -43,6 +46,8 @@ export interface AuditStatus {
 }
 
 export interface AuditVerifyReport extends VerifyReport {
+  /** Snapshots and labels folded and compared (when the service gave a check for them). */
+  derived?: DerivedReport;
   /** The checkpoint the walk was anchored to, and whether the log still matches it. */
   checkpoint?: {
     treeSize: number;
@@ -86,6 +91,7 @@ export class AuditLog {
   private unsubscribe: (() => void) | undefined;
   private current: AuditStatus = { state: 'unchecked' };
   private readonly onAlarm: (detail: string, err?: unknown) => void;
+  private readonly checkDerived: (() => Promise<DerivedReport>) | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -95,6 +101,7 @@ export class AuditLog {
     this.every = opts.every ?? 1000;
     this.seconds = opts.seconds ?? 60;
     this.onAlarm = opts.onAlarm ?? (() => undefined);
+    this.checkDerived = opts.checkDerived;
   }
 
   /** With a signing key: checkpoints every N events or T seconds, and the self-check (at start and every T). */
@@ -316,9 +323,19 @@ export class AuditLog {
   async verify(): Promise<AuditVerifyReport> {
     await this.sync().catch(() => undefined);
     const c = this.checkpoints.at(-1);
-    const report = await this.store.verify(
+    const walked = await this.store.verify(
       c && c.treeSize > 0 ? { position: c.treeSize, hash: c.chainHead } : undefined,
     );
+    const derived = this.checkDerived ? await this.checkDerived() : undefined;
+    const report: AuditVerifyReport = derived ? { ...walked, derived } : walked;
+    if (derived && !derived.ok) {
+      const p = derived.problems[0]!;
+      this.onAlarm(`AUDIT MISMATCH: ${p.what} of ${p.streamId}@${p.version}: ${p.detail}`);
+      if (report.ok) {
+        report.ok = false;
+        report.reason = `${p.what} of ${p.streamId} at version ${p.version}: ${p.detail}`;
+      }
+    }
     if (!c) return report;
     const check = this.checkAgainst(c);
     return {

@@ -1,5 +1,6 @@
 import type { EventStore } from '../storage/event-store';
 import { AuditLog, type AuditOptions } from './audit';
+import { checkDerived } from './derived-check';
 import { CommandHandler, type ExecuteOptions, type Executed } from './command-handler';
 import { Fleet } from './fleet';
 import { HostProfiles } from './host-profiles';
@@ -43,7 +44,10 @@ export class CpregService {
     const profileStates = new States(store, profileAggregate, opts);
     this.fleet = new Fleet();
     this.profiles = new HostProfiles(store, profileStates, new CommandHandler(store, profileStates, opts.maxRetries));
-    this.audit = new AuditLog(store, opts.audit);
+    this.audit = new AuditLog(store, {
+      ...opts.audit,
+      checkDerived: () => checkDerived(store, [this.states, profileStates]),
+    });
     this.audit.start();
   }
 

@@ -81,7 +81,9 @@ export class VcpuQueries {
     const items: VcpuAt[] = [];
     for (const s of page.streams) {
       const loaded = await this.states.load(s.streamId);
-      if (loaded) items.push({ id: s.streamId, version: loaded.version, state: loaded.state });
+      // the label index is a row a writer of the database can edit: the events' labels decide
+      if (loaded && Object.entries(q.labels).every(([k, v]) => loaded.state.labels[k] === v))
+        items.push({ id: s.streamId, version: loaded.version, state: loaded.state });
     }
     return { items, ...(page.next === undefined ? {} : { next: page.next }) };
   }

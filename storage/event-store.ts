@@ -177,6 +177,19 @@ export interface StoredSnapshot {
   data: unknown;
 }
 
+/** A snapshot row as stored, with what its binding to the log says (for audits, not loads). */
+export interface SnapshotListing {
+  streamId: string;
+  version: number;
+  schemaVersion: number;
+  /** The stored state text. */
+  dataText: string;
+  /** The event at that version still has the hash the snapshot was folded from. */
+  bound: boolean;
+  /** Its seal under this store's key: ok, bad (changed after sealing) or foreign (another key). */
+  seal: 'ok' | 'bad' | 'foreign';
+}
+
 export interface VerifyAnchor {
   position: number;
   /** Hex hash recorded elsewhere for that position. */
@@ -220,6 +233,8 @@ export interface EventStore {
   /** Valid snapshots of a stream at or below a version, newest first (at most `limit`). */
   getSnapshots(streamId: string, atOrBelowVersion: number, limit?: number): Promise<StoredSnapshot[]>;
   putSnapshot(snapshot: SnapshotInput): Promise<void>;
+  /** Every snapshot row of a stream, ascending by version, unchecked (an audit folds and compares). */
+  snapshotRows(streamId: string): Promise<SnapshotListing[]>;
   /** Walks the hash chain; `anchor` checks a head recorded elsewhere is still in the chain. */
   verify(anchor?: VerifyAnchor): Promise<VerifyReport>;
   /** Resolves once every append acknowledged or committed so far is on disk. */

@@ -1527,6 +1527,23 @@ export interface operations {
                             ok: boolean;
                             detail?: string;
                         };
+                        /**
+                         * @description What reads serve besides the log, folded from the events and compared:
+                         *     every snapshot's state at its version (and its binding to the event it was
+                         *     taken at), and every stream's listing labels.
+                         */
+                        derived?: {
+                            ok: boolean;
+                            streams: number;
+                            snapshots: number;
+                            problems: {
+                                streamId: string;
+                                version: number;
+                                /** @enum {string} */
+                                what: "snapshot" | "labels" | "history";
+                                detail: string;
+                            }[];
+                        };
                     };
                 };
             };

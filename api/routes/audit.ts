@@ -39,6 +39,7 @@ export function auditRoutes(ctx: AppContext): Router {
       ...(v.firstBrokenPosition !== undefined ? { firstBrokenPosition: v.firstBrokenPosition } : {}),
       ...(v.reason ? { reason: v.reason } : {}),
       ...(v.checkpoint ? { checkpoint: v.checkpoint } : {}),
+      ...(v.derived ? { derived: v.derived } : {}),
     });
   });
 

@@ -366,15 +366,20 @@ interface LookupRow {
   keys: KeyRow[];
 }
 
-/** The server's time, and the streams and idempotency keys the groups name (one statement). */
+/**
+ * The server's time, and the streams and idempotency keys the groups name (one statement). A
+ * stream's version is its log's head (one index seek), not streams.version, which a raw edit
+ * could lower: the next append would then collide with the newest event's version.
+ */
 function lookupSql(c: { escapeLiteral(s: string): string }, groups: readonly AppendGroup[]): string {
   const usable = (v: unknown): v is string => typeof v === 'string' && v.length <= 1024 && !v.includes('\u0000');
   const ids = [...new Set(groups.flatMap((g) => g.appends.map((a) => a.streamId)))].filter(usable);
   const keys = [...new Set(groups.flatMap((g) => (g.idempotency ? [g.idempotency.key] : [])))].filter(usable);
   const list = (xs: string[]) => (xs.length ? `ARRAY[${xs.map((x) => c.escapeLiteral(x)).join(',')}]` : "'{}'::text[]");
   return `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS now,
-    (SELECT COALESCE(json_agg(json_build_array(stream_id, version, kind)), '[]') FROM streams
-      WHERE stream_id = ANY(${list(ids)})) AS streams,
+    (SELECT COALESCE(json_agg(json_build_array(s.stream_id,
+        COALESCE((SELECT MAX(e.version) FROM events e WHERE e.stream_id = s.stream_id), 0), s.kind)), '[]')
+      FROM streams s WHERE s.stream_id = ANY(${list(ids)})) AS streams,
     (SELECT COALESCE(json_agg(k), '[]') FROM idempotency_keys k WHERE key = ANY(${list(keys)})) AS keys`;
 }
 

@@ -12,6 +12,7 @@ import type {
   ListStreamsQuery,
   RawPage,
   SnapshotInput,
+  SnapshotListing,
   StoredEvent,
   StoredSnapshot,
   StreamInfo,
@@ -21,6 +22,7 @@ import type {
 } from '../event-store';
 import { StorageUnwritableError } from '../event-store';
 import type { StoreObserver } from '../observer';
+import type { SnapshotRejection, SnapshotSeal } from '../snapshot-seal';
 import type { Migration } from '../sqlite/migrate';
 import { PgAppender } from './append';
 import { AsyncGroupCommitter } from './batcher';
@@ -46,6 +48,13 @@ export interface PostgresStoreOptions extends PgDbOptions {
   startTimeoutMs?: number;
   /** Errors the store survives by itself (idle connections lost, LISTEN reconnecting): for logs. */
   onError?: (e: Error) => void;
+  /**
+   * The key snapshots are sealed with (storage/snapshot-seal.ts): stores that share it share
+   * snapshots. Default: one random key per process.
+   */
+  snapshotSeal?: SnapshotSeal;
+  /** Told of every snapshot refused as tampered or stale (log it loudly: reads fold past it). */
+  onSnapshotRejected?: (r: SnapshotRejection) => void;
   /** Told of batches, commit latency and appended events (metrics). */
   observer?: StoreObserver;
   /**
@@ -101,7 +110,7 @@ export class PostgresEventStore implements EventStore {
   ) {
     this.db = new PgDb({ ...opts, ...(opts.onError ? { onIdleError: opts.onError } : {}) });
     this.reader = new PgReader(this.db);
-    this.snapshots = new PgSnapshots(this.db);
+    this.snapshots = new PgSnapshots(this.db, opts.snapshotSeal, opts.onSnapshotRejected);
     this.appender = new PgAppender(this.db, this.nodeId);
     if (opts.conflictHoldMs !== undefined) this.appender.conflictHoldMs = opts.conflictHoldMs;
     const obs = opts.observer;
@@ -146,6 +155,7 @@ export class PostgresEventStore implements EventStore {
       batches: this.committer.batches,
       commits: this.appender.commits,
       snapshotsSkipped: this.snapshots.skipped,
+      snapshotsForeign: this.snapshots.foreign,
       notificationsReceived: this.notifications.received,
       listening: this.notifications.listening,
     };
@@ -207,6 +217,10 @@ export class PostgresEventStore implements EventStore {
 
   putSnapshot(snapshot: SnapshotInput): Promise<void> {
     return this.snapshots.put(snapshot);
+  }
+
+  snapshotRows(streamId: string): Promise<SnapshotListing[]> {
+    return this.snapshots.all(streamId);
   }
 
   /** Walks the chain in one REPEATABLE READ transaction: one moment, while every node appends. */

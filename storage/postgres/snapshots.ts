@@ -1,36 +1,34 @@
-import { createHash } from 'node:crypto';
-import { canonicalJson } from '../canonical';
-import type { SnapshotInput, StoredSnapshot } from '../event-store';
+import type { SnapshotInput, SnapshotListing, StoredSnapshot } from '../event-store';
+import {
+  SnapshotSeal,
+  snapshotRecord,
+  snapshotListing,
+  usableSnapshots,
+  type SnapshotRejection,
+  type SnapshotRow,
+} from '../snapshot-seal';
 import type { PgDb } from './db';
 
-interface SnapshotRow {
-  version: number;
-  schema_version: number;
-  data: string;
-  event_hash: Buffer;
-  checksum: Buffer;
-  current_hash: Buffer | null;
-}
-
-/** sha256(event_hash || "<schemaVersion>\n" || data): the same bytes as the SQLite store's. */
-function checksumOf(eventHash: Buffer, schemaVersion: number, dataText: string): Buffer {
-  return createHash('sha256').update(eventHash).update(`${schemaVersion}\n`).update(dataText, 'utf8').digest();
-}
-
 /**
- * Snapshots are a cache, bound to the hash of the event they cover. A row is handed out only if
- * its checksum matches and that event still has that hash; anything else is skipped. A snapshot
- * written by any node is valid for every node: it is a fold of committed events, checked
- * against them on every read.
+ * Snapshots are a cache, bound to the hash of the event they cover and sealed as the SQLite
+ * store's are (storage/snapshot-seal.ts). A row is handed out only if its seal holds and that
+ * event still has that hash; anything else is skipped. A snapshot written by any node holding
+ * the same key is valid for every such node: it is a fold of committed events, checked against
+ * them on every read.
  */
 export class PgSnapshots {
   /** Rows skipped as damaged or stale (tests read it). */
   skipped = 0;
+  /** Rows sealed under another key (a node without the shared key): passed over. */
+  foreign = 0;
 
-  constructor(private readonly db: PgDb) {}
+  constructor(
+    private readonly db: PgDb,
+    private readonly seal: SnapshotSeal = new SnapshotSeal(),
+    private readonly onReject: (r: SnapshotRejection) => void = () => undefined,
+  ) {}
 
   async put(s: SnapshotInput): Promise<void> {
-    const dataText = canonicalJson(s.data);
     await this.db.with(async (c) => {
       const ev = await c.query<{ hash: Buffer }>('SELECT hash FROM events WHERE stream_id = $1 AND version = $2', [
         s.streamId,
@@ -38,7 +36,7 @@ export class PgSnapshots {
       ]);
       const hash = ev.rows[0]?.hash;
       if (!hash) throw new Error(`no event ${s.streamId}@${s.version} to snapshot`);
-      const checksum = checksumOf(hash, s.schemaVersion, dataText);
+      const { dataText, checksum } = snapshotRecord(this.seal, s, hash);
       await c.query(
         `INSERT INTO snapshots (stream_id, version, schema_version, data, event_hash, checksum, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -56,24 +54,23 @@ export class PgSnapshots {
        WHERE s.stream_id = $1 AND s.version <= $2 ORDER BY s.version DESC LIMIT $3`,
       [streamId, atOrBelow, limit],
     );
-    const out: StoredSnapshot[] = [];
-    for (const r of rows) {
-      const intact =
-        r.current_hash !== null &&
-        r.current_hash.equals(r.event_hash) &&
-        checksumOf(r.event_hash, r.schema_version, r.data).equals(r.checksum);
-      let data: unknown;
-      try {
-        data = intact ? JSON.parse(r.data) : undefined;
-      } catch {
-        data = undefined;
-      }
-      if (data === undefined) {
-        this.skipped++;
-        continue;
-      }
-      out.push({ streamId, version: r.version, schemaVersion: r.schema_version, data });
-    }
+    let rejected = 0;
+    const out = usableSnapshots(this.seal, streamId, rows, (r) => {
+      rejected++;
+      this.onReject(r);
+    });
+    this.skipped += rejected;
+    this.foreign += rows.length - out.length - rejected;
     return out;
+  }
+
+  async all(streamId: string): Promise<SnapshotListing[]> {
+    const rows = await this.db.objects<SnapshotRow>(
+      `SELECT s.version, s.schema_version, s.data, s.event_hash, s.checksum, e.hash AS current_hash
+       FROM snapshots s LEFT JOIN events e ON e.stream_id = s.stream_id AND e.version = s.version
+       WHERE s.stream_id = $1 ORDER BY s.version`,
+      [streamId],
+    );
+    return snapshotListing(this.seal, streamId, rows);
   }
 }

@@ -45,8 +45,11 @@ export class Appender {
       last: db.prepare<[], { position: number; hash: Buffer }>(
         'SELECT position, hash FROM events ORDER BY position DESC LIMIT 1',
       ),
+      // The version is the log's head (one seek in UNIQUE (stream_id, version)), not
+      // streams.version, which a raw edit could lower: the next append would then collide with
+      // the newest event's version (a 500) instead of continuing after it.
       stream: db.prepare<[string], { version: number; kind: string }>(
-        'SELECT version, kind FROM streams WHERE stream_id = ?',
+        'SELECT COALESCE((SELECT MAX(version) FROM events e WHERE e.stream_id = s.stream_id), 0) AS version, kind FROM streams s WHERE s.stream_id = ?',
       ),
       createStream: db.prepare(
         'INSERT INTO streams (stream_id, version, created_at, updated_at, labels, kind) VALUES (?, ?, ?, ?, ?, ?)',

@@ -11,6 +11,7 @@ import type {
   ListStreamsQuery,
   RawPage,
   SnapshotInput,
+  SnapshotListing,
   StoredEvent,
   StoredSnapshot,
   StreamInfo,
@@ -21,6 +22,7 @@ import type {
 import { StorageUnwritableError } from '../event-store';
 import { GroupCommitter } from '../group-commit';
 import type { StoreObserver } from '../observer';
+import type { SnapshotRejection, SnapshotSeal } from '../snapshot-seal';
 import { WalSync } from './wal-sync';
 import { Appender } from './append';
 import { IdempotencyKeys } from './idempotency';
@@ -40,6 +42,13 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Most appends written in one group-commit transaction. */
   maxBatch?: number;
+  /**
+   * The key snapshots are sealed with (storage/snapshot-seal.ts): stores that share it share
+   * snapshots. Default: one random key per process.
+   */
+  snapshotSeal?: SnapshotSeal;
+  /** Told of every snapshot refused as tampered or stale (log it loudly: reads fold past it). */
+  onSnapshotRejected?: (r: SnapshotRejection) => void;
   /** Told of batches, syncs and appended events (metrics). */
   observer?: StoreObserver;
 }
@@ -71,7 +80,7 @@ export class SqliteEventStore implements EventStore {
     }
     this.reader = new Reader(this.db);
     this.keys = new IdempotencyKeys(this.db);
-    this.snapshots = new Snapshots(this.db);
+    this.snapshots = new Snapshots(this.db, opts.snapshotSeal, opts.onSnapshotRejected);
     this.appender = new Appender(this.db, this.keys);
     // Commits skip the fsync (NORMAL); the WAL is synced off the event loop before any answer.
     this.walSync = this.file === ':memory:' ? undefined : new WalSync(this.file);
@@ -118,6 +127,7 @@ export class SqliteEventStore implements EventStore {
       batches: this.committer.batches,
       commits: this.appender.commits,
       snapshotsSkipped: this.snapshots.skipped,
+      snapshotsForeign: this.snapshots.foreign,
       walSyncs: this.walSync?.syncs ?? 0,
     };
   }
@@ -178,6 +188,9 @@ export class SqliteEventStore implements EventStore {
 
   async putSnapshot(snapshot: SnapshotInput): Promise<void> {
     this.snapshots.put(snapshot);
+  }
+  async snapshotRows(streamId: string): Promise<SnapshotListing[]> {
+    return this.snapshots.all(streamId);
   }
 
   /**

@@ -12,6 +12,7 @@ import { PG_TYPES } from '../../storage/postgres/db';
 import type { EventStore } from '../../storage/event-store';
 import { PostgresEventStore, type PostgresStoreOptions } from '../../storage/postgres/postgres-event-store';
 import { SqliteEventStore, type SqliteStoreOptions } from '../../storage/sqlite/sqlite-event-store';
+import type { SnapshotRejection, SnapshotSeal } from '../../storage/snapshot-seal';
 import { freshStore } from './helpers';
 
 export const PG_URL = process.env.CPREG_TEST_PG_URL || undefined;
@@ -26,6 +27,8 @@ export interface TestStore extends EventStore {
 
 export interface StoreOptions {
   maxBatch?: number;
+  snapshotSeal?: SnapshotSeal;
+  onSnapshotRejected?: (r: SnapshotRejection) => void;
 }
 
 export interface Harness {

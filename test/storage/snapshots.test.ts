@@ -1,4 +1,6 @@
 import { eachBackend, type Harness } from './backends';
+import { createHash } from 'node:crypto';
+import { SnapshotSeal } from '../../storage/snapshot-seal';
 import { ev, meta } from './helpers';
 
 eachBackend((b) =>
@@ -54,6 +56,42 @@ eachBackend((b) =>
       // a schema version edited without the checksum: skipped too
       await h.sql('UPDATE snapshots SET schema_version = 7 WHERE version = 4');
       expect(await h.store.getSnapshots('s', 10)).toEqual([]);
+    });
+
+    test('a state edited with its checksum recomputed is refused: the seal is keyed, the key is not in the database', async () => {
+      await h.store.putSnapshot({ streamId: 's', version: 8, schemaVersion: 1, data: state(8) });
+      const [row] = (await h.sql("SELECT data, event_hash, checksum FROM snapshots WHERE stream_id = 's'")) as Array<{
+        data: string;
+        event_hash: Buffer;
+        checksum: Buffer;
+      }>;
+      const forged = row!.data.replace('"folded":8', '"folded":99');
+      // every unkeyed recomputation a writer of the database could make: the old checksum's
+      // bytes, and the same behind the seal's key id
+      const plain = createHash('sha256').update(row!.event_hash).update('1\n').update(forged).digest();
+      for (const checksum of [plain, Buffer.concat([row!.checksum.subarray(0, 8), plain])]) {
+        await h.sql("UPDATE snapshots SET data = ?, checksum = ? WHERE stream_id = 's'", [forged, checksum]);
+        const before = h.store.stats.snapshotsSkipped;
+        expect(await h.store.getSnapshots('s', 10)).toEqual([]);
+        // under our key id it is tampering (counted and reported); without it, not ours to trust
+        expect(h.store.stats.snapshotsSkipped - before).toBe(checksum === plain ? 0 : 1);
+      }
+    });
+
+    test('a refused snapshot is reported with its reason', async () => {
+      const seen: string[] = [];
+      const other = await h.reopen({ onSnapshotRejected: (r) => seen.push(`${r.streamId}@${r.version}: ${r.reason}`) });
+      await other.putSnapshot({ streamId: 's', version: 5, schemaVersion: 1, data: state(5) });
+      await h.sql('UPDATE snapshots SET schema_version = 2 WHERE version = 5');
+      expect(await other.getSnapshots('s', 10)).toEqual([]);
+      expect(seen).toEqual([expect.stringMatching(/^s@5: its state or binding was changed/)]);
+    });
+
+    test('a snapshot sealed under another key is passed over, not trusted', async () => {
+      const other = await h.reopen({ snapshotSeal: new SnapshotSeal(Buffer.alloc(32, 7)) });
+      await other.putSnapshot({ streamId: 's', version: 6, schemaVersion: 1, data: state(6) });
+      expect(await h.store.getSnapshots('s', 10)).toEqual([]);
+      expect((await other.getSnapshots('s', 10)).map((s) => s.version)).toEqual([6]);
     });
 
     test('a snapshot bound to an event whose hash changed (history rewritten) is skipped', async () => {
