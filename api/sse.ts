@@ -1,6 +1,5 @@
 import type { Request, Response } from 'express';
 import type { AppContext } from './context';
-import { rawEventJson } from './views';
 
 const HEARTBEAT_MS = 15_000;
 /** Writes by other processes wake no listener of ours: they are picked up this often. */
@@ -81,11 +80,16 @@ export function streamFeed(ctx: AppContext, req: Request, res: Response, after: 
       do {
         again = false;
         for (;;) {
-          const page = await ctx.service.queries.feedRaw(position, BATCH);
-          for (const e of page.events) {
-            if (closed) return;
-            if (!(await write(`id: ${e.position}\nevent: ${e.type}\ndata: ${rawEventJson(e)}\n\n`))) return;
-            position = e.position;
+          const page = await ctx.service.queries.feedJson(position, BATCH);
+          if (closed) return;
+          const last = page.events.at(-1);
+          if (last) {
+            // one write per page (a socket write per event cost most of the feed's time); the
+            // page is bounded by BATCH and by the store's page bytes, so back-pressure still holds
+            let text = '';
+            for (const e of page.events) text += `id: ${e.position}\nevent: ${e.type}\ndata: ${e.json}\n\n`;
+            if (!(await write(text))) return;
+            position = last.position;
           }
           if (!page.more || closed) break;
         }

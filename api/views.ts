@@ -3,7 +3,7 @@ import { nameContext, registerInfo, type NameContext, type RegisterInfo } from '
 import { formatRegId, sizeBytes, type RegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
 import type { LoadReport, RegValues, VcpuState } from '../domain/vcpu';
-import type { RawEvent, StoredEvent } from '../app/vcpu-queries';
+import { eventJsonText, type JsonEvent, type RawEvent, type StoredEvent } from '../app/vcpu-queries';
 import type { components } from './generated/openapi';
 
 /** Shapes of the contract (openapi.yaml → api/generated/openapi.ts): the compiler holds the views to them. */
@@ -127,20 +127,21 @@ export function eventView(e: StoredEvent): Schemas['Event'] {
 }
 
 /**
- * The same JSON as eventView, made from the stored text without parsing it: data and metadata
- * are canonical JSON already (the fields in eventView's order, so the bytes are the same).
+ * The same JSON as eventView, made from the stored text without parsing it (the fields in
+ * eventView's order, so the bytes are the same).
  */
-export function rawEventJson(e: RawEvent): string {
-  return (
-    `{"position":${e.position},"streamId":${JSON.stringify(e.streamId)},"version":${e.version},` +
-    `"type":${JSON.stringify(e.type)},"schemaVersion":${e.schemaVersion},"data":${e.dataText},` +
-    `"metadata":${e.metadataText},"hash":"${e.hash}"}`
-  );
-}
+export const rawEventJson: (e: RawEvent) => string = eventJsonText;
 
 /** A page of events as JSON text: `{"events":[…],"next":…}`. */
 export function rawPageJson(events: readonly RawEvent[], next: number | null): string {
   let out = '{"events":[';
   for (let i = 0; i < events.length; i++) out += (i ? ',' : '') + rawEventJson(events[i]!);
+  return out + `],"next":${next === null ? 'null' : next}}`;
+}
+
+/** The same page from texts a store composed. */
+export function jsonPageText(events: readonly JsonEvent[], next: number | null): string {
+  let out = '{"events":[';
+  for (let i = 0; i < events.length; i++) out += (i ? ',' : '') + events[i]!.json;
   return out + `],"next":${next === null ? 'null' : next}}`;
 }

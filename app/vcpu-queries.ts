@@ -1,6 +1,7 @@
 import { readValueAt } from '../domain/cpreg-arrays';
 import { diffStates, type RegisterChange, type VcpuState } from '../domain/vcpu';
 import type { EventStore, FeedPage, RawEvent, RawPage, StoredEvent, VerifyReport } from '../storage/event-store';
+import { eventJsonText, jsonPageOf, type JsonEvent, type JsonPage } from '../storage/event-json';
 import { NotFoundError } from './errors';
 import { allPages } from './pages';
 import { vcpuIdOf } from './vm-import';
@@ -124,6 +125,13 @@ export class VcpuQueries {
     return this.store.readFeedRaw(after, limit, PAGE_BYTES);
   }
 
+  /** The global feed as JSON texts (composed by the store when it can), bounded likewise. */
+  async feedJson(after: number, limit: number): Promise<JsonPage> {
+    if (this.store.readFeedJson) return this.store.readFeedJson(after, limit, PAGE_BYTES);
+    const p = await this.store.readFeedRaw(after, limit, PAGE_BYTES);
+    return jsonPageOf(p.events, p.last, p.more);
+  }
+
   /** One vCPU's events with version > after, as stored text, bounded by count and by PAGE_BYTES. */
   async historyRaw(id: string, after: number, limit: number): Promise<RawPage> {
     const current = await this.store.streamVersion(id);
@@ -141,4 +149,5 @@ export class VcpuQueries {
   }
 }
 
-export type { RawEvent, StoredEvent };
+export type { JsonEvent, JsonPage, RawEvent, StoredEvent };
+export { eventJsonText };

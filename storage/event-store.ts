@@ -4,6 +4,7 @@
  * reason, even though better-sqlite3 answers synchronously.
  */
 import type { SerializedEvent } from '../domain/vcpu';
+import type { JsonPage } from './event-json';
 
 /** An event to append (the domain's serializeEvent output). */
 export interface NewEvent {
@@ -225,6 +226,8 @@ export interface EventStore {
   readAll(afterPosition: number, limit: number): Promise<FeedPage>;
   /** The global feed as stored text, at most `limit` events and about `maxBytes` of text. */
   readFeedRaw(afterPosition: number, limit: number, maxBytes: number): Promise<RawPage>;
+  /** The feed as eventJsonText's texts, bounded likewise (a store that composes them itself). */
+  readFeedJson?(afterPosition: number, limit: number, maxBytes: number): Promise<JsonPage>;
   /** One stream's events with version > afterVersion as stored text, bounded likewise. */
   readStreamRaw(streamId: string, afterVersion: number, limit: number, maxBytes: number): Promise<RawPage>;
   /** Calls `listener` after each durable commit of this process; returns how to stop. */

@@ -4,7 +4,7 @@ import type { AppContext } from '../context';
 import { badRequest } from '../problem';
 import { parseAfter, parseLimit, parseVersionParam, pathParam } from '../request-meta';
 import { onlyQuery } from '../schemas';
-import { namedValueOf, rawPageJson } from '../views';
+import { jsonPageText, namedValueOf, rawPageJson } from '../views';
 import { streamFeed } from '../sse';
 
 export function historyRoutes(ctx: AppContext): Router {
@@ -40,8 +40,8 @@ export function historyRoutes(ctx: AppContext): Router {
       const after = lastId !== undefined && /^\d{1,15}$/.test(lastId) ? Number(lastId) : parseAfter(q.after);
       return streamFeed(ctx, req, res, after, { stallMs: ctx.limits.sseStallMs });
     }
-    const page = await ctx.service.queries.feedRaw(parseAfter(q.after), parseLimit(q.limit));
-    res.type('application/json').send(rawPageJson(page.events, page.more ? page.last : null));
+    const page = await ctx.service.queries.feedJson(parseAfter(q.after), parseLimit(q.limit));
+    res.type('application/json').send(jsonPageText(page.events, page.more ? page.last : null));
   });
 
   return r;

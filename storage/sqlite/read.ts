@@ -8,6 +8,7 @@ import type {
   StreamInfo,
   StreamPage,
 } from '../event-store';
+import type { JsonPage } from '../event-json';
 import type { Db } from './open';
 import { EVENT_COLUMNS, PAYLOAD_COLUMNS, toRawEvent, toStoredEvent, type EventRow } from './rows';
 
@@ -45,6 +46,14 @@ export class Reader {
         `SELECT ${PAYLOAD_COLUMNS} FROM events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version`,
       ),
       all: db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`),
+      // eventJsonText's bytes, composed by SQLite in C: building them in JS per row cost the
+      // feed more than reading the rows (json_quote escapes as JSON.stringify does)
+      feedJson: db.prepare(
+        `SELECT position, type, '{"position":' || position || ',"streamId":' || json_quote(stream_id) || ` +
+          `',"version":' || version || ',"type":' || json_quote(type) || ',"schemaVersion":' || schema_version || ` +
+          `',"data":' || data || ',"metadata":' || metadata || ',"hash":"' || lower(hex(hash)) || '"}' ` +
+          'FROM events WHERE position > ? ORDER BY position LIMIT ?',
+      ),
       streamAfter: db.prepare(
         `SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND version > ? ORDER BY version LIMIT ?`,
       ),
@@ -58,6 +67,7 @@ export class Reader {
     this.stmts.stream.raw(true);
     this.stmts.payloads.raw(true);
     this.stmts.all.raw(true);
+    this.stmts.feedJson.raw(true);
     this.stmts.streamAfter.raw(true);
   }
 
@@ -87,6 +97,24 @@ export class Reader {
   readFeedRaw(afterPosition: number, limit: number, maxBytes: number): RawPage {
     const rows = this.stmts.all.iterate(afterPosition, clampPage(limit) + 1) as IterableIterator<EventRow>;
     return bounded(rows, limit, maxBytes, afterPosition, (e) => e.position);
+  }
+
+  /** The global feed as eventJsonText's texts, bounded as readFeedRaw is. */
+  readFeedJson(afterPosition: number, limit: number, maxBytes: number): JsonPage {
+    const n = clampPage(limit);
+    const rows = this.stmts.feedJson.iterate(afterPosition, n + 1) as IterableIterator<[number, string, string]>;
+    const events: JsonPage['events'] = [];
+    let bytes = 0;
+    let more = false;
+    for (const [position, type, json] of rows) {
+      if (events.length === n || (events.length > 0 && bytes + json.length > maxBytes)) {
+        more = true;
+        break;
+      }
+      events.push({ position, type, json });
+      bytes += json.length;
+    }
+    return { events, last: events.at(-1)?.position ?? afterPosition, more };
   }
 
   readStreamRaw(streamId: string, afterVersion: number, limit: number, maxBytes: number): RawPage {

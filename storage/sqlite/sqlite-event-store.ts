@@ -20,6 +20,7 @@ import type {
   VerifyReport,
 } from '../event-store';
 import { StorageUnwritableError } from '../event-store';
+import type { JsonPage } from '../event-json';
 import { GroupCommitter } from '../group-commit';
 import type { StoreObserver } from '../observer';
 import type { SnapshotRejection, SnapshotSeal } from '../snapshot-seal';
@@ -172,6 +173,10 @@ export class SqliteEventStore implements EventStore {
 
   async readFeedRaw(afterPosition: number, limit: number, maxBytes: number): Promise<RawPage> {
     return this.reader.readFeedRaw(afterPosition, limit, maxBytes);
+  }
+
+  async readFeedJson(afterPosition: number, limit: number, maxBytes: number): Promise<JsonPage> {
+    return this.reader.readFeedJson(afterPosition, limit, maxBytes);
   }
 
   async readStreamRaw(streamId: string, afterVersion: number, limit: number, maxBytes: number): Promise<RawPage> {
