@@ -14,8 +14,10 @@
  * read), label filters (a page of 100: vm=… has 10 matches, rack=… 1% of the fleet), and the fold
  * of the long vCPU from its first event (no snapshots) at 100k / 1M versions with the process's
  * peak RSS during it; the full replay (every vCPU from its first event) in events/s with its peak
- * RSS. After phase B, the HTTP server on the 10M-event store: latencies of the same reads, and its
- * RSS while it touches 30,000 distinct vCPUs (the state cache holds 10,000).
+ * RSS; the fleet matrix (POST /v1/compatibility's work: the selected vCPUs' states, the host
+ * profiles, a verdict per pair) for vm=… (10 vCPUs) and rack=… (1% of the fleet) against 10 host
+ * profiles, per pair. After phase B, the HTTP server on the 10M-event store: latencies of the same
+ * reads and matrices, and its RSS while it touches 30,000 distinct vCPUs (the state cache holds 10,000).
  *
  * Disk: ≈ 6 GB in a temp dir under /tmp, removed at the end. Run (minutes):
  *   npm run bench:build && node --expose-gc build/bench/scale.js
@@ -212,6 +214,10 @@ interface PhaseResult {
   rackLabel: number[];
   rackMatches: number;
   folds: Array<{ versions: number; ms: number; peakMb: number }>;
+  /** ms per matrix of vm=… (10 vCPUs × PROFILES) and of rack=… (1% of the fleet × PROFILES). */
+  vmMatrix: number[];
+  rackMatrix: number[];
+  rackPairs: number;
   /** µs per event folding fleet vCPUs from their first event (creation included). */
   fleetFold: number;
   replay: { events: number; perSec: number; peakMb: number };
@@ -232,6 +238,15 @@ async function measure(file: string, fleet: number, longVersions: number[]): Pro
     );
     const rackLabel = await timeEach(100, () => store.listStreams({ labels: { rack: `r${rnd(100)}` }, limit: 100 }));
     const rackMatches = (await store.listStreams({ labels: { rack: 'r7' }, limit: 10_000 })).streams.length;
+    await ensureProfiles(service);
+    const matrix = async (labels: Record<string, string>) => {
+      const cpus = await service.queries.all(labels);
+      const hosts = await service.profiles.all({ fleet: 'scale' });
+      return service.fleet.matrix(cpus, hosts).pairs.length;
+    };
+    const vmMatrix = await timeEach(100, () => matrix({ vm: `vm${rnd(fleet / 10)}` }));
+    const rackMatrix = await timeEach(10, () => matrix({ rack: `r${rnd(100)}` }));
+    const rackPairs = await matrix({ rack: 'r7' });
     const folds: PhaseResult['folds'] = [];
     for (const v of longVersions) {
       const r = inChild(['--fold', file, 'long', String(v)]);
@@ -251,12 +266,40 @@ async function measure(file: string, fleet: number, longVersions: number[]): Pro
       vmLabel,
       rackLabel,
       rackMatches,
+      vmMatrix,
+      rackMatrix,
+      rackPairs,
       folds,
       fleetFold,
       replay: { events: rp.events, perSec: (rp.events * 1000) / rp.ms, peakMb: rp.peakMb },
     };
   } finally {
     await service.close();
+  }
+}
+
+const PROFILES = 10;
+
+/** PROFILES host profiles of the fleet's list (labelled fleet=scale): half of them differ in one constant. */
+async function ensureProfiles(service: CpregService): Promise<void> {
+  if ((await service.profiles.all({ fleet: 'scale' })).length === PROFILES) return;
+  const a = foldEvents(
+    undefined,
+    decide({ type: 'CreateVcpuFromBlob', accelerator: 'tcg', format: 'v22', blob: BLOB }, undefined),
+  )!.arrays;
+  const values = REGS.map((_, i) => a.cpregValues[a.cpregValueIndexes[i]!]!);
+  for (let p = 0; p < PROFILES; p++) {
+    const profile = service.fleet.profileFromBlock({
+      accelerator: 'tcg',
+      qemu: '7.2',
+      cpuModel: 'max',
+      machine: 'virt-7.2',
+      ids: REGS,
+      // odd hosts differ from the fleet in one value (the list's last register): both verdicts occur
+      values: p % 2 ? values.map((v, i) => (i === values.length - 1 ? v ^ 1n : v)) : values,
+      labels: { fleet: 'scale', host: `h${p}` },
+    });
+    await service.profiles.set(`host${p}`, profile, { kind: 'json' }, { metadata: meta, answer: () => null });
   }
 }
 
@@ -302,12 +345,30 @@ async function serve(file: string, fleet: number, events: number, touch: number)
     const feed = await timeEach(300, () => get(`/v1/events?after=${rnd(events - 100)}&limit=100`));
     const label = await timeEach(300, () => get(`/v1/cpus?label=vm=vm${rnd(fleet / 10)}&limit=100`));
     const rack = await timeEach(100, () => get(`/v1/cpus?label=rack=r${rnd(100)}&limit=100`));
+    const post = async (body: object) => {
+      const r = await httpRequest(t, {
+        method: 'POST',
+        path: '/v1/compatibility',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        timeoutMs: 120_000,
+      });
+      if (r.status !== 200) throw new Error(`POST /v1/compatibility: ${r.status} ${r.text.slice(0, 200)}`);
+      return r;
+    };
+    const hosts = { label: { fleet: 'scale' } };
+    const vmMatrix = await timeEach(100, () =>
+      post({ cpus: { label: { vm: `vm${rnd(fleet / 10)}` } }, hostProfiles: hosts }),
+    );
+    const rackMatrix = await timeEach(5, () =>
+      post({ cpus: { label: { rack: `r${rnd(100)}` } }, hostProfiles: hosts }),
+    );
     const curve: Array<{ touched: number; rss: number }> = [];
     for (let i = 0; i < touch; i++) {
       await get(`/v1/cpus/${fleetId(i % fleet)}`);
       if ((i + 1) % 5000 === 0) curve.push({ touched: i + 1, rss: rss().rss });
     }
-    return { startMs, atStart, current, past, feed, label, rack, curve, end: rss() };
+    return { startMs, atStart, current, past, feed, label, rack, vmMatrix, rackMatrix, curve, end: rss() };
   } finally {
     child.kill('SIGTERM');
     await exited;
@@ -372,6 +433,12 @@ async function main(): Promise<void> {
     say(
       `label filter rack=… (${fmt(a.rackMatches)} matches in A, ${fmt(b.rackMatches)} in B), first page of 100: A ${msLine(a.rackLabel)}; B ${msLine(b.rackLabel)}; B / A median ${fmt(median(b.rackLabel) / median(a.rackLabel), 2)}`,
     );
+    say(
+      `fleet matrix (vCPUs selected by label, their states, ${PROFILES} host profiles, a verdict per pair), vm=… (10 vCPUs × ${PROFILES} = 100 pairs): A ${msLine(a.vmMatrix)}; B ${msLine(b.vmMatrix)}; B / A median ${fmt(median(b.vmMatrix) / median(a.vmMatrix), 2)}`,
+    );
+    say(
+      `fleet matrix rack=… (1% of the fleet × ${PROFILES}: ${fmt(a.rackPairs)} pairs in A, ${fmt(b.rackPairs)} in B): A ${msLine(a.rackMatrix)} = ${fmt((median(a.rackMatrix) * 1000) / a.rackPairs, 1)} µs/pair; B ${msLine(b.rackMatrix)} = ${fmt((median(b.rackMatrix) * 1000) / b.rackPairs, 1)} µs/pair; per-pair B / A ${fmt(median(b.rackMatrix) / b.rackPairs / (median(a.rackMatrix) / a.rackPairs), 2)}`,
+    );
     const folds = [...a.folds.map((f) => ({ ...f, phase: 'A' })), ...b.folds.map((f) => ({ ...f, phase: 'B' }))];
     say(
       `the long vCPU folded from its first event (no snapshots, 10,000 versions per read): ${folds
@@ -397,6 +464,9 @@ async function main(): Promise<void> {
     say(`  GET /v1/events?after=…&limit=100: ${msLine(h.feed)}`);
     say(
       `  GET /v1/cpus?label=vm=… (10 matches): ${msLine(h.label)}; ?label=rack=… (1% of the fleet, a page of 100, each item with its state): ${msLine(h.rack)}`,
+    );
+    say(
+      `  POST /v1/compatibility vm=… × ${PROFILES} profiles (100 pairs): ${msLine(h.vmMatrix)}; rack=… × ${PROFILES} (${fmt(b.rackPairs)} pairs, every verdict with its reasons): ${msLine(h.rackMatrix)}`,
     );
     say(
       `  server RSS while it reads 30,000 distinct vCPUs: ${h.curve.map((c) => `${fmt(c.touched)} → ${fmt(c.rss, 0)} MB`).join(', ')}; peak (VmHWM) ${fmt(h.end.hwm, 0)} MB`,
