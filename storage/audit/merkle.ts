@@ -8,6 +8,7 @@
  * leaf in all, appends cost one hash amortised, and a root, an inclusion proof or a consistency
  * proof of any size up to n costs O(log n) lookups and at most O(log n) hashes.
  */
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 
 export const EMPTY_ROOT: Buffer = createHash('sha256').digest();
@@ -19,8 +20,16 @@ export function leafHash(leaf: Uint8Array | string): Buffer {
   return (typeof leaf === 'string' ? h.update(leaf, 'utf8') : h.update(leaf)).digest();
 }
 
+/** node:crypto's one-shot hash (Node 20.12+): no Hash object per node. */
+const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
+const NODE_BYTES = Buffer.alloc(65, 1);
+
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash('sha256').update(NODE).update(left).update(right).digest();
+  if (!oneShot || left.length !== 32 || right.length !== 32)
+    return createHash('sha256').update(NODE).update(left).update(right).digest();
+  NODE_BYTES.set(left, 1);
+  NODE_BYTES.set(right, 33);
+  return oneShot('sha256', NODE_BYTES, 'buffer');
 }
 
 /** The largest power of two strictly below n (n ≥ 2). */
