@@ -40,14 +40,17 @@ for (let i = 0; i < 568; i++) big.push(0x6030000000130000n | BigInt(i * 13));
 for (let i = 0; i < 32; i++) big.push(0x6080000000140000n | BigInt(0x100 + i));
 const v23Block = encodeV23(arrays(big));
 
+const swap64 = Buffer.prototype.swap64;
+
 /**
  * The ceiling of one direction: a fresh buffer of the same bytes, byte-swapped — the 64-bit words
- * by Node's native swap64 (what the codecs use), the 32-bit ones and a leftover by hand.
+ * by Node's native swap64 (what the codecs use, the same way), the 32-bit ones and a leftover by hand.
  */
 function swapCopy(bytes: Uint8Array, u64From: number, u64Bytes: number): Uint8Array {
   const out = new Uint8Array(bytes.length);
   out.set(bytes);
-  Buffer.from(out.buffer, out.byteOffset + u64From, u64Bytes).swap64();
+  // Buffer's swap called on the bytes themselves, as the codecs call it (no Buffer object made)
+  swap64.call(out.subarray(u64From, u64From + u64Bytes));
   for (let i = 0; i < u64From; i += 4) {
     const a = out[i]!;
     out[i] = out[i + 3]!;

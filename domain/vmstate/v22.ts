@@ -2,7 +2,7 @@ import type { CpregArrays } from '../cpreg-arrays';
 import { DomainError } from '../errors';
 import type { RegId } from '../regid';
 import { checkIdWords, listRegs, malformed, V22_MAX_SIZE_FIELD, wideIds } from './check';
-import { HI, LO, readU64Words, viewOf, words32, writeU64Block } from './words';
+import { HI, LO, readU64Words, words32, writeU64Block } from './words';
 
 /**
  * v22 (QEMU 7.2 … master, fields 13–15 of the `cpu` section), direct addressing:
@@ -12,8 +12,8 @@ import { HI, LO, readU64Words, viewOf, words32, writeU64Block } from './words';
  */
 export function decodeV22(blob: Uint8Array): CpregArrays {
   if (blob.length < 4) throw malformed(`v22 blob truncated: ${blob.length} bytes, the 4-byte count is incomplete`);
-  const view = viewOf(blob);
-  const n = view.getInt32(0, false);
+  // the count by hand: no DataView allocated per blob
+  const n = (blob[0]! << 24) | (blob[1]! << 16) | (blob[2]! << 8) | blob[3]!;
   if (n < 0) throw malformed(`v22 register count ${n} is negative`);
   const expected = 4 + 16 * n;
   if (blob.length !== expected) {
@@ -22,7 +22,7 @@ export function decodeV22(blob: Uint8Array): CpregArrays {
     );
   }
   // ids and values are contiguous: one buffer, two views
-  const w = readU64Words(view, 4, 2 * n);
+  const w = readU64Words(blob, 4, 2 * n);
   const ids = new BigUint64Array(w.buffer, 0, n);
   const values = new BigUint64Array(w.buffer, 8 * n, n);
   // A blob QEMU wrote passes the one tight loop; anything else gets checkIdWords' exact refusal.
@@ -87,17 +87,19 @@ export function encodeV22(a: CpregArrays): Uint8Array {
   }
   const n = a.cpregIndexes.length;
   const out = new Uint8Array(4 + 16 * n);
-  const view = viewOf(out);
-  view.setInt32(0, n, false);
+  out[0] = n >>> 24;
+  out[1] = (n >>> 16) & 0xff;
+  out[2] = (n >>> 8) & 0xff;
+  out[3] = n & 0xff;
   // Every register takes exactly one slot here, so value i sits in slot valueIndexes[i] = i.
   const ids = a.cpregIndexes;
   const values = a.cpregValues.length === n ? a.cpregValues : gatherOneSlotEach(a);
   if (values.buffer === ids.buffer && values.byteOffset === ids.byteOffset + 8 * n) {
     // ids and values side by side (as decodeV22 makes them): one block, one swap
-    writeU64Block(view, 4, new BigUint64Array(ids.buffer, ids.byteOffset, 2 * n));
+    writeU64Block(out, 4, new BigUint64Array(ids.buffer, ids.byteOffset, 2 * n));
   } else {
-    writeU64Block(view, 4, ids);
-    writeU64Block(view, 4 + 8 * n, values);
+    writeU64Block(out, 4, ids);
+    writeU64Block(out, 4 + 8 * n, values);
   }
   return out;
 }

@@ -25,7 +25,7 @@ export function decodeV23(blob: Uint8Array): CpregArrays {
     );
   }
   // ids and values are contiguous: one buffer, two views
-  const w = readU64Words(view, 8, n + m);
+  const w = readU64Words(blob, 8, n + m);
   const ids = new BigUint64Array(w.buffer, 0, n);
   const values = new BigUint64Array(w.buffer, 8 * n, m);
   checkIdWords(w, 0, ids, V23_MAX_SIZE_FIELD);
@@ -62,8 +62,8 @@ export function encodeV23(a: CpregArrays): Uint8Array {
   const view = viewOf(out);
   view.setInt32(0, n, false);
   view.setInt32(4, m, false);
-  writeU64Block(view, 8, a.cpregIndexes);
-  writeU64Block(view, 8 + 8 * n, a.cpregValues);
+  writeU64Block(out, 8, a.cpregIndexes);
+  writeU64Block(out, 8 + 8 * n, a.cpregValues);
   writeU32Block(view, 8 + 8 * n + 8 * m, a.cpregValueIndexes);
   return out;
 }

@@ -11,20 +11,22 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
  */
 type Swapper = (bytes: Uint8Array) => void;
 const swap64: Swapper | undefined = (() => {
-  const B = (
-    globalThis as { Buffer?: { from(ab: ArrayBuffer, offset: number, length: number): { swap64(): unknown } } }
-  ).Buffer;
-  return B && LITTLE_ENDIAN_HOST
-    ? (bytes: Uint8Array) => void B.from(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.length).swap64()
-    : undefined;
+  const B = (globalThis as { Buffer?: { prototype: { swap64(this: Uint8Array): unknown } } }).Buffer;
+  // called on the Uint8Array itself (it takes any byte view): no Buffer object made per swap
+  const native = B?.prototype.swap64;
+  return native && LITTLE_ENDIAN_HOST ? (bytes: Uint8Array) => void native.call(bytes) : undefined;
 })();
 
-export function writeU64Block(view: DataView, offset: number, src: BigUint64Array): void {
+/** `src` as big-endian u64 into `out` at `offset`. */
+export function writeU64Block(out: Uint8Array, offset: number, src: BigUint64Array): void {
   if (swap64) {
-    const out = new Uint8Array(view.buffer, view.byteOffset + offset, src.length * 8);
-    out.set(new Uint8Array(src.buffer, src.byteOffset, src.length * 8));
-    swap64(out);
-  } else if (LITTLE_ENDIAN_HOST) {
+    const dst = out.subarray(offset, offset + src.length * 8);
+    dst.set(new Uint8Array(src.buffer, src.byteOffset, src.length * 8));
+    swap64(dst);
+    return;
+  }
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  if (LITTLE_ENDIAN_HOST) {
     const w = new Uint32Array(src.buffer, src.byteOffset, src.length * 2);
     for (let i = 0, o = offset; i < src.length; i++, o += 8) {
       view.setUint32(o, w[2 * i + 1]!, false);
@@ -36,17 +38,20 @@ export function writeU64Block(view: DataView, offset: number, src: BigUint64Arra
 }
 
 /**
- * count big-endian u64 at `offset` into one fresh buffer, returned as 32-bit words (low word of
- * element i at 2i, high at 2i+1). Callers cut BigUint64Array views from `words.buffer`, so a
- * decode allocates one buffer for ids and values together.
+ * count big-endian u64 of `bytes` at `offset` into one fresh buffer, returned as 32-bit words
+ * (low word of element i at 2i, high at 2i+1). Callers cut BigUint64Array views from
+ * `words.buffer`, so a decode allocates one buffer for ids and values together.
  */
-export function readU64Words(view: DataView, offset: number, count: number): Uint32Array {
+export function readU64Words(bytes: Uint8Array, offset: number, count: number): Uint32Array {
   const w = new Uint32Array(count * 2);
   if (swap64) {
-    const bytes = new Uint8Array(w.buffer);
-    bytes.set(new Uint8Array(view.buffer, view.byteOffset + offset, count * 8));
-    swap64(bytes);
-  } else if (LITTLE_ENDIAN_HOST) {
+    const dst = new Uint8Array(w.buffer);
+    dst.set(bytes.subarray(offset, offset + count * 8));
+    swap64(dst);
+    return w;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (LITTLE_ENDIAN_HOST) {
     for (let i = 0, o = offset; i < w.length; i += 2, o += 8) {
       w[i + 1] = view.getUint32(o, false);
       w[i] = view.getUint32(o + 4, false);
