@@ -213,6 +213,8 @@ interface PhaseResult {
   vmLabel: number[];
   rackLabel: number[];
   rackMatches: number;
+  /** ms to walk every match of rack=… (pages of 100, no states). */
+  rackAll: number[];
   folds: Array<{ versions: number; ms: number; peakMb: number }>;
   /** ms per matrix of vm=… (10 vCPUs × PROFILES) and of rack=… (1% of the fleet × PROFILES). */
   vmMatrix: number[];
@@ -237,7 +239,19 @@ async function measure(file: string, fleet: number, longVersions: number[]): Pro
       store.listStreams({ labels: { vm: `vm${rnd(fleet / 10)}` }, limit: 100 }),
     );
     const rackLabel = await timeEach(100, () => store.listStreams({ labels: { rack: `r${rnd(100)}` }, limit: 100 }));
-    const rackMatches = (await store.listStreams({ labels: { rack: 'r7' }, limit: 10_000 })).streams.length;
+    // every match, page by page: the cost should follow the matches, not the fleet
+    const walk = async (labels: Record<string, string>) => {
+      let n = 0;
+      let after: string | undefined;
+      do {
+        const p = await store.listStreams({ labels, limit: 100, ...(after === undefined ? {} : { after }) });
+        n += p.streams.length;
+        after = p.next;
+      } while (after !== undefined);
+      return n;
+    };
+    const rackAll = await timeEach(20, () => walk({ rack: `r${rnd(100)}` }));
+    const rackMatches = await walk({ rack: 'r7' });
     await ensureProfiles(service);
     const matrix = async (labels: Record<string, string>) => {
       const cpus = await service.queries.all(labels);
@@ -266,6 +280,7 @@ async function measure(file: string, fleet: number, longVersions: number[]): Pro
       vmLabel,
       rackLabel,
       rackMatches,
+      rackAll,
       vmMatrix,
       rackMatrix,
       rackPairs,
@@ -432,6 +447,9 @@ async function main(): Promise<void> {
     pair('label filter vm=… (10 matches), first page', a.vmLabel, b.vmLabel);
     say(
       `label filter rack=… (${fmt(a.rackMatches)} matches in A, ${fmt(b.rackMatches)} in B), first page of 100: A ${msLine(a.rackLabel)}; B ${msLine(b.rackLabel)}; B / A median ${fmt(median(b.rackLabel) / median(a.rackLabel), 2)}`,
+    );
+    say(
+      `label filter rack=…, every match paged through (pages of 100): A ${msLine(a.rackAll)} = ${fmt((median(a.rackAll) * 1000) / a.rackMatches, 2)} µs/match; B ${msLine(b.rackAll)} = ${fmt((median(b.rackAll) * 1000) / b.rackMatches, 2)} µs/match; per-match B / A ${fmt(median(b.rackAll) / b.rackMatches / (median(a.rackAll) / a.rackMatches), 2)}`,
     );
     say(
       `fleet matrix (vCPUs selected by label, their states, ${PROFILES} host profiles, a verdict per pair), vm=… (10 vCPUs × ${PROFILES} = 100 pairs): A ${msLine(a.vmMatrix)}; B ${msLine(b.vmMatrix)}; B / A median ${fmt(median(b.vmMatrix) / median(a.vmMatrix), 2)}`,
