@@ -6,8 +6,13 @@ import {
   NotFoundError,
   PreconditionFailedError,
   Refused,
+  QemuWouldRefuseError,
 } from '../app/errors';
 import { authenticate } from './auth';
+import { findingView } from './finding-view';
+import { infoOf } from './views';
+import { formatRegId } from '../domain/regid';
+import type { VcpuState } from '../domain/vcpu';
 import type { AppContext } from './context';
 import { bodyDeadline, concurrencyCap, isStreamUpload } from './limits';
 import { requestContext } from './logging';
@@ -130,9 +135,34 @@ function toProblem(err: unknown): Problem {
   if (err instanceof HttpProblem) return httpProblem(err);
   const storage = storageProblem(err);
   if (storage) return storage;
-  if (err instanceof Refused) return domainProblem(err.error, err.accelerator, err.message);
+  if (err instanceof Refused) {
+    const p = domainProblem(err.error, err.accelerator, err.message);
+    const v = err.prediction;
+    if (!v) return p;
+    const state = v.state as VcpuState;
+    return {
+      ...p,
+      verdict: v.verdict,
+      reasons: v.reasons.map((f) => findingView(state, f)),
+      qemuWarnings: v.warnings.map((f) => findingView(state, f)),
+    };
+  }
   if (err instanceof DomainError) return domainProblem(err, undefined);
   if (err instanceof NotFoundError) return httpProblem(notFound(err.kind, err.message));
+  if (err instanceof QemuWouldRefuseError) {
+    const state = err.state as VcpuState;
+    return {
+      type: problemType('qemu-would-refuse'),
+      title: 'QEMU would refuse (or lose) these values',
+      status: 409,
+      detail: err.message,
+      id: err.streamId,
+      findings: err.findings.map((f) => findingView(state, f)),
+      registers: [...new Set(err.findings.flatMap((f) => f.registers.map((r) => r.id)))]
+        .sort((a, b) => (a < b ? -1 : 1))
+        .map((id) => ({ id: formatRegId(id), name: infoOf(state, id).name, generic: infoOf(state, id).generic })),
+    };
+  }
   if (err instanceof PreconditionFailedError) {
     return {
       type: problemType('precondition-failed'),

@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import type { VcpuDecided } from '../app/vcpu-aggregate';
 import type { VcpuCommand } from '../domain/vcpu';
 import type { AppContext } from './context';
+import { findingView } from './finding-view';
 import { etagOf, idempotencyOf, metadataOf, versionCondition } from './request-meta';
 
 /** What a write route answers (kept whole with an Idempotency-Key and sent again to a repeat). */
@@ -27,12 +28,36 @@ export async function runCommand(
 ): Promise<void> {
   const condition = versionCondition(req);
   const idempotency = idempotencyOf(req);
+  const handling = preferredHandling(req);
+  const advised = command.type === 'WriteRegisters' || command.type === 'SyncFromAccelerator';
   const out = await ctx.service.execute([{ streamId: id, command, ...(condition ? { condition } : {}) }], {
     metadata: metadataOf(req, res),
     ...(idempotency ? { idempotency } : {}),
-    answer: (decided) => render(decided[0]!),
+    ...(handling === 'strict' ? { strict: true } : {}),
+    answer: (decided) => {
+      const d = decided[0]!;
+      const r = render(d);
+      if (!advised) return r;
+      // A write's answer says what the vCPU's own QEMU would make of the values (warnings).
+      return { ...r, body: { ...(r.body as object), warnings: d.warnings.map((f) => findingView(d.state, f)) } };
+    },
   });
+  if (handling) res.set('Preference-Applied', `handling=${handling}`);
   send(res, out.answer, out.replayed);
+}
+
+/** RFC 7240's `handling` preference (`Prefer: handling=strict`), if the request states one. */
+export function preferredHandling(req: Request): 'strict' | 'lenient' | undefined {
+  const raw = req.headers.prefer;
+  const header = Array.isArray(raw) ? raw.join(',') : raw;
+  if (!header) return undefined;
+  for (const pref of header.split(',')) {
+    const [name, value] = (pref.split(';')[0] ?? '')
+      .split('=')
+      .map((t) => t.trim().toLowerCase().replace(/^"|"$/g, ''));
+    if (name === 'handling' && (value === 'strict' || value === 'lenient')) return value;
+  }
+  return undefined;
 }
 
 export function send(res: Response, r: Rendered, replayed: boolean): void {

@@ -10,7 +10,8 @@ import {
 } from '../storage/event-store';
 import { KeyedLock } from '../storage/keyed-lock';
 import { conditionHolds, describeCondition, type VersionCondition } from './conditions';
-import { PreconditionFailedError, refusing } from './errors';
+import { PreconditionFailedError, QemuWouldRefuseError, refusing } from './errors';
+import type { Finding } from './fleet';
 import type { Entry, States } from './states';
 
 /** One stream's part of a command. */
@@ -31,7 +32,12 @@ export interface Decided<E, S> {
   state: S;
   version: number;
   events: readonly E[];
+  /** What QEMU would make of the values written (the vCPU's own QEMU; app/vcpu-compatibility.ts). */
+  warnings: readonly Finding[];
 }
+
+/** The warnings a command's events give on the vCPU's own QEMU (none for most aggregates). */
+export type Advisor<E, S> = (before: S | undefined, events: readonly E[]) => Finding[];
 
 export interface Idempotency {
   key: string;
@@ -47,6 +53,8 @@ export interface ExecuteOptions<A, E, S> {
    * idempotency key in the transaction that records the events, and a repeat gets it back.
    */
   answer: (decided: readonly Decided<E, S>[]) => A;
+  /** RFC 7240 `Prefer: handling=strict`: a command that gives warnings is refused, nothing recorded. */
+  strict?: boolean;
 }
 
 export interface Executed<A> {
@@ -76,6 +84,7 @@ export class CommandHandler<C, E, S> {
     private readonly store: EventStore,
     private readonly states: States<C, E, S>,
     private readonly maxRetries = 20,
+    private readonly advise: Advisor<E, S> = () => [],
   ) {}
 
   private get aggregate() {
@@ -144,7 +153,9 @@ export class CommandHandler<C, E, S> {
       const events = refusing(accelerator, vcpuId, () => a.decide(command, before));
       const state = refusing(accelerator, vcpuId, () => a.fold(before, events));
       if (!state) throw new CorruptHistoryError(`${a.noun} ${c.streamId}: a command decided nothing on a missing one`);
-      return { streamId: c.streamId, before, state, version: entry.head.version + events.length, events };
+      const warnings = this.advise(before, events);
+      if (opts.strict && warnings.length > 0) throw new QemuWouldRefuseError(c.streamId, accelerator, state, warnings);
+      return { streamId: c.streamId, before, state, version: entry.head.version + events.length, events, warnings };
     });
     const answer = opts.answer(decided);
     const idem = opts.idempotency;
@@ -201,7 +212,15 @@ export class CommandHandler<C, E, S> {
     const before = rec.fromVersion > 1 ? await this.states.load(rec.streamId, rec.fromVersion - 1) : undefined;
     const stored = await this.store.readStream(rec.streamId, rec.fromVersion, rec.toVersion);
     const events = stored.map((e) => this.aggregate.deserializeEvent(e.type, e.schemaVersion, e.data));
-    return { streamId: rec.streamId, before: before?.state, state: after.state, version: after.version, events };
+    const warnings = this.advise(before?.state, events);
+    return {
+      streamId: rec.streamId,
+      before: before?.state,
+      state: after.state,
+      version: after.version,
+      events,
+      warnings,
+    };
   }
 
   /** Takes the locks of every vCPU in id order (no deadlock between two groups), then runs `fn`. */

@@ -1,5 +1,6 @@
 import type { Accelerator } from '../domain/accelerator';
 import { DomainError } from '../domain/errors';
+import type { Finding, Prediction } from './fleet';
 
 export { ConcurrencyError, IdempotencyConflictError } from '../storage/event-store';
 
@@ -16,6 +17,9 @@ export class Refused extends Error {
     super(vcpuId === undefined ? error.message : `${vcpuId}: ${error.message}`);
     this.name = 'Refused';
   }
+
+  /** A pre-flight's refusal carries QEMU's verdict too (and the vCPU that names its registers). */
+  prediction?: Prediction & { state: unknown };
 
   get kind() {
     return this.error.kind;
@@ -60,5 +64,25 @@ export class PreconditionFailedError extends Error {
         : `the vCPU is at version ${actualVersion}; the write required ${expected}`,
     );
     this.name = 'PreconditionFailedError';
+  }
+}
+
+/**
+ * A write refused under `Prefer: handling=strict` (or a stream rewrite): the vCPU's own QEMU would
+ * refuse the values, or lose them. `state` names the registers. Nothing was recorded.
+ */
+export class QemuWouldRefuseError extends Error {
+  constructor(
+    readonly streamId: string,
+    readonly accelerator: Accelerator | undefined,
+    readonly state: unknown,
+    readonly findings: readonly Finding[],
+    message?: string,
+  ) {
+    super(
+      message ??
+        `${streamId}: ${findings.map((f) => f.message).join('; ')} (refused: Prefer: handling=strict; nothing recorded)`,
+    );
+    this.name = 'QemuWouldRefuseError';
   }
 }

@@ -22,9 +22,13 @@ export type Fingerprint = (qemu: string, ids: readonly RegId[], values: readonly
 /** One register a finding is about, with the values that make the finding. */
 export interface FindingRegister {
   id: RegId;
+  /** Where the register's behaviour comes from: `measured`, `rule`, `kvm-writable-mask`. */
+  basis?: string;
   incoming?: bigint;
   destination?: bigint;
   kept?: bigint;
+  /** What it reads after the load (overwritten-on-load, missing-register). */
+  becomes?: bigint;
   overwrittenBy?: RegId;
 }
 
@@ -32,6 +36,8 @@ export interface FindingRegister {
 export interface Finding {
   rule: string;
   message: string;
+  /** How many registers the rule applies to (`registers` may be cut short). */
+  count?: number;
   registers: FindingRegister[];
 }
 
@@ -44,7 +50,12 @@ export interface Prediction {
 /** QEMU's cpu_post_load verdict for a vCPU's list loaded on a host, predicted (hosts prepared once). */
 export interface Predictor<P> {
   prepare(host: HostProfile): P;
-  predict(incoming: CpregArrays, host: P): Prediction;
+  predict(incoming: CpregArrays, host: P, opts?: MatrixOptions): Prediction;
+}
+
+export interface MatrixOptions {
+  /** At most this many registers per finding (`count` says how many): a matrix stays small. */
+  maxRegistersPerFinding?: number;
 }
 
 /** A profile's list as QEMU-shaped arrays (its values in their slots). */
@@ -122,6 +133,7 @@ export class Fleet {
   matrix(
     cpus: ReadonlyArray<{ id: string; state: VcpuState }>,
     hosts: ReadonlyArray<{ id: string; profile: HostProfile }>,
+    opts: MatrixOptions = {},
   ) {
     const pairs: PairVerdict[] = [];
     const prepared: unknown[] = hosts.map((h) => this.predictor.prepare(h.profile));
@@ -131,7 +143,7 @@ export class Fleet {
           cpu: c.id,
           hostProfile: h.id,
           state: c.state,
-          ...this.predictor.predict(c.state.arrays, prepared[k]),
+          ...this.predictor.predict(c.state.arrays, prepared[k], opts),
         }),
       );
     }

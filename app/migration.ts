@@ -3,7 +3,9 @@ import type { BlobFormat } from '../domain/vmstate/format';
 import { checkLoad, exportBlob, type VcpuState } from '../domain/vcpu';
 import type { MetadataInput } from '../storage/event-store';
 import type { VcpuCommands } from './vcpu-aggregate';
-import { PreconditionFailedError, refusing } from './errors';
+import { PreconditionFailedError, Refused, refusing } from './errors';
+import { checkOnVcpu } from './vcpu-compatibility';
+import { decodeBlob } from '../domain/vmstate/format';
 import type { VcpuQueries } from './vcpu-queries';
 
 export const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -63,10 +65,21 @@ export class Migrations {
     }
   }
 
-  /** The pre-flight: what loading `blob` would do to the vCPU now; records nothing. */
+  /**
+   * The pre-flight: what loading `blob` would do to the vCPU now, and QEMU's verdict on loading it
+   * into the vCPU's own QEMU (the matrix's: app/vcpu-compatibility.ts); records nothing. A blob the
+   * merge refuses is refused (422) with that verdict attached.
+   */
   async check(id: string, format: BlobFormat, blob: Uint8Array) {
     const { version, state } = await this.queries.get(id);
-    const plan = refusing(state.accelerator, undefined, () => checkLoad(state, { format, blob }));
-    return { id, version, state: state as VcpuState, plan };
+    const incoming = refusing(state.accelerator, undefined, () => decodeBlob(format, blob));
+    const prediction = checkOnVcpu(state, incoming);
+    try {
+      const plan = refusing(state.accelerator, undefined, () => checkLoad(state, { format, blob }));
+      return { id, version, state: state as VcpuState, plan, prediction };
+    } catch (e) {
+      if (e instanceof Refused) e.prediction = { state, ...prediction };
+      throw e;
+    }
   }
 }

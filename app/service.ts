@@ -3,6 +3,8 @@ import { AuditLog, type AuditOptions } from './audit';
 import { checkDerived } from './derived-check';
 import { CommandHandler, type ExecuteOptions, type Executed } from './command-handler';
 import { Fleet } from './fleet';
+import { measuredFingerprint, measuredPredictor } from './measured-predictor';
+import { writeAdvice } from './vcpu-compatibility';
 import { HostProfiles } from './host-profiles';
 import { Migrations } from './migration';
 import { profileAggregate } from './profile-aggregate';
@@ -38,11 +40,11 @@ export class CpregService {
     opts: ServiceOptions = {},
   ) {
     this.states = new States(store, vcpuAggregate, opts);
-    this.commands = new CommandHandler(store, this.states, opts.maxRetries);
+    this.commands = new CommandHandler(store, this.states, opts.maxRetries, writeAdvice);
     this.queries = new VcpuQueries(store, this.states);
     this.migrations = new Migrations(this.queries, this.commands);
     const profileStates = new States(store, profileAggregate, opts);
-    this.fleet = new Fleet();
+    this.fleet = new Fleet(measuredFingerprint, measuredPredictor);
     this.profiles = new HostProfiles(store, profileStates, new CommandHandler(store, profileStates, opts.maxRetries));
     this.audit = new AuditLog(store, {
       ...opts.audit,
@@ -60,8 +62,8 @@ export class CpregService {
   }
 
   /** A rewrite of the VM's QEMU stream with the values the service holds (app/vm-rewrite.ts). */
-  vmRewrite(vm: string): Promise<VmRewrite> {
-    return vmRewrite(this.queries, vm);
+  vmRewrite(vm: string, opts: { lenient?: boolean } = {}): Promise<VmRewrite> {
+    return vmRewrite(this.queries, vm, opts);
   }
 
   /** Resolves once everything acknowledged so far is on disk. */

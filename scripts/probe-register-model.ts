@@ -939,7 +939,13 @@ function parseArgs(argv: string[]): Options {
       return v;
     };
     if (a === '--out') o.out = next();
-    else if (a === '--only') o.only = new Set(next().split(','));
+    // Keys hold commas ("…@virt,secure=on"): split on ';', or on a comma that starts another key.
+    else if (a === '--only')
+      o.only = new Set(
+        next()
+          .split(/;|,(?=\d+\.\d+:)/)
+          .filter((k) => k !== ''),
+      );
     else if (a === '--exhaustive') o.exhaustive = true;
     else if (a === '--json') o.json = next();
     else if (a === '--no-variants') o.variants = false;

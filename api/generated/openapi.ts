@@ -484,6 +484,11 @@ export interface paths {
          *     every HTTP client reports as an incomplete transfer. The reason is logged by the server
          *     with the request's `X-Request-Id`. `cpreg rewrite` checks the lists against
          *     `GET /v1/cpus/{id}/arrays` before uploading, so its user gets the reason up front.
+         *
+         *     QEMU's verdict: each rewritten cpu block is loaded, in prediction, into the stream's own
+         *     QEMU (the register model its block identifies, docs/register-model.md); values it would
+         *     refuse (a constant changed, bits it does not keep) refuse the rewrite with 409
+         *     `qemu-would-refuse` naming the registers, unless `Prefer: handling=lenient`.
          */
         post: operations["rewriteStream"];
         delete?: never;
@@ -550,7 +555,9 @@ export interface paths {
          *     its rule — `more-registers`, `unknown-register`, `constant-differs`, `bits-not-kept`,
          *     `overwritten-on-load` … — and its registers with the incoming value and what the
          *     destination holds or keeps. `cpus` and `hostProfiles` are lists of ids, or label selectors
-         *     (`{"label": {"vm": "web1"}}`); omitted, every one.
+         *     (`{"label": {"vm": "web1"}}`); omitted, every one. The verdicts come from the register
+         *     model measured from QEMU itself for the host's QEMU version, CPU model and machine options
+         *     (docs/register-model.md); a KVM host from the kernel's rules and its writable masks.
          */
         post: operations["compatibilityMatrix"];
         delete?: never;
@@ -633,20 +640,30 @@ export interface components {
             hostProfiles?: components["schemas"]["Selector"];
         };
         Finding: {
-            /** @description more-registers, unknown-register, constant-differs, bits-not-kept, overwritten-on-load, … */
+            /** @description Refusals: more-registers, unknown-register, constant-differs, bits-not-kept, missing-register (a non-zero constant the stream lacks). Warnings: overwritten-on-load, missing-register (becomes 0), ignored-register. See docs/register-model.md. */
             rule: string;
             message: string;
+            /** @description How many registers the rule applies to (registers may be cut short). */
+            count: number;
             registers: {
                 id: components["schemas"]["RegId"];
                 name: string;
                 generic: boolean;
-                /** @description The vCPU's value. */
+                /**
+                 * @description The register model measured from QEMU, the structural rule, or the kernel's mask.
+                 * @enum {string}
+                 */
+                basis?: "measured" | "rule" | "kvm-writable-mask";
+                /** @description The value the stream (or write) carries. */
                 incoming?: string;
                 /** @description What the destination holds (its constant). */
                 destination?: string;
-                /** @description What the destination keeps of the incoming value. */
+                /** @description The bits of the 64-bit slot the destination keeps. */
                 kept?: string;
+                /** @description What the register reads after the load. */
+                becomes?: string;
                 overwrittenBy?: components["schemas"]["RegId"];
+                overwrittenByName?: string;
             }[];
         };
         Verdict: {
@@ -749,6 +766,8 @@ export interface components {
             id: components["schemas"]["VcpuId"];
             version: number;
             written: components["schemas"]["NamedValue"][];
+            /** @description What the vCPU's own QEMU would make of the values written (constant-differs, bits-not-kept: it would refuse a stream with them; overwritten-on-load: it would replace the value). Empty when none. With `Prefer: handling=strict` such a write is refused (409). */
+            warnings: components["schemas"]["Finding"][];
         };
         NamedValue: {
             id: components["schemas"]["RegId"];
@@ -772,6 +791,8 @@ export interface components {
             failed?: components["schemas"]["RegId"][];
             /** @description (to-accelerator) exactly what to write, in list order. */
             write?: components["schemas"]["NamedValue"][];
+            /** @description (from-accelerator) as a write's (WriteSummary.warnings), for the values that changed. */
+            warnings?: components["schemas"]["Finding"][];
         };
         CpregArrays: {
             id: components["schemas"]["VcpuId"];
@@ -790,13 +811,23 @@ export interface components {
             updated: components["schemas"]["RegId"][];
             changed: components["schemas"]["NamedValue"][];
             kept: components["schemas"]["RegId"][];
-            warnings: {
+            /** @description The load's warnings (kind read-only-id-register-changed); a pre-flight adds QEMU's (Finding, kind = rule: values its load will not keep). */
+            warnings: ({
                 kind: string;
                 register: components["schemas"]["RegId"];
                 name: string;
                 generic: boolean;
                 message: string;
-            }[];
+            } | (components["schemas"]["Finding"] & {
+                kind: string;
+            }))[];
+            /**
+             * @description (pre-flight) QEMU's verdict on this blob loaded into the vCPU's own QEMU, as the matrix gives it.
+             * @enum {string}
+             */
+            verdict?: "accepted" | "refused";
+            /** @description (pre-flight) why QEMU would refuse it. */
+            reasons?: components["schemas"]["Finding"][];
         };
         Event: {
             position: number;
@@ -895,6 +926,10 @@ export interface components {
          */
         IfNoneMatch: string;
         IdempotencyKey: string;
+        /** @description At most this many registers named per finding (its `count` says how many there are). */
+        MaxRegisters: number;
+        /** @description RFC 7240. `handling=strict`: a write whose values the vCPU's own QEMU would refuse or lose (the answer's `warnings`) is refused with 409 `qemu-would-refuse` and nothing is recorded. On a stream rewrite, `handling=lenient` writes values the stream's QEMU would refuse (otherwise 409). Answered with `Preference-Applied`. */
+        Prefer: string;
     };
     requestBodies: never;
     headers: {
@@ -1188,6 +1223,8 @@ export interface operations {
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /** @description RFC 7240. `handling=strict`: a write whose values the vCPU's own QEMU would refuse or lose (the answer's `warnings`) is refused with 409 `qemu-would-refuse` and nothing is recorded. On a stream rewrite, `handling=lenient` writes values the stream's QEMU would refuse (otherwise 409). Answered with `Preference-Applied`. */
+                Prefer?: components["parameters"]["Prefer"];
             };
             path: {
                 id: components["parameters"]["VcpuIdPath"];
@@ -1207,6 +1244,7 @@ export interface operations {
             200: components["responses"]["WriteSummary"];
             400: components["responses"]["Problem"];
             404: components["responses"]["Problem"];
+            409: components["responses"]["Problem"];
             412: components["responses"]["Problem"];
             415: components["responses"]["Problem"];
             422: components["responses"]["Problem"];
@@ -1222,6 +1260,8 @@ export interface operations {
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /** @description RFC 7240. `handling=strict`: a write whose values the vCPU's own QEMU would refuse or lose (the answer's `warnings`) is refused with 409 `qemu-would-refuse` and nothing is recorded. On a stream rewrite, `handling=lenient` writes values the stream's QEMU would refuse (otherwise 409). Answered with `Preference-Applied`. */
+                Prefer?: components["parameters"]["Prefer"];
             };
             path: {
                 id: components["parameters"]["VcpuIdPath"];
@@ -1239,6 +1279,7 @@ export interface operations {
             200: components["responses"]["WriteSummary"];
             400: components["responses"]["Problem"];
             404: components["responses"]["Problem"];
+            409: components["responses"]["Problem"];
             412: components["responses"]["Problem"];
             415: components["responses"]["Problem"];
             422: components["responses"]["Problem"];
@@ -1254,6 +1295,8 @@ export interface operations {
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /** @description RFC 7240. `handling=strict`: a write whose values the vCPU's own QEMU would refuse or lose (the answer's `warnings`) is refused with 409 `qemu-would-refuse` and nothing is recorded. On a stream rewrite, `handling=lenient` writes values the stream's QEMU would refuse (otherwise 409). Answered with `Preference-Applied`. */
+                Prefer?: components["parameters"]["Prefer"];
             };
             path: {
                 id: components["parameters"]["VcpuIdPath"];
@@ -1292,6 +1335,7 @@ export interface operations {
             };
             400: components["responses"]["Problem"];
             404: components["responses"]["Problem"];
+            409: components["responses"]["Problem"];
             412: components["responses"]["Problem"];
             415: components["responses"]["Problem"];
             422: components["responses"]["Problem"];
@@ -1795,7 +1839,10 @@ export interface operations {
             query: {
                 vm: components["schemas"]["VmName"];
             };
-            header?: never;
+            header?: {
+                /** @description RFC 7240. `handling=strict`: a write whose values the vCPU's own QEMU would refuse or lose (the answer's `warnings`) is refused with 409 `qemu-would-refuse` and nothing is recorded. On a stream rewrite, `handling=lenient` writes values the stream's QEMU would refuse (otherwise 409). Answered with `Preference-Applied`. */
+                Prefer?: components["parameters"]["Prefer"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1951,7 +1998,10 @@ export interface operations {
     };
     compatibilityMatrix: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description At most this many registers named per finding (its `count` says how many there are). */
+                maxRegisters?: components["parameters"]["MaxRegisters"];
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1978,6 +2028,8 @@ export interface operations {
     vcpuCompatibility: {
         parameters: {
             query?: {
+                /** @description At most this many registers named per finding (its `count` says how many there are). */
+                maxRegisters?: components["parameters"]["MaxRegisters"];
                 /** @description Only the profiles with these labels (`key=value`, repeatable). */
                 label?: string[];
             };

@@ -5,6 +5,7 @@ import { loadReportOf, type BlobLoaded, type LoadReport } from '../../domain/vcp
 import { blobBody, requireBlob } from '../bodies';
 import { runCommand, withEtag, type Render } from '../command';
 import type { AppContext } from '../context';
+import { findingView } from '../finding-view';
 import { formatParam, metadataOf, pathParam } from '../request-meta';
 import { onlyQuery } from '../schemas';
 import { loadReportView } from '../views';
@@ -59,7 +60,11 @@ export function migrationRoutes(ctx: AppContext): Router {
   r.post('/v1/cpus/:id/migration/check', requireBlob, blobBody, async (req, res) => {
     const format = formatParam(onlyQuery(req.query, ['format']).format);
     const blob = new Uint8Array(req.body as Buffer);
-    const { id, version, state, plan } = await ctx.service.migrations.check(pathParam(req, 'id'), format, blob);
+    const { id, version, state, plan, prediction } = await ctx.service.migrations.check(
+      pathParam(req, 'id'),
+      format,
+      blob,
+    );
     const report: LoadReport = {
       updated: plan.updated,
       changed: plan.changed,
@@ -67,7 +72,17 @@ export function migrationRoutes(ctx: AppContext): Router {
       warnings: plan.warnings,
     };
     const values = new Map(plan.updated.map((rid, k) => [rid, plan.values[k]!] as const));
-    res.set(withEtag(version)).json({ id, version, ...loadReportView(report, state, format, true, values) });
+    const view = loadReportView(report, state, format, true, values);
+    // QEMU's verdict (the matrix's); its warnings (values that will not survive) join the report's.
+    const lost = prediction.warnings.map((f) => ({ kind: f.rule, ...findingView(state, f) }));
+    res.set(withEtag(version)).json({
+      id,
+      version,
+      ...view,
+      warnings: [...view.warnings, ...lost],
+      verdict: prediction.verdict,
+      reasons: prediction.reasons.map((f) => findingView(state, f)),
+    });
   });
 
   return r;

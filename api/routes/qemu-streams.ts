@@ -5,6 +5,7 @@ import { isAccelerator } from '../../domain/accelerator';
 import type { StreamInfo } from '../../domain/qemu-stream';
 import { loadReportOf } from '../../domain/vcpu';
 import type { AppContext } from '../context';
+import { preferredHandling } from '../command';
 import { badRequest } from '../problem';
 import { idempotencyKeyOf, metadataOf, requestPrefix } from '../request-meta';
 import { labelsQuery, onlyQuery } from '../schemas';
@@ -89,7 +90,11 @@ export function qemuStreamRoutes(ctx: AppContext): Router {
     const declared = checkStreamRequest(req, limit);
     let rewrite;
     try {
-      rewrite = await ctx.service.vmRewrite(vm); // a missing VM is answered before the body is read
+      // A missing VM is answered before the body is read; `Prefer: handling=lenient` writes values
+      // the stream's QEMU would refuse (else 409).
+      const lenient = preferredHandling(req) === 'lenient';
+      if (lenient) res.set('Preference-Applied', 'handling=lenient');
+      rewrite = await ctx.service.vmRewrite(vm, { lenient });
     } catch (e) {
       closeAfterAnswer(req, res);
       throw e;

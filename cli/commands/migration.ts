@@ -4,7 +4,7 @@
  * which records nothing). FILE or `-` for stdin/stdout.
  */
 import { Option, type Command } from 'commander';
-import type { LoadReport } from '../../client';
+import type { Finding, LoadReport } from '../../client';
 import { connect, globalsOf, printJson, readInput, writeOutput, type Globals } from '../context';
 import type { CommandFactory } from './define';
 import { shownName } from './vcpus';
@@ -85,5 +85,27 @@ export function printReport(g: Globals, id: string, r: LoadReport): void {
     : `${r.id ?? id}: loaded a ${r.format} blob, version ${r.version}: ${r.updated.length} updated, ${r.changed.length} changed, ${r.kept.length} kept`;
   g.out(head);
   for (const c of r.changed) g.out(`  changed ${shownName(c)} = ${c.value}`);
-  for (const w of r.warnings) g.out(`  warning: ${w.name}: ${w.message}`);
+  for (const w of r.warnings) g.out(`  warning: ${warningLine(w)}`);
+  if (r.verdict) g.out(`  QEMU's verdict: ${r.verdict}`);
+  for (const f of r.reasons ?? []) g.out(`  refused: ${findingLine(f)}`);
+}
+
+/** One finding: its rule, message and registers (name, incoming → what the destination holds or keeps). */
+export function findingLine(f: Finding): string {
+  const regs = f.registers.map((x) => {
+    const parts = [
+      x.incoming && `incoming ${x.incoming}`,
+      x.destination && `holds ${x.destination}`,
+      x.kept && `keeps ${x.kept}`,
+      x.becomes && `becomes ${x.becomes}`,
+      x.overwrittenByName && `overwritten by ${x.overwrittenByName}`,
+    ].filter(Boolean);
+    return parts.length ? `${x.name} (${parts.join(', ')})` : x.name;
+  });
+  const more = f.count > f.registers.length ? ` and ${f.count - f.registers.length} more` : '';
+  return `${f.rule}: ${f.message}${regs.length ? ': ' + regs.join('; ') : ''}${more}`;
+}
+
+function warningLine(w: LoadReport['warnings'][number]): string {
+  return 'rule' in w ? findingLine(w) : `${w.name}: ${w.message}`;
 }

@@ -119,7 +119,7 @@ async function importStream(
     if (c.report)
       line += `, ${c.report.changed.length} register${c.report.changed.length === 1 ? '' : 's'} changed${c.report.changed.length ? ` (${c.report.changed.map((x) => `${x.name}=${x.value}`).join(', ')})` : ''}`;
     g.out(line);
-    for (const w of c.report?.warnings ?? []) g.out(`  warning: ${w.name}: ${w.message}`);
+    for (const w of c.report?.warnings ?? []) g.out(`  warning: ${'rule' in w ? w.rule : w.name}: ${w.message}`);
   }
 }
 

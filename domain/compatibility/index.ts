@@ -6,6 +6,8 @@
  *   prepareDestination(destination): PreparedDestination    // compile once for many verdicts
  *   writeWarnings(vcpu: VcpuRegisters, writes: RegisterWrite[]): CompatibilityFinding[]
  *   fingerprintModels(arrays, { qemu?, binary? }): RegisterModel[]
+ *   identifyModel(arrays, { qemu?, cpu?, binary?, machineType? }): RegisterModel | undefined
+ *   destinationFor({ accelerator, arrays, qemu?, cpuModel?, binary?, machine?, writableMasks? })
  *   describeFinding(finding): string
  */
 export { predictLoad, prepareDestination, describeFinding } from './verdict';
@@ -13,6 +15,8 @@ export type { VerdictOptions } from './verdict';
 export type { PreparedDestination } from './verdict';
 export { writeWarnings } from './writes';
 export { fingerprintModels } from './fingerprint';
+export { destinationFor } from './destination';
+export type { HostDescription } from './destination';
 export type {
   CompatibilityFinding,
   CompatibilityRule,
@@ -23,3 +27,5 @@ export type {
   RegisterWrite,
   VcpuRegisters,
 } from './types';
+export { identifyModel, inferMachineOptions } from './identify';
+export type { ModelHints } from './identify';

@@ -53,7 +53,7 @@ export interface PreparedDestination {
   readonly writer: Uint8Array;
   /** Targets of writers: the registers whose value may not survive. */
   readonly watch: Int32Array;
-  /** TCG/HVF: a register the stream lacks is written from a slot never filled (measured: 0). */
+  /** TCG: a register the stream lacks is written from a slot never filled (measured: 0); KVM and HVF fill their slots at vCPU init (reference/qemu-cpreg.md). */
   readonly missingWritesZero: boolean;
 }
 
@@ -130,7 +130,7 @@ export function prepareDestination(d: Destination): PreparedDestination {
     target,
     writer,
     watch: Int32Array.from(watch),
-    missingWritesZero: d.accelerator !== 'kvm',
+    missingWritesZero: d.accelerator === 'tcg',
   };
   prepared.set(d, p);
   return p;
@@ -271,7 +271,7 @@ export function predictLoad(
     const isTarget = d.target[k] === 1;
     if (!d.checked[k] && !isWriter && !isTarget) continue;
     const missing = s < 0;
-    if (missing && !d.missingWritesZero) continue; // KVM: the register keeps its value
+    if (missing && !d.missingWritesZero) continue; // KVM, HVF: the register keeps its value
     const inSlot = missing ? 0 : inVi[s]!;
     const wLo = missing ? 0 : iw[2 * inSlot + LO]!;
     const wHi = missing ? 0 : iw[2 * inSlot + HI]!;

@@ -180,6 +180,7 @@ describe('registers and syncs', () => {
       id: 'vm1.cpu0',
       version: 2,
       written: [{ id: TPIDR_EL0, name: 'TPIDR_EL0', generic: false, value: '0x1122334455667788' }],
+      warnings: [],
     });
     const patch = await api()
       .patch('/v1/cpus/vm1.cpu0/registers')

@@ -4,6 +4,7 @@ import {
   predictLoad,
   prepareDestination,
   describeFinding,
+  destinationFor,
   writeWarnings,
   type CompatibilityRule,
   type Destination,
@@ -438,5 +439,22 @@ describe('matrix helpers', () => {
       'bits-not-kept: 1 register carries bits the destination does not keep: QEMU refuses the stream — ' +
         '0x603000000013d000 incoming 0x10 destination 0x0 keeps 0xf',
     );
+  });
+});
+
+describe('destinationFor: a host profile as a destination', () => {
+  it('TCG with QEMU version and CPU model takes the measured model; without them the rules; KVM its masks', () => {
+    const m = findRegisterModel({ qemu: '10.0', cpu: 'cortex-a57' })!;
+    const a = own(m);
+    const tcgHost = destinationFor({ accelerator: 'tcg', arrays: a, qemu: '10.0', cpuModel: 'cortex-a57' });
+    expect(tcgHost.model?.cpu).toBe('cortex-a57');
+    expect(predictLoad(a, tcgHost.destination).verdict).toBe('accepted');
+    expect(destinationFor({ accelerator: 'tcg', arrays: a }).model).toBeUndefined();
+    const masks = new Map([[ID_AA64MMFR0, 0xfn]]);
+    expect(destinationFor({ accelerator: 'kvm', arrays: a, writableMasks: masks }).destination).toEqual({
+      accelerator: 'kvm',
+      arrays: a,
+      writableMasks: masks,
+    });
   });
 });

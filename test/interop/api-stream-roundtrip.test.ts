@@ -334,7 +334,7 @@ for (const version of ['7.2', '10.0'] as const)
         'ID_MMFR0',
       ],
     ] as const)(
-      '%s of vCPU 1 changed: the pre-flight warns, QEMU refuses the stream',
+      '%s of vCPU 1 changed: the rewrite is refused (409) and, written anyway, the pre-flight warns and QEMU refuses the stream',
       async (_n, spec: VmSpec, reg: bigint, regName: string) => {
         const tag = `id-${spec.cpu}`;
         const src = `src-${spec.cpu}`;
@@ -355,7 +355,13 @@ for (const version of ['7.2', '10.0'] as const)
           .set('content-type', 'application/json')
           .send({ value: hex(changedValue) });
         expect(put.status).toBe(200);
+        // The service refuses the rewrite (its QEMU would refuse it) …
+        const refused = await post(`/v1/qemu-streams/rewrite?vm=${src}`, original);
+        expect(refused.status).toBe(409);
+        expect(refused.body.registers).toEqual([{ id: regHex, name: regName, generic: false }]);
+        // … and writes it when told to, so that QEMU can be asked.
         const rw = await post(`/v1/qemu-streams/rewrite?vm=${src}`, original)
+          .set('Prefer', 'handling=lenient')
           .buffer(true)
           .parse((res, cb) => {
             const parts: Buffer[] = [];
