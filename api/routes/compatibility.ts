@@ -31,7 +31,7 @@ function verdictView(p: PairVerdict) {
 }
 
 /** Registers named per finding (its `count` says how many there are): a matrix of 100,000 pairs stays small. */
-const DEFAULT_MAX_REGISTERS = 8;
+const DEFAULT_MAX_REGISTERS = 3;
 const MAX_REGISTERS = 4096;
 
 function maxRegistersParam(v: string | undefined): number {

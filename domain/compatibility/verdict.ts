@@ -265,9 +265,19 @@ export function predictLoad(
   const a = d.arrays;
   const vw = d.valueWords;
   const dVi = a.cpregValueIndexes;
-  for (let k = 0; k < d.n; k++) {
+  const n = d.n;
+  const writerOf = d.writer;
+  for (let k = 0; k < n; k++) {
     const s = src[k]!;
-    const isWriter = d.writer[k] === 1;
+    // The common case first: the stream carries the value the destination holds, nothing changed
+    // the register before, and (as a writer) it has nothing changed to overwrite: it reads back as
+    // it was and changes nothing.
+    if (s >= 0 && (dirty === undefined || (dirty[k] === 0 && writerOf[k] === 0))) {
+      const is = 2 * inVi[s]!;
+      const ds = 2 * dVi[k]!;
+      if (iw[is] === vw[ds] && iw[is + 1] === vw[ds + 1]) continue;
+    }
+    const isWriter = writerOf[k] === 1;
     const isTarget = d.target[k] === 1;
     if (!d.checked[k] && !isWriter && !isTarget) continue;
     const missing = s < 0;

@@ -78,8 +78,33 @@ let all: readonly RegisterModel[] | undefined;
 
 /** Every measured model (QEMU 7.2 and 10.0), decoded once. */
 export function registerModels(): readonly RegisterModel[] {
-  all ??= [...QEMU_7_2_MODELS, ...QEMU_10_0_MODELS].map(decodeModel);
+  all ??= withSharedUnstableBits([...QEMU_7_2_MODELS, ...QEMU_10_0_MODELS].map(decodeModel));
   return all;
+}
+
+/**
+ * Bits QEMU recomputes after a load (a timer's ISTATUS, from the timer's state at that moment) are
+ * recomputed by the same code for every CPU model of a QEMU version, but a probe sees them only
+ * when the timer happened to fire: each register's unstable bits are the union over the models of
+ * its QEMU version.
+ */
+function withSharedUnstableBits(models: RegisterModel[]): RegisterModel[] {
+  const union = new Map<string, bigint>();
+  for (const m of models)
+    for (const f of m.facts) {
+      if (f.unstable === 0n) continue;
+      const key = `${m.qemu} ${f.id}`;
+      union.set(key, (union.get(key) ?? 0n) | f.unstable);
+    }
+  return models.map((m) => {
+    if (!m.facts.some((f) => (union.get(`${m.qemu} ${f.id}`) ?? 0n) !== f.unstable)) return m;
+    const facts = m.facts.map((f) => {
+      const u = union.get(`${m.qemu} ${f.id}`) ?? 0n;
+      return u === f.unstable ? f : { ...f, unstable: u };
+    });
+    const index = new Map<RegId, RegisterFact>(facts.map((f) => [f.id, f]));
+    return { ...m, facts, fact: (id: RegId) => index.get(id) };
+  });
 }
 
 export interface ModelQuery {
