@@ -110,12 +110,15 @@ const OCTETS = { 'content-type': 'application/octet-stream' };
 export interface WriteOptions {
   ifMatch?: number | string;
   idempotencyKey?: string;
+  /** `Prefer: handling=strict`: refused (409 qemu-would-refuse) when the answer would carry warnings. */
+  strict?: boolean;
 }
 
 function writeHeaders(o: WriteOptions): Record<string, string> {
   const h: Record<string, string> = {};
   if (o.ifMatch !== undefined) h['if-match'] = ifMatch(o.ifMatch);
   if (o.idempotencyKey !== undefined) h['idempotency-key'] = o.idempotencyKey;
+  if (o.strict) h.prefer = 'handling=strict';
   return h;
 }
 

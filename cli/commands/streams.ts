@@ -44,13 +44,14 @@ export function streamCommands(define: CommandFactory, env: NodeJS.ProcessEnv): 
     );
 
   define('rewrite', { hint: 'cpreg --help' })
-    .usage('FILE.mig --vm NAME -o OUT.mig|- [--no-check]')
+    .usage('FILE.mig --vm NAME -o OUT.mig|- [--no-check] [--lenient]')
     .description("Write OUT.mig: FILE.mig with each vCPU's cpreg values replaced by the service's NAME.cpu<N>.")
     .argument('<file>', 'the stream (- reads stdin, and skips the check)')
     .requiredOption('--vm <name>', 'the vCPUs are NAME.cpu<N>')
     .requiredOption('-o, --output <out>', 'the rewritten stream (- for stdout)')
     .option('--no-check', 'skip the pre-check of the lists against GET /v1/cpus/{id}/arrays')
-    .action(async (file: string, o: { vm: string; output: string; check: boolean }, cmd: Command) =>
+    .option('--lenient', "write values the stream's QEMU would refuse (else the rewrite is refused, naming them)")
+    .action(async (file: string, o: { vm: string; output: string; check: boolean; lenient?: boolean }, cmd: Command) =>
       rewrite(globalsOf(cmd, env), file, o),
     );
 
@@ -158,7 +159,11 @@ async function checkRewrite(g: Globals, vm: string, info: StreamInfo): Promise<v
   }
 }
 
-async function rewrite(g: Globals, file: string, o: { vm: string; output: string; check: boolean }): Promise<void> {
+async function rewrite(
+  g: Globals,
+  file: string,
+  o: { vm: string; output: string; check: boolean; lenient?: boolean },
+): Promise<void> {
   const vm = vmName(o.vm);
   serverUrl(g);
   const { postFile, answerLine } = await import('../upload');
@@ -188,7 +193,14 @@ async function rewrite(g: Globals, file: string, o: { vm: string; output: string
     });
   let written: number;
   try {
-    const a = await postFile(g, `v1/qemu-streams/rewrite?${new URLSearchParams({ vm })}`, file, 'rewrite', sink);
+    const a = await postFile(
+      g,
+      `v1/qemu-streams/rewrite?${new URLSearchParams({ vm })}`,
+      file,
+      'rewrite',
+      sink,
+      o.lenient ? { prefer: 'handling=lenient' } : {},
+    );
     written = a.received;
     if (!toStdout)
       await new Promise<void>((resolve, reject) =>

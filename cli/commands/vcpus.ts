@@ -60,14 +60,20 @@ export function vcpuCommands(define: CommandFactory, env: NodeJS.ProcessEnv): vo
     );
 
   define('set')
-    .usage('ID REG=0xVALUE... [--if-match VERSION] [--idempotency-key KEY] [--json]')
+    .usage('ID REG=0xVALUE... [--if-match VERSION] [--idempotency-key KEY] [--strict] [--json]')
     .description('Write registers by name or id: one with PUT, several with one PATCH (all or nothing).')
     .argument('<id>', 'the vCPU')
     .argument('<assignments...>', 'REGISTER=0xVALUE (a name such as TPIDR_EL0 or an id)')
     .option('--if-match <version>', 'only if the vCPU is at this version (its ETag: 3 or "3")')
     .option('--idempotency-key <key>', 'a repeat with this key answers the first answer and records nothing')
-    .action(async (id: string, list: string[], o: { ifMatch?: string; idempotencyKey?: string }, cmd: Command) =>
-      set(globalsOf(cmd, env), id, assignments(list), o),
+    .option('--strict', "refuse the write (record nothing) when the vCPU's own QEMU would refuse or lose a value")
+    .action(
+      async (
+        id: string,
+        list: string[],
+        o: { ifMatch?: string; idempotencyKey?: string; strict?: boolean },
+        cmd: Command,
+      ) => set(globalsOf(cmd, env), id, assignments(list), o),
     );
 
   define('sync')
@@ -82,6 +88,7 @@ export function vcpuCommands(define: CommandFactory, env: NodeJS.ProcessEnv): vo
     .addOption(new Option('--level <level>', 'to-accelerator: the KVM put level').choices(['runtime', 'reset', 'full']))
     .option('--if-match <version>', 'only if the vCPU is at this version')
     .option('--idempotency-key <key>', 'a repeat with this key answers the first answer and records nothing')
+    .option('--strict', "from-accelerator: refuse (record nothing) values the vCPU's own QEMU would refuse or lose")
     .action(async (id: string, direction: string, list: string[], o: SyncOptions, cmd: Command) =>
       sync(globalsOf(cmd, env), id, direction, list, o),
     );
@@ -117,6 +124,7 @@ interface CreateOptions {
 }
 
 interface SyncOptions {
+  strict?: boolean;
   failed?: string[];
   level?: 'runtime' | 'reset' | 'full';
   ifMatch?: string;
@@ -249,13 +257,14 @@ async function set(
   g: Globals,
   id: string,
   values: Record<string, string>,
-  o: { ifMatch?: string; idempotencyKey?: string },
+  o: { ifMatch?: string; idempotencyKey?: string; strict?: boolean },
 ): Promise<void> {
   const api = await connect(g);
   const { writeRegisters } = await import('../../client');
   const { summary } = await writeRegisters(api, id, values, {
     ...(o.ifMatch !== undefined ? { ifMatch: o.ifMatch } : {}),
     ...(o.idempotencyKey !== undefined ? { idempotencyKey: o.idempotencyKey } : {}),
+    ...(o.strict ? { strict: true } : {}),
   });
   if (g.json) return printJson(g, summary);
   g.out(`${summary.id}: version ${summary.version}`);
@@ -263,6 +272,8 @@ async function set(
     summary.written.map((w) => [shownName(w), w.value]),
     '  ',
   ).forEach((l) => g.out(l));
+  const { findingLine } = await import('./migration');
+  for (const w of summary.warnings ?? []) g.out(`  warning: ${findingLine(w)}`);
 }
 
 async function sync(g: Globals, id: string, direction: string, list: string[], o: SyncOptions): Promise<void> {
@@ -271,6 +282,7 @@ async function sync(g: Globals, id: string, direction: string, list: string[], o
   const { ifMatch, unwrap } = await import('../../client');
   if (o.ifMatch !== undefined) headers['if-match'] = ifMatch(o.ifMatch);
   if (o.idempotencyKey !== undefined) headers['idempotency-key'] = o.idempotencyKey;
+  if (o.strict) headers.prefer = 'handling=strict';
   let body;
   if (direction === 'from-accelerator') {
     if (o.level) throw new UsageError('--level is for to-accelerator', hint);
@@ -293,6 +305,8 @@ async function sync(g: Globals, id: string, direction: string, list: string[], o
       (r.changed ?? []).map((c) => [shownName(c), c.value]),
       '  ',
     ).forEach((l) => g.out(l));
+    const { findingLine } = await import('./migration');
+    for (const w of r.warnings ?? []) g.out(`  warning: ${findingLine(w)}`);
   } else {
     g.out(
       `${r.id}: version ${r.version}, write ${r.write?.length ?? 0} registers${r.level ? ` (level ${r.level})` : ''}`,

@@ -163,6 +163,27 @@ describe('against a server', () => {
     expect(fs.existsSync(out + '.part')).toBe(false);
   });
 
+  test("QEMU's verdict: set warns, --strict refuses (exit 1, nothing recorded); rewrite refuses, --lenient writes", async () => {
+    const env = { CPREG_URL: server.url };
+    expect((await cpreg(['import', mig, '--vm', 'qv'], env)).code).toBe(0);
+    const strict = await cpreg(['set', 'qv.cpu0', 'ID_AA64MMFR0_EL1=0x0', '--strict'], env);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toMatch(/^cpreg: 409 .*constant/);
+    expect(strict.stderr.split('\n')).toHaveLength(2);
+    expect((await request(server.url).get('/v1/cpus/qv.cpu0')).body.version).toBe(1);
+    const warned = await cpreg(['set', 'qv.cpu0', 'ID_AA64MMFR0_EL1=0x0'], env);
+    expect(warned.code).toBe(0);
+    expect(warned.stdout).toMatch(/warning: constant-differs: .*ID_AA64MMFR0_EL1 \(incoming 0x0000000000000000/);
+    const out = path.join(dir, 'qv.mig');
+    const refused = await cpreg(['rewrite', mig, '--vm', 'qv', '-o', out], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^cpreg: 409 .*ID_AA64MMFR0_EL1|would refuse/);
+    expect(fs.existsSync(out)).toBe(false);
+    const lenient = await cpreg(['rewrite', mig, '--vm', 'qv', '-o', out, '--lenient'], env);
+    expect(lenient.code).toBe(0);
+    expect(fs.statSync(out).size).toBe(fs.statSync(mig).size);
+  });
+
   test('a refusal after the answer started (server aborts): exit 1, one line, no output file', async () => {
     const small = await startServer(
       configFromEnv({
