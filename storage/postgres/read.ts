@@ -1,69 +1,19 @@
-import type {
-  EventMetadata,
-  EventPayload,
-  FeedPage,
-  ListStreamsQuery,
-  RawEvent,
-  RawPage,
-  StoredEvent,
-  StreamInfo,
-  StreamPage,
-} from '../event-store';
+import type { EventPayload, FeedPage, ListStreamsQuery, RawPage, StreamInfo, StreamPage } from '../event-store';
+import {
+  EVENT_COLUMNS,
+  STREAM_COLUMNS,
+  toRawEvent,
+  toStoredEvent,
+  toStreamInfo,
+  type EventRow,
+  type StreamRow,
+} from '../rows';
 import type { PgDb, Row } from './db';
 
 const MAX_VERSION = Number.MAX_SAFE_INTEGER;
 const MAX_PAGE = 10_000;
 
-/** Column order of every full event read (as storage/sqlite/rows.ts). */
-export const EVENT_COLUMNS = 'position, stream_id, version, type, schema_version, data, metadata, hash';
-type EventRow = [number, string, number, string, number, string, string, Buffer];
-
-export function toStoredEvent(r: EventRow): StoredEvent {
-  return {
-    position: r[0],
-    streamId: r[1],
-    version: r[2],
-    type: r[3],
-    schemaVersion: r[4],
-    data: JSON.parse(r[5]),
-    metadata: JSON.parse(r[6]) as EventMetadata,
-    hash: r[7].toString('hex'),
-  };
-}
-
-function toRawEvent(r: EventRow): RawEvent {
-  return {
-    position: r[0],
-    streamId: r[1],
-    version: r[2],
-    type: r[3],
-    schemaVersion: r[4],
-    dataText: r[5],
-    metadataText: r[6],
-    hash: r[7].toString('hex'),
-  };
-}
-
-interface StreamRow {
-  stream_id: string;
-  version: number;
-  created_at: string;
-  updated_at: string;
-  labels: string;
-}
-
-function toStreamInfo(r: StreamRow): StreamInfo {
-  return {
-    streamId: r.stream_id,
-    version: r.version,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    labels: JSON.parse(r.labels),
-  };
-}
-
 const clampPage = (limit: number) => Math.max(1, Math.min(MAX_PAGE, Math.floor(limit)));
-const STREAM_COLUMNS = 'stream_id, version, created_at, updated_at, labels';
 
 /**
  * Reads: plain indexed queries under READ COMMITTED. Every row a query returns was committed

@@ -10,28 +10,11 @@ import type {
 } from '../event-store';
 import type { JsonPage } from '../event-json';
 import type { Db } from './open';
-import { EVENT_COLUMNS, PAYLOAD_COLUMNS, toRawEvent, toStoredEvent, type EventRow } from './rows';
+import { EVENT_COLUMNS, toRawEvent, toStoredEvent, toStreamInfo, type EventRow, type StreamRow } from '../rows';
+import { PAYLOAD_COLUMNS } from './rows';
 
 const MAX_VERSION = Number.MAX_SAFE_INTEGER;
 const MAX_PAGE = 10_000;
-
-interface StreamRow {
-  stream_id: string;
-  version: number;
-  created_at: string;
-  updated_at: string;
-  labels: string;
-}
-
-function toStreamInfo(r: StreamRow): StreamInfo {
-  return {
-    streamId: r.stream_id,
-    version: r.version,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    labels: JSON.parse(r.labels),
-  };
-}
 
 /** Reads: plain indexed queries in WAL mode, so they never wait for (or block) a writer. */
 export class Reader {

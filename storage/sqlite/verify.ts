@@ -1,16 +1,13 @@
-import { canonicalEventText, chainHash, GENESIS_HASH } from '../canonical';
+import { ChainWalk } from '../chain-walk';
 import type { VerifyAnchor, VerifyReport } from '../event-store';
+import { EVENT_COLUMNS, type EventRow } from '../rows';
 import type { Db } from './open';
-
-type Row = [number, string, number, string, number, string, string, Buffer];
 
 const PAGE = 5000;
 
 /**
- * Walks every event in position order, recomputing the chain from the stored bytes:
- * an edited row changes its hash; a deleted row leaves a gap and breaks the next row's link;
- * an inserted row has no valid link (or repeats/skips a stream version). Never re-parses JSON
- * (the stored text is the canonical text).
+ * Walks every event in position order with the walk both backends share (storage/chain-walk.ts);
+ * sqlite_sequence shows a deleted tail.
  *
  * One read transaction, so the walk and the sequence check see the same moment even while
  * another process appends (WAL: it neither waits for nor blocks that writer). `db` should be a
@@ -27,50 +24,17 @@ export async function verifyChain(db: Db, anchor?: VerifyAnchor): Promise<Verify
 }
 
 async function walk(db: Db, anchor?: VerifyAnchor): Promise<VerifyReport> {
-  const page = db
-    .prepare(
-      'SELECT position, stream_id, version, type, schema_version, data, metadata, hash FROM events WHERE position > ? ORDER BY position LIMIT ?',
-    )
-    .raw(true);
-  const versions = new Map<string, number>();
-  let prevHash: Buffer = GENESIS_HASH;
-  let prevPos = 0;
-  let events = 0;
-  let anchorSeen = false;
-  const broken = (position: number, reason: string): VerifyReport => ({
-    ok: false,
-    events,
-    headPosition: prevPos,
-    headHash: prevHash.toString('hex'),
-    firstBrokenPosition: position,
-    reason,
-  });
+  const page = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`).raw(true);
+  const w = new ChainWalk(anchor);
   // a row placed before position 1 would be invisible to a walk (and to the feed)
   const stray = db.prepare('SELECT position FROM events WHERE position < 1 ORDER BY position LIMIT 1').pluck().get() as
     number | undefined;
-  if (stray !== undefined) return broken(stray, `position ${stray} is not a valid position`);
+  if (stray !== undefined) return w.broken(stray, `position ${stray} is not a valid position`);
   for (;;) {
-    const rows = page.all(prevPos, PAGE) as Row[];
-    for (const [position, streamId, version, type, schemaVersion, dataText, metadataText, hash] of rows) {
-      if (position !== prevPos + 1) return broken(position, `position ${position} follows ${prevPos}: rows missing`);
-      const last = versions.get(streamId) ?? 0;
-      if (version !== last + 1) return broken(position, `stream ${streamId} version ${version} follows ${last}`);
-      const expected = chainHash(
-        prevHash,
-        canonicalEventText({ position, streamId, version, type, schemaVersion, dataText, metadataText }),
-      );
-      if (!Buffer.isBuffer(hash) || !expected.equals(hash)) {
-        return broken(position, `hash of event ${position} does not match its bytes and its predecessor`);
-      }
-      if (anchor && position === anchor.position) {
-        if (hash.toString('hex') !== anchor.hash.toLowerCase())
-          return broken(position, `event ${position} differs from the anchored hash`);
-        anchorSeen = true;
-      }
-      versions.set(streamId, version);
-      prevHash = hash;
-      prevPos = position;
-      events++;
+    const rows = page.all(w.prevPos, PAGE) as EventRow[];
+    for (const row of rows) {
+      const bad = w.step(row);
+      if (bad) return bad;
     }
     if (rows.length < PAGE) break;
     await new Promise((r) => setImmediate(r));
@@ -78,23 +42,22 @@ async function walk(db: Db, anchor?: VerifyAnchor): Promise<VerifyReport> {
   const seq =
     (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined)?.seq ??
     0;
-  if (seq > prevPos)
-    return broken(prevPos + 1, `positions up to ${seq} were given but the chain ends at ${prevPos}: rows deleted`);
-  // streams.version (what listings answer and what an append continues from) must be the log's head
+  if (seq > w.prevPos)
+    return w.broken(
+      w.prevPos + 1,
+      `positions up to ${seq} were given but the chain ends at ${w.prevPos}: rows deleted`,
+    );
   for (const [streamId, version] of db
     .prepare('SELECT stream_id, version FROM streams ORDER BY stream_id')
     .raw(true)
     .iterate() as IterableIterator<[string, number]>) {
-    const head = versions.get(streamId) ?? 0;
-    if (head !== version)
-      return broken(
-        head === 0 ? prevPos : firstPositionOf(db, streamId, head),
-        `stream ${streamId} is recorded at version ${version} but its events end at ${head}`,
-      );
+    const wrong = w.streamMismatch(streamId, version);
+    if (wrong) {
+      const head = w.headOf(streamId);
+      return w.broken(head === 0 ? w.prevPos : firstPositionOf(db, streamId, head), wrong);
+    }
   }
-  if (anchor && !anchorSeen)
-    return broken(anchor.position, `anchored position ${anchor.position} is beyond the chain's head ${prevPos}`);
-  return { ok: true, events, headPosition: prevPos, headHash: prevHash.toString('hex') };
+  return w.finish();
 }
 
 function firstPositionOf(db: Db, streamId: string, version: number): number {
