@@ -16,11 +16,9 @@ function registerView(state: VcpuState, r: FindingRegister) {
     ...(r.basis === undefined ? {} : { basis: r.basis }),
     ...(r.incoming === undefined ? {} : { incoming: formatValue(r.id, r.incoming) }),
     ...(r.destination === undefined ? {} : { destination: formatValue(r.id, r.destination) }),
-    ...(r.kept === undefined ? {} : { kept: hex64(r.kept) }),
+    ...(r.keeps === undefined ? {} : { kept: hex64(r.keeps) }),
     ...(r.becomes === undefined ? {} : { becomes: formatValue(r.id, r.becomes) }),
-    ...(r.overwrittenBy === undefined
-      ? {}
-      : { overwrittenBy: formatRegId(r.overwrittenBy), overwrittenByName: infoOf(state, r.overwrittenBy).name }),
+    ...(r.by === undefined ? {} : { overwrittenBy: formatRegId(r.by), overwrittenByName: infoOf(state, r.by).name }),
   };
 }
 

@@ -19,32 +19,34 @@ export interface ProfileInput {
 /** The CPU models whose measured constants a list matches, for one QEMU version. */
 export type Fingerprint = (qemu: string, ids: readonly RegId[], values: readonly bigint[]) => string[];
 
-/** One register a finding is about, with the values that make the finding. */
+/** One register a finding is about, with the values that make the finding (the domain's RegisterFinding). */
 export interface FindingRegister {
-  id: RegId;
+  readonly id: RegId;
   /** Where the register's behaviour comes from: `measured`, `rule`, `kvm-writable-mask`. */
-  basis?: string;
-  incoming?: bigint;
-  destination?: bigint;
-  kept?: bigint;
+  readonly basis?: string;
+  readonly incoming?: bigint;
+  readonly destination?: bigint;
+  /** The bits the destination keeps. */
+  readonly keeps?: bigint;
   /** What it reads after the load (overwritten-on-load, missing-register). */
-  becomes?: bigint;
-  overwrittenBy?: RegId;
+  readonly becomes?: bigint;
+  /** The register whose write replaces this one's value. */
+  readonly by?: RegId;
 }
 
 /** A reason QEMU would refuse the load, or a warning that a value will not survive it. */
 export interface Finding {
-  rule: string;
-  message: string;
+  readonly rule: string;
+  readonly message: string;
   /** How many registers the rule applies to (`registers` may be cut short). */
-  count?: number;
-  registers: FindingRegister[];
+  readonly count?: number;
+  readonly registers: readonly FindingRegister[];
 }
 
 export interface Prediction {
-  verdict: 'accepted' | 'refused';
-  reasons: Finding[];
-  warnings: Finding[];
+  readonly verdict: 'accepted' | 'refused';
+  readonly reasons: readonly Finding[];
+  readonly warnings: readonly Finding[];
 }
 
 /** QEMU's cpu_post_load verdict for a vCPU's list loaded on a host, predicted (hosts prepared once). */
@@ -128,6 +130,26 @@ export class Fleet {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each predictor's own prepared form
     private readonly predictor: Predictor<any> = mergeRulesPredictor,
   ) {}
+
+  /**
+   * The same pairs, one vCPU's row at a time (each host prepared once): a large matrix is answered
+   * as it is computed, never held whole.
+   */
+  *rows(
+    cpus: ReadonlyArray<{ id: string; state: VcpuState }>,
+    hosts: ReadonlyArray<{ id: string; profile: HostProfile }>,
+    opts: MatrixOptions = {},
+  ): Generator<PairVerdict[]> {
+    const prepared: unknown[] = hosts.map((h) => this.predictor.prepare(h.profile));
+    for (const c of cpus) {
+      yield hosts.map((h, k) => ({
+        cpu: c.id,
+        hostProfile: h.id,
+        state: c.state,
+        ...this.predictor.predict(c.state.arrays, prepared[k], opts),
+      }));
+    }
+  }
 
   /** Every pair of the given vCPUs and profiles, vCPU-major. */
   matrix(

@@ -4,7 +4,6 @@ import { layoutArrays, writeValueAt } from '../domain/cpreg-arrays';
 import type { HostProfile } from '../domain/host-profile/profile';
 import type { QemuVersion } from '../domain/register-model';
 import { profileArrays, type Fingerprint, type Predictor } from './fleet';
-import { predictionOf } from './vcpu-compatibility';
 
 const QEMU_VERSIONS: readonly string[] = ['7.2', '10.0'];
 
@@ -30,7 +29,7 @@ export const measuredPredictor: Predictor<PreparedDestination> = {
     });
     return prepareDestination({ accelerator: 'tcg', arrays, ...(model ? { model } : {}) });
   },
-  predict: (incoming, prepared, opts) => predictionOf(predictLoad(incoming, prepared, opts)),
+  predict: (incoming, prepared, opts) => predictLoad(incoming, prepared, opts),
 };
 
 /** The CPU models of a QEMU version whose measured constants a host's list matches. */

@@ -1,11 +1,4 @@
-import {
-  identifyModel,
-  predictLoad,
-  writeWarnings,
-  type CompatibilityFinding,
-  type Destination,
-  type LoadVerdict,
-} from '../domain/compatibility';
+import { identifyModel, predictLoad, writeWarnings, type Destination } from '../domain/compatibility';
 import { indexOfReg, readValueAt, slotsFor, type CpregArrays } from '../domain/cpreg-arrays';
 import type { QemuVersion, RegisterModel } from '../domain/register-model';
 import type { RegId } from '../domain/regid';
@@ -13,28 +6,6 @@ import type { VcpuEvent, VcpuState } from '../domain/vcpu';
 import type { Finding, Prediction } from './fleet';
 
 const QEMU_VERSIONS: readonly string[] = ['7.2', '10.0'];
-
-/** A domain finding as the application answers it. */
-export function findingOf(f: CompatibilityFinding): Finding {
-  return {
-    rule: f.rule,
-    message: f.message,
-    count: f.count,
-    registers: f.registers.map((r) => ({
-      id: r.id,
-      basis: r.basis,
-      ...(r.incoming === undefined ? {} : { incoming: r.incoming }),
-      ...(r.destination === undefined ? {} : { destination: r.destination }),
-      ...(r.keeps === undefined ? {} : { kept: r.keeps }),
-      ...(r.becomes === undefined ? {} : { becomes: r.becomes }),
-      ...(r.by === undefined ? {} : { overwrittenBy: r.by }),
-    })),
-  };
-}
-
-export function predictionOf(v: LoadVerdict): Prediction {
-  return { verdict: v.verdict, reasons: v.reasons.map(findingOf), warnings: v.warnings.map(findingOf) };
-}
 
 /**
  * The measured model of the QEMU a TCG vCPU runs on: from its labels `qemu.version` and
@@ -87,7 +58,7 @@ export function vcpuDestination(state: VcpuState, arrays: CpregArrays = state.ar
 
 /** QEMU's verdict on loading `incoming` into this vCPU (the migration pre-flight's). */
 export function checkOnVcpu(state: VcpuState, incoming: CpregArrays): Prediction {
-  return predictionOf(predictLoad(incoming, vcpuDestination(state)));
+  return predictLoad(incoming, vcpuDestination(state));
 }
 
 /** The values a command's events set (a write, a sync from the accelerator). */
@@ -132,5 +103,5 @@ export function writeAdvice(before: VcpuState | undefined, events: readonly Vcpu
   return writeWarnings(
     { accelerator: before.accelerator, arrays: asQemuHoldsThem(before.arrays, model), ...(model ? { model } : {}) },
     writes,
-  ).map(findingOf);
+  );
 }

@@ -5,7 +5,7 @@ import { predictLoad } from '../domain/compatibility';
 import { layoutArrays } from '../domain/cpreg-arrays';
 import type { CpuCpregBlock } from '../domain/qemu-stream';
 import { NotFoundError, QemuWouldRefuseError, refusing } from './errors';
-import { findingOf, vcpuDestination } from './vcpu-compatibility';
+import { vcpuDestination } from './vcpu-compatibility';
 import type { VcpuQueries } from './vcpu-queries';
 import { vcpuIdOf } from './vm-import';
 
@@ -58,7 +58,7 @@ function refuseWhatQemuRefuses(id: string, state: VcpuState, cpu: Readonly<CpuCp
   const destination = { ...own, cpregValues: cpu.values };
   const v = predictLoad(incoming, vcpuDestination(state, destination));
   if (v.verdict === 'accepted') return;
-  const reasons = v.reasons.map(findingOf);
+  const reasons = v.reasons;
   throw new QemuWouldRefuseError(
     id,
     state.accelerator,

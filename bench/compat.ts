@@ -7,14 +7,15 @@
  *  - the same with the merge rules only (the pre-flight before the model: list walk and ID
  *    registers), its baseline in the same run — the ratio is what the measured model costs;
  *  - the answer's JSON (the route's rendering, names included), in ms;
- *  - end to end: POST /v1/compatibility over HTTP on a SQLite store holding the fleet (the vCPUs
- *    selected by label, read, judged, rendered and sent), at the route's default of 3 registers
+ *  - end to end: POST /v1/compatibility to the server (its own process) on a SQLite file holding
+ *    the fleet (the vCPUs selected by label, read, judged, rendered and sent; the client counts bytes), at the route's default of 1 register
  *    named per finding and at maxRegisters=0 (rules and counts only).
  * Run: npm run bench:build && node build/bench/compat.js   (BENCH_ROUNDS=… for more rounds)
  */
 import * as fs from 'fs';
+import { spawn } from 'child_process';
 import * as http from 'http';
-import type { AddressInfo } from 'net';
+import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { Fleet, mergeRulesPredictor } from '../app/fleet';
@@ -24,8 +25,9 @@ import { layoutArrays, writeValueAt } from '../domain/cpreg-arrays';
 import type { HostProfile } from '../domain/host-profile/profile';
 import { readStream } from '../domain/qemu-stream';
 import type { VcpuState } from '../domain/vcpu';
-import { makeTestApp } from '../test/helpers/app';
-import { httpRequest } from './lib/http-client';
+import { CpregService } from '../app/service';
+import { SqliteEventStore } from '../storage/sqlite/sqlite-event-store';
+import { freePort } from './lib/http-server';
 import { appendResults } from './lib/machine';
 import { mulberry32 } from './lib/rng';
 import { fmt, median, spread } from './lib/stats';
@@ -82,7 +84,7 @@ const hosts: { id: string; profile: HostProfile }[] = Array.from({ length: PROFI
   };
 });
 
-const MAXR = 3; // the route's default maxRegisters
+const MAXR = 1; // the matrix route's default maxRegisters
 const measured = new Fleet(undefined, measuredPredictor);
 const rules = new Fleet(undefined, mergeRulesPredictor);
 const time = (fn: () => unknown): number => {
@@ -127,63 +129,86 @@ for (let r = 0; r < ROUNDS; r++) {
 
 const total = tMeasured.map((t, i) => t + tJson[i]!);
 
-/** The same matrix through the API: a SQLite store with the fleet, the route's answer over HTTP. */
+/** The same matrix through the API: the fleet in a SQLite file, served by the server's own process. */
 async function overHttp(): Promise<{ full: number[]; rulesOnly: number[]; bytes: number[] }> {
-  const t = makeTestApp();
-  const server = http.createServer(t.app);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const target = { host: '127.0.0.1', port: (server.address() as AddressInfo).port };
-  try {
-    for (const c of cpus) {
-      const a = c.state.arrays;
-      const ids = [...a.cpregIndexes];
-      // A JSON create takes 32-bit registers' values as 32 bits (a710's CTR/CLIDR views carry
-      // upper bits only through a stream import).
-      const width = (id: bigint) => (((id >> 52n) & 0xfn) === 2n ? 0xffffffffn : (1n << 64n) - 1n);
-      const values = ids.map((id, i) => [id, a.cpregValues[a.cpregValueIndexes[i]!]! & width(id)] as const);
-      await t.service.execute(
-        [
-          {
-            streamId: c.id,
-            command: { type: 'CreateVcpu', accelerator: 'tcg', registers: ids, values, labels: { fleet: 'bench' } },
-          },
-        ],
-        { metadata: { actor: 'bench' }, answer: () => null },
-      );
-    }
-    for (const h of hosts)
-      await t.service.profiles.set(
-        h.id,
-        h.profile,
-        { kind: 'json' },
-        { metadata: { actor: 'bench' }, answer: () => null },
-      );
-    const post = async (q: string) => {
+  const dirTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cpreg-bench-compat-'));
+  const file = path.join(dirTmp, 'cpreg.db');
+  const store = new SqliteEventStore({ file });
+  const service = new CpregService(store);
+  const meta = { metadata: { actor: 'bench' }, answer: () => null };
+  for (const c of cpus) {
+    const a = c.state.arrays;
+    const ids = [...a.cpregIndexes];
+    // A JSON create takes 32-bit registers' values as 32 bits (a710's CTR/CLIDR views carry
+    // upper bits only through a stream import).
+    const width = (id: bigint) => (((id >> 52n) & 0xfn) === 2n ? 0xffffffffn : (1n << 64n) - 1n);
+    const values = ids.map((id, i) => [id, a.cpregValues[a.cpregValueIndexes[i]!]! & width(id)] as const);
+    await service.execute(
+      [
+        {
+          streamId: c.id,
+          command: { type: 'CreateVcpu', accelerator: 'tcg', registers: ids, values, labels: { fleet: 'bench' } },
+        },
+      ],
+      meta,
+    );
+  }
+  for (const h of hosts) await service.profiles.set(h.id, h.profile, { kind: 'json' }, meta);
+  await service.close();
+
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(__dirname, '..', 'api', 'main.js')], {
+    cwd: path.join(__dirname, '../..'),
+    env: { ...process.env, CPREG_DB: file, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  /** One POST; the answer's bytes are counted, not kept (the client is not what is measured). */
+  const post = (q: string) =>
+    new Promise<{ ms: number; bytes: number; status: number }>((resolve, reject) => {
       const t0 = performance.now();
-      const r = await httpRequest(target, {
-        method: 'POST',
-        path: `/v1/compatibility${q}`,
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ cpus: { label: { fleet: 'bench' } } }),
-        timeoutMs: 120_000,
-      });
-      if (r.status !== 200) throw new Error(`POST /v1/compatibility: ${r.status} ${r.text.slice(0, 200)}`);
-      return { ms: performance.now() - t0, bytes: r.text.length };
-    };
-    await post('?maxRegisters=0'); // warm-up
+      const body = JSON.stringify({ cpus: { label: { fleet: 'bench' } } });
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: `/v1/compatibility${q}`,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          let bytes = 0;
+          res.on('data', (d: Buffer) => (bytes += d.length));
+          res.on('end', () => resolve({ ms: performance.now() - t0, bytes, status: res.statusCode ?? 0 }));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  try {
+    for (let k = 0; ; k++) {
+      try {
+        if ((await post('?maxRegisters=0')).status === 200) break; // also the warm-up
+      } catch {
+        if (k > 300) throw new Error('the server did not start');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
     const full: number[] = [];
     const rulesOnly: number[] = [];
     const bytes: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const a = await post('');
+      if (a.status !== 200) throw new Error(`POST /v1/compatibility: ${a.status}`);
       full.push(a.ms);
       bytes.push(a.bytes);
       rulesOnly.push((await post('?maxRegisters=0')).ms);
     }
     return { full, rulesOnly, bytes };
   } finally {
-    server.close();
-    await t.close();
+    child.kill();
+    await new Promise((r) => child.once('exit', r));
+    fs.rmSync(dirTmp, { recursive: true, force: true });
   }
 }
 

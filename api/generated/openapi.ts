@@ -926,7 +926,7 @@ export interface components {
          */
         IfNoneMatch: string;
         IdempotencyKey: string;
-        /** @description At most this many registers named per finding (its `count` says how many there are). */
+        /** @description At most this many registers named per finding (its `count` says how many there are). Default 1 for POST /v1/compatibility (a fleet matrix), 64 for one vCPU's row. */
         MaxRegisters: number;
         /** @description RFC 7240. `handling=strict`: a write whose values the vCPU's own QEMU would refuse or lose (the answer's `warnings`) is refused with 409 `qemu-would-refuse` and nothing is recorded. On a stream rewrite, `handling=lenient` writes values the stream's QEMU would refuse (otherwise 409). Answered with `Preference-Applied`. */
         Prefer: string;
@@ -1999,7 +1999,7 @@ export interface operations {
     compatibilityMatrix: {
         parameters: {
             query?: {
-                /** @description At most this many registers named per finding (its `count` says how many there are). */
+                /** @description At most this many registers named per finding (its `count` says how many there are). Default 1 for POST /v1/compatibility (a fleet matrix), 64 for one vCPU's row. */
                 maxRegisters?: components["parameters"]["MaxRegisters"];
             };
             header?: never;
@@ -2028,7 +2028,7 @@ export interface operations {
     vcpuCompatibility: {
         parameters: {
             query?: {
-                /** @description At most this many registers named per finding (its `count` says how many there are). */
+                /** @description At most this many registers named per finding (its `count` says how many there are). Default 1 for POST /v1/compatibility (a fleet matrix), 64 for one vCPU's row. */
                 maxRegisters?: components["parameters"]["MaxRegisters"];
                 /** @description Only the profiles with these labels (`key=value`, repeatable). */
                 label?: string[];

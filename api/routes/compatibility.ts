@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { PairVerdict } from '../../app/fleet';
 import type { ProfileAt } from '../../app/host-profiles';
@@ -30,12 +30,16 @@ function verdictView(p: PairVerdict) {
   };
 }
 
-/** Registers named per finding (its `count` says how many there are): a matrix of 100,000 pairs stays small. */
-const DEFAULT_MAX_REGISTERS = 3;
+/**
+ * Registers named per finding by default (its `count` says how many there are): one in the fleet
+ * matrix, whose 50,000 pairs would otherwise be 85 MB of JSON at three; 64 for one vCPU's row.
+ */
+const MATRIX_MAX_REGISTERS = 1;
+const ROW_MAX_REGISTERS = 64;
 const MAX_REGISTERS = 4096;
 
-function maxRegistersParam(v: string | undefined): number {
-  if (v === undefined) return DEFAULT_MAX_REGISTERS;
+function maxRegistersParam(v: string | undefined, byDefault: number): number {
+  if (v === undefined) return byDefault;
   if (!/^\d{1,4}$/.test(v) || Number(v) > MAX_REGISTERS) {
     throw badRequest(`maxRegisters must be an integer from 0 to ${MAX_REGISTERS}`);
   }
@@ -54,26 +58,63 @@ export function compatibilityRoutes(ctx: AppContext): Router {
     if (Array.isArray(s)) return Promise.all(s.map((id) => ctx.service.profiles.get(id)));
     return ctx.service.profiles.all(s?.label ?? {});
   }
-  const answer = (cpus: VcpuAt[], hosts: ProfileAt[], maxRegisters: number) => {
+  /**
+   * The matrix as JSON, written one vCPU's row at a time as it is judged: the pairs of a large
+   * matrix are never all held (nor one string of all of them), and the answer starts at once.
+   */
+  const answer = async (res: Response, cpus: VcpuAt[], hosts: ProfileAt[], maxRegisters: number) => {
     if (cpus.length * hosts.length > MAX_PAIRS) {
       throw badRequest(`${cpus.length} vCPUs × ${hosts.length} profiles is more than ${MAX_PAIRS} pairs: select fewer`);
     }
-    const m = ctx.service.fleet.matrix(cpus, hosts, { maxRegistersPerFinding: maxRegisters });
-    return { cpus: m.cpus, hostProfiles: m.hostProfiles, pairs: m.pairs.map(verdictView) };
+    res.status(200).type('application/json');
+    let chunk =
+      `{"cpus":${JSON.stringify(cpus.map((c) => c.id))},"hostProfiles":${JSON.stringify(hosts.map((h) => h.id))},` +
+      '"pairs":[';
+    let first = true;
+    for (const row of ctx.service.fleet.rows(cpus, hosts, { maxRegistersPerFinding: maxRegisters })) {
+      for (const p of row) {
+        chunk += (first ? '' : ',') + JSON.stringify(verdictView(p));
+        first = false;
+      }
+      if (chunk.length >= 1 << 16) {
+        const more = res.write(chunk);
+        chunk = '';
+        if (!more) await drained(res);
+      }
+    }
+    res.end(chunk + ']}');
   };
 
   r.post('/v1/compatibility', requireJson, jsonBody, async (req, res) => {
     const q = onlyQuery(req.query, ['maxRegisters']);
     const b = parseBody(matrixBody, req.body);
-    res.json(answer(await cpusOf(b.cpus), await profilesOf(b.hostProfiles), maxRegistersParam(q.maxRegisters)));
+    const max = maxRegistersParam(q.maxRegisters, MATRIX_MAX_REGISTERS);
+    await answer(res, await cpusOf(b.cpus), await profilesOf(b.hostProfiles), max);
   });
 
   r.get('/v1/cpus/:id/compatibility', async (req, res) => {
     const { label, ...rest } = (req.query ?? {}) as Record<string, unknown>;
     const o = onlyQuery(rest, ['maxRegisters']);
+    const max = maxRegistersParam(o.maxRegisters, ROW_MAX_REGISTERS);
     const cpu = await q.get(pathParam(req, 'id'));
-    res.json(answer([cpu], await ctx.service.profiles.all(labelsQuery(label)), maxRegistersParam(o.maxRegisters)));
+    await answer(res, [cpu], await ctx.service.profiles.all(labelsQuery(label)), max);
   });
 
   return r;
+}
+
+/** Resolves when the answer takes more; rejects when the client went away. */
+function drained(res: Response): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (e?: Error) => {
+      res.off('drain', ok);
+      res.off('close', gone);
+      if (e) reject(e);
+      else resolve();
+    };
+    const ok = () => done();
+    const gone = () => done(new Error('the client closed the connection'));
+    res.on('drain', ok);
+    res.on('close', gone);
+  });
 }
