@@ -250,3 +250,21 @@ describe('KVM destinations: the structural rules, ID registers constant unless t
     expect(by('kvm-small').reasons[0].rule).toBe('more-registers');
   });
 });
+
+describe('fingerprinting a profile without cpuModel', () => {
+  test("QEMU 10.0 cortex-a57: found; constants no measured model has, or another version's list: 422 saying so, nothing recorded", async () => {
+    const a57 = stream('q10-aarch64-cortex-a57-smp2');
+    const ok = await api().put('/v1/host-profiles/fp-a57?qemu=10.0').set('content-type', OCTET).send(a57);
+    expect(ok.status).toBe(201);
+    expect(ok.body.cpuModel).toBe('cortex-a57');
+    const none = await api()
+      .put('/v1/host-profiles/fp-none')
+      .set('content-type', JSON_TYPE)
+      .send({ accelerator: 'tcg', qemu: '10.0', registers: { [TPIDR_EL0]: '0x0', [ID_AA64MMFR0_EL1]: '0x1' } });
+    expect(none.status).toBe(422);
+    expect(none.body.detail).toMatch(/no CPU model of QEMU 10\.0 has these constants; give cpuModel/);
+    const wrongVersion = await api().put('/v1/host-profiles/fp-72?qemu=7.2').set('content-type', OCTET).send(a57);
+    expect(wrongVersion.status).toBe(422);
+    expect((await api().get('/v1/host-profiles/fp-none')).status).toBe(404);
+  });
+});
