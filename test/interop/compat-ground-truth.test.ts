@@ -68,6 +68,10 @@ interface Row {
   error: string;
 }
 
+/** The rows whose verdict is not QEMU's, one line each. */
+const disagreements = (rows: readonly Row[]): string[] =>
+  rows.filter((r) => !r.agree).map((r) => `${r.name}: predicted ${r.predicted.verdict}, QEMU ${r.qemu} ${r.error}`);
+
 /** A small deterministic generator (the suite must give the same cases every run). */
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -316,9 +320,7 @@ describeWithQemus('compatibility ground truth: predictLoad against real QEMU loa
         for (const d of hs) if (s.vm.binary === d.vm.binary) cases.push(load(`${s.label} → ${d.label}`, s, d));
       await Promise.all(cases.map(judge));
     }
-    expect(
-      rows.filter((r) => !r.agree).map((r) => `${r.name}: predicted ${r.predicted.verdict}, QEMU ${r.qemu} ${r.error}`),
-    ).toEqual([]);
+    expect(disagreements(rows)).toEqual([]);
   }, 600000);
 
   it('real streams between QEMU versions: 7.2 into 10.0 (-M virt-7.2) and 10.0 (-M virt-7.2) into 7.2', async () => {
@@ -340,12 +342,7 @@ describeWithQemus('compatibility ground truth: predictLoad against real QEMU loa
     const maxOn72 = await host(q.q72, A64, 'max');
     cases.push(load(`${a57on10.label} → ${maxOn72.label}`, a57on10, maxOn72));
     await Promise.all(cases.map(judge));
-    expect(
-      rows
-        .slice(start)
-        .filter((r) => !r.agree)
-        .map((r) => `${r.name}: predicted ${r.predicted.verdict}, QEMU ${r.qemu} ${r.error}`),
-    ).toEqual([]);
+    expect(disagreements(rows.slice(start))).toEqual([]);
   }, 600000);
 
   it('machine options and vCPU counts: secure=on, virtualization=on, -smp 2 (each into itself, and across)', async () => {
@@ -371,12 +368,7 @@ describeWithQemus('compatibility ground truth: predictLoad against real QEMU loa
     const b = await host(q.q72, A64, 'max', 'virt,secure=on');
     cases.push(load(`${a.label} → ${b.label}`, a, b), load(`${b.label} → ${a.label}`, b, a));
     await Promise.all(cases.map(judge));
-    expect(
-      rows
-        .slice(start)
-        .filter((r) => !r.agree)
-        .map((r) => `${r.name}: predicted ${r.predicted.verdict}, QEMU ${r.qemu} ${r.error}`),
-    ).toEqual([]);
+    expect(disagreements(rows.slice(start))).toEqual([]);
   }, 600000);
 
   it('through the API: the matrix and the pre-flight give QEMU verdicts already measured above', async () => {
@@ -485,9 +477,7 @@ describeWithQemus('compatibility ground truth: predictLoad against real QEMU loa
     let seed = 1;
     for (const h of [...hosts.values()]) await Promise.all(patchesOf(h, seed++).map(judge));
     const mine = rows.slice(start);
-    expect(
-      mine.filter((r) => !r.agree).map((r) => `${r.name}: predicted ${r.predicted.verdict}, QEMU ${r.qemu} ${r.error}`),
-    ).toEqual([]);
+    expect(disagreements(mine)).toEqual([]);
     expect(mine.filter((r) => r.values.length > 0).map((r) => `${r.name}: ${r.values.join(', ')}`)).toEqual([]);
   }, 600000);
 
