@@ -227,7 +227,9 @@ export function predictLoad(
   }
 
   // The merge: src[i] = the incoming register of destination register i, or -1.
-  const src = new Int32Array(d.n).fill(-1);
+  if (scratch.length < d.n) scratch = new Int32Array(2 * d.n);
+  const src = scratch; // (one verdict at a time: predictLoad runs to its end without yielding)
+  src.fill(-1, 0, d.n);
   const unknown = collected();
   const ignored = collected();
   const dw = d.idWords;
@@ -390,6 +392,9 @@ export function predictLoad(
   if (ignored.count > 0) warnings.push(finding('ignored-register', ignored, false));
   return { verdict: reasons.length > 0 ? 'refused' : 'accepted', reasons, warnings };
 }
+
+/** The merge's map of destination register → incoming register, reused (a matrix makes many). */
+let scratch = new Int32Array(0);
 
 interface Collected {
   count: number;
