@@ -43,9 +43,9 @@ function plainlyValid(w: Uint32Array, n: number): boolean {
   for (let k = 0; k < 2 * n; k += 2) {
     const h = w[k + hi]!;
     const l = w[k + lo]!;
-    const arch = h >>> 24;
-    if ((arch !== 0x60 && arch !== 0x40) || (h & 0x00cfffff) !== 0) return false;
-    if (h < ph || (h === ph && l <= pl)) return false;
+    // architecture 0x60 or 0x40 (they differ in bit 29 only), size field ≤ 3, bits 51..32 zero: one test
+    if (((h | 0x20000000) & 0xffcfffff) !== 0x60000000) return false;
+    if (h === ph ? l <= pl : h < ph) return false;
     ph = h;
     pl = l;
   }
