@@ -232,9 +232,18 @@ function verifyExportSync(file: string, key: KeyObject, checkpoint: Checkpoint):
     const text = buf.subarray(eventAt, end - 1);
     const h = hasher.hash(prev, text);
     if (!hexEquals(buf, hashAt, h)) {
-      verdict = /^[0-9a-f]{64}$/.test(buf.toString('latin1', hashAt, hashAt + 64))
-        ? fail(pos, position, `event ${position}: its chain hash does not match its bytes and its predecessor`)
-        : bad(line);
+      if (!/^[0-9a-f]{64}$/.test(buf.toString('latin1', hashAt, hashAt + 64))) verdict = bad(line);
+      else {
+        const moved = movedBy(text, position, buf.toString('latin1', hashAt, hashAt + 64), ring, hasher);
+        verdict = moved
+          ? fail(
+              pos,
+              position - moved,
+              `event ${position} carries the hash it had at position ${position - moved}: ` +
+                `${moved} event(s) inserted at ${position - moved} (chained to their predecessor, not to what follows)`,
+            )
+          : fail(pos, position, `event ${position}: its chain hash does not match its bytes and its predecessor`);
+      }
       return false;
     }
     tree.append(hasher.hash(LEAF_PREFIX, text));
@@ -306,6 +315,34 @@ function verifyExportSync(file: string, key: KeyObject, checkpoint: Checkpoint):
     chainHead: head!.toString('hex'),
     embeddedCheckpoints: embedded,
   };
+}
+
+/**
+ * After a chain break at `position`: whether the event is one moved up by k inserted events
+ * whose own hashes were chained (so the chain held until here), i.e. its stored hash is the one
+ * it had at position − k (its version j lower when j of them are of its stream), chained to the
+ * hash held there. k (1..16) when so, else 0. Only on the failure path: it makes "first bad
+ * position" the first inserted event instead of the one after.
+ */
+function movedBy(text: Buffer, position: number, storedHex: string, ring: Buffer[], hasher: Hasher): number {
+  const s = text.toString('utf8');
+  // the envelope's position comes after data and metadata (the last match), its version last
+  const field = `,"position":${position},"schemaVersion":`;
+  const at = s.lastIndexOf(field);
+  const v = /,"version":(\d{1,15})\}$/.exec(s);
+  if (at < 0 || !v) return 0;
+  const version = Number(v[1]);
+  const middle = s.slice(at + field.length, v.index);
+  for (let k = 1; k <= 16 && position - k - 1 >= 0; k++) {
+    const before = position - k - 1 === 0 ? GENESIS_HASH : ring[(position - k - 1) % RING];
+    if (!before) return 0;
+    for (let j = 0; j <= k && version - j >= 1; j++) {
+      const old =
+        s.slice(0, at) + `,"position":${position - k},"schemaVersion":` + middle + `,"version":${version - j}}`;
+      if (hasher.hash(before, Buffer.from(old, 'utf8')).toString('hex') === storedHex) return k;
+    }
+  }
+  return 0;
 }
 
 /** A key or a checkpoint of the audit stream, from an event's canonical text. */

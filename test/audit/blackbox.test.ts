@@ -579,6 +579,24 @@ describe('cpreg audit verify against a checkpoint taken before', () => {
       },
     },
     {
+      name: 'an event inserted with its own hash chained, the later ones moved up with theirs',
+      make: () => {
+        let expected = 0;
+        const db = tampered('insert-own-hash', (d) => {
+          const rows = rowsOf(d);
+          const v = victim(rows, Math.floor(cp.treeSize / 2));
+          expected = v.position;
+          const i = rows.indexOf(v);
+          const forged = { ...v, data: forge(v.data) };
+          forged.hash = sha(rows[i - 1]!.hash, Buffer.from(canonicalBytes(forged), 'utf8'));
+          const out = [...rows.slice(0, i), forged, ...rows.slice(i)].map((e, k) => ({ ...e, position: k + 1 }));
+          for (const e of out.slice(i + 1)) if (e.stream_id === v.stream_id) e.version++;
+          rewriteLog(d, out, { recompute: false });
+        });
+        return { db, expected };
+      },
+    },
+    {
       name: 'an event inserted, positions, versions and every hash after it recomputed',
       make: () => {
         let expected = 0;
