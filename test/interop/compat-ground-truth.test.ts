@@ -11,6 +11,7 @@ import { isReadOnlyIdRegister } from '../../domain/vmstate/read-only-ids';
 import {
   arraysOf,
   describeWithQemus,
+  runAgainIfFailed,
   idleStream,
   QemuRunner,
   valuesOut,
@@ -149,7 +150,7 @@ describeWithQemus('compatibility ground truth: predictLoad against real QEMU loa
 
   async function judge(c: Case): Promise<Row> {
     const predicted = predictAll(c);
-    const r = await runner.run(c.host.vm, { incoming: c.stream, migrateOut: true });
+    const r = await runAgainIfFailed(() => runner.run(c.host.vm, { incoming: c.stream, migrateOut: true }));
     if (r.kind === 'failed') throw new Error(`${c.name}: QEMU failed: ${r.errors.join('; ')}`);
     const values: string[] = [];
     if (r.kind === 'accepted' && predicted.verdict === 'accepted' && r.stream) {
