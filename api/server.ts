@@ -26,11 +26,14 @@ export interface RunningServer {
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const metrics = new Metrics();
   // Snapshots sealed under a key derived from the signing key: shared by the nodes holding it,
-  // kept across restarts; without one, a key of this process only (storage/snapshot-seal.ts).
+  // kept across restarts; without one, SQLite's key file beside the database, or (PostgreSQL) a
+  // key of this process only (storage/snapshot-seal.ts).
   const snapshots = {
-    ...(config.signingKeyFile === undefined
-      ? {}
-      : { snapshotSeal: SnapshotSeal.fromSigningKeyPem(fs.readFileSync(config.signingKeyFile)) }),
+    ...(config.signingKeyFile !== undefined
+      ? { snapshotSeal: SnapshotSeal.fromSigningKeyPem(fs.readFileSync(config.signingKeyFile)) }
+      : config.databaseUrl || config.dbPath === ':memory:'
+        ? {}
+        : { snapshotSeal: SnapshotSeal.besideDatabase(config.dbPath) }),
     onSnapshotRejected: (r: SnapshotRejection) =>
       logger.error(
         { snapshot: r },

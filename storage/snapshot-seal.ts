@@ -9,11 +9,14 @@
  * can edit the row can recompute any unkeyed hash, and a read would then serve a state no event
  * holds. The key never touches the database: it is derived from the signing key
  * (CPREG_SIGNING_KEY_FILE), so every node with that key shares snapshots and they survive a
- * restart; without one it is random for this process (snapshots of other processes are then
+ * restart; without one, a SQLite store keeps a random key in a file beside the database
+ * (besideDatabase), a PostgreSQL node one of its own (snapshots of other processes are then
  * folded over, not trusted, and rewritten). A row sealed under another key is not an alarm (it is
  * merely not ours to trust); one sealed under ours that does not hold is.
  */
 import { createHash, createHmac, createPrivateKey, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { canonicalJson } from './canonical';
 import type { SnapshotInput, SnapshotListing, StoredSnapshot } from './event-store';
 
@@ -50,6 +53,23 @@ export class SnapshotSeal {
     if (key.length < 16) throw new Error('a snapshot key needs at least 16 bytes');
     this.key = key;
     this.keyId = createHash('sha256').update('cpreg-ledger snapshot key id\n').update(key).digest().subarray(0, 8);
+  }
+
+  /**
+   * Without a signing key, for one SQLite file: a random key kept in a file beside it (made on first
+   * use, readable by its owner only), so snapshots survive a restart. It guards against whoever can
+   * write the database but not read that file; an unreadable or unwritable folder gives the
+   * process's own key (snapshots then last as long as the process).
+   */
+  static besideDatabase(dbFile: string): SnapshotSeal {
+    const file = `${dbFile}.snapshot-key`;
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      if (!fs.existsSync(file)) fs.writeFileSync(file, randomBytes(32), { mode: 0o600, flag: 'wx' });
+      return new SnapshotSeal(fs.readFileSync(file));
+    } catch {
+      return new SnapshotSeal();
+    }
   }
 
   /** The key every node holding the checkpoint signing key derives alike. */

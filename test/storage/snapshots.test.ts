@@ -1,5 +1,8 @@
 import { eachBackend, type Harness } from './backends';
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { SnapshotSeal } from '../../storage/snapshot-seal';
 import { ev, meta } from './helpers';
 
@@ -111,3 +114,19 @@ eachBackend((b) =>
     });
   }),
 );
+
+describe('the snapshot key without a signing key (SQLite)', () => {
+  test('kept beside the database, owner-only: a second process derives the same seal', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cpreg-seal-'));
+    try {
+      const db = path.join(dir, 'sub', 'cpreg.db');
+      const a = SnapshotSeal.besideDatabase(db);
+      const b = SnapshotSeal.besideDatabase(db);
+      expect(b.keyId.equals(a.keyId)).toBe(true);
+      expect(fs.statSync(`${db}.snapshot-key`).mode & 0o777).toBe(0o600);
+      expect(SnapshotSeal.besideDatabase(path.join(dir, 'other.db')).keyId.equals(a.keyId)).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
