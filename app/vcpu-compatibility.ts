@@ -1,11 +1,15 @@
 import { identifyModel, predictLoad, writeWarnings, type Destination } from '../domain/compatibility';
 import { indexOfReg, readValueAt, slotsFor, type CpregArrays } from '../domain/cpreg-arrays';
 import type { QemuVersion, RegisterModel } from '../domain/register-model';
-import type { RegId } from '../domain/regid';
+import { sizeField, type RegId } from '../domain/regid';
+import { isReadOnlyIdRegister } from '../domain/vmstate/read-only-ids';
 import type { VcpuEvent, VcpuState } from '../domain/vcpu';
 import type { Finding, Prediction } from './fleet';
 
 const QEMU_VERSIONS: readonly string[] = ['7.2', '10.0'];
+const M64 = (1n << 64n) - 1n;
+/** Registers named per warning of a write (its `count` says how many there are). */
+const WRITE_WARNING_REGISTERS = 16;
 
 /**
  * The measured model of the QEMU a TCG vCPU runs on: from its labels `qemu.version` and
@@ -79,13 +83,20 @@ function writesOf(events: readonly VcpuEvent[]): { id: RegId; value: bigint }[] 
  */
 function mayWarn(state: VcpuState, model: RegisterModel | undefined, writes: { id: RegId; value: bigint }[]): boolean {
   for (const w of writes) {
+    if (slotsFor(w.id) > 1) continue; // wide registers: never checked (the kernel decides)
     const i = indexOfReg(state.arrays, w.id);
     if (i < 0) continue;
     const now = readValueAt(state.arrays, i);
     if (now === w.value) continue;
     const f = model?.fact(w.id);
-    if (!f || slotsFor(w.id) > 1) return true;
-    if (f.kind !== 'writable' || ((now ^ w.value) & ~f.keep) !== 0n) return true;
+    let keep: bigint;
+    if (f) {
+      if (f.kind !== 'writable') return true;
+      keep = f.keep;
+    } else if (isReadOnlyIdRegister(w.id))
+      return true; // a constant by the rules
+    else keep = state.accelerator !== 'kvm' && sizeField(w.id) === 2 ? 0xffffffffn : M64;
+    if (((now ^ w.value) & ~keep) !== 0n) return true;
   }
   return false;
 }
@@ -100,8 +111,13 @@ export function writeAdvice(before: VcpuState | undefined, events: readonly Vcpu
   if (writes.length === 0) return [];
   const model = vcpuModel(before);
   if (!mayWarn(before, model, writes)) return [];
+  // A sync that changes a hundred constants names the first few (`count` says how many).
   return writeWarnings(
     { accelerator: before.accelerator, arrays: asQemuHoldsThem(before.arrays, model), ...(model ? { model } : {}) },
     writes,
+  ).map((f) =>
+    f.registers.length > WRITE_WARNING_REGISTERS
+      ? { ...f, registers: f.registers.slice(0, WRITE_WARNING_REGISTERS) }
+      : f,
   );
 }
