@@ -1,6 +1,6 @@
 import { readValueAt, slotsFor, type CpregArrays } from '../cpreg-arrays';
 import { formatRegId, sizeField, type RegId } from '../regid';
-import type { RegisterWriter } from '../register-model/types';
+import type { RegisterModel, RegisterWriter } from '../register-model/types';
 import { isReadOnlyIdRegister } from '../vmstate/read-only-ids';
 import type {
   CompatibilityFinding,
@@ -59,10 +59,45 @@ export interface PreparedDestination {
 
 const prepared = new WeakMap<Destination, PreparedDestination>();
 
-/** Compiles a destination once (verdicts against it reuse the result; also cached per object). */
+/** What a destination's list and model decide, whatever its values: shared by its value sets. */
+type Structure = Omit<PreparedDestination, 'prepared' | 'destination' | 'arrays' | 'valueWords'>;
+
+/** Structures per list (lists are never mutated), then per model (or none) and accelerator. */
+const structures = new WeakMap<BigUint64Array, Map<RegisterModel | undefined, Map<string, Structure>>>();
+
+/**
+ * Compiles a destination once (verdicts against it reuse the result; also cached per object). The
+ * part its list, model and accelerator decide is compiled once per list: a vCPU's every write
+ * predicts on a new value set of the same list.
+ */
 export function prepareDestination(d: Destination): PreparedDestination {
   const hit = prepared.get(d);
   if (hit) return hit;
+  const masks = d.accelerator === 'kvm' ? d.writableMasks : undefined;
+  const model = d.accelerator === 'kvm' ? undefined : d.model;
+  let byModel = structures.get(d.arrays.cpregIndexes);
+  let structure = masks ? undefined : byModel?.get(model)?.get(d.accelerator);
+  if (!structure) {
+    structure = compileStructure(d);
+    if (!masks) {
+      if (!byModel) structures.set(d.arrays.cpregIndexes, (byModel = new Map()));
+      let byAccel = byModel.get(model);
+      if (!byAccel) byModel.set(model, (byAccel = new Map()));
+      byAccel.set(d.accelerator, structure);
+    }
+  }
+  const p: PreparedDestination = {
+    ...structure,
+    prepared: true,
+    destination: d,
+    arrays: d.arrays,
+    valueWords: words(d.arrays.cpregValues),
+  };
+  prepared.set(d, p);
+  return p;
+}
+
+function compileStructure(d: Destination): Structure {
   const a = d.arrays;
   const ids = a.cpregIndexes;
   const n = ids.length;
@@ -113,14 +148,10 @@ export function prepareDestination(d: Destination): PreparedDestination {
   for (const k of edges.keys()) writer[k] = 1;
   const watch: number[] = [];
   for (let i = 0; i < n; i++) if (target[i]) watch.push(i);
-  const p: PreparedDestination = {
-    prepared: true,
-    destination: d,
+  return {
     n,
     ids,
     idWords: words(ids),
-    arrays: a,
-    valueWords: words(a.cpregValues),
     checked,
     keepLo,
     keepHi,
@@ -132,8 +163,6 @@ export function prepareDestination(d: Destination): PreparedDestination {
     watch: Int32Array.from(watch),
     missingWritesZero: d.accelerator === 'tcg',
   };
-  prepared.set(d, p);
-  return p;
 }
 
 function shr(x: bigint, s: number): bigint {
