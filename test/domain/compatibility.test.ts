@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import {
   fingerprintModels,
+  identifyModel,
   predictLoad,
   prepareDestination,
   describeFinding,
@@ -456,5 +457,30 @@ describe('destinationFor: a host profile as a destination', () => {
       arrays: a,
       writableMasks: masks,
     });
+  });
+});
+
+describe('identifyModel: which measured model a list comes from', () => {
+  it('given a measured list, then its model; with options, the variant its ids show; a list no model has, the nearest', () => {
+    for (const m of registerModels()) {
+      const found = identifyModel(own(m))!;
+      // lists measured twice (e.g. 10.0's -M virt and -M virt-7.2) may give either: the same facts
+      expect(found.ids).toEqual(m.ids);
+      expect(found.qemu).toBe(m.qemu);
+    }
+    const max = findRegisterModel({ qemu: '10.0', cpu: 'max' })!;
+    // max,pauth=off: a few registers fewer; no model has that list, max's is nearest
+    const fewer = [...max.ids].filter((_, i) => i % 50 !== 7);
+    const near = identifyModel(arrays(fewer, resetOf(max)))!;
+    expect([near.qemu, near.cpu, near.machine]).toEqual(['10.0', 'max', 'virt']);
+    // a list sharing little with any model: none
+    expect(identifyModel(arrays([TPIDR_EL0, ID_AA64MMFR0], () => 0n))).toBeUndefined();
+    // given its QEMU and CPU model, the machine options its ids show
+    const secure = findRegisterModel({ qemu: '7.2', cpu: 'cortex-a57', machine: 'virt,secure=on' })!;
+    const withOpts = identifyModel(arrays([...secure.ids].slice(1), resetOf(secure)), {
+      qemu: '7.2',
+      cpu: 'cortex-a57',
+    })!;
+    expect(withOpts.machine).toBe('virt,secure=on');
   });
 });
