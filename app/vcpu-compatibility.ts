@@ -30,13 +30,22 @@ export function vcpuModel(state: VcpuState): RegisterModel | undefined {
   });
 }
 
+function sameList(a: BigUint64Array, b: BigUint64Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /**
  * The values as a fresh QEMU of that model holds them: bits a register does not keep read as they
  * do after reset (a QEMU loading a stream is a fresh one), whatever a write recorded here put in
  * them; registers whose value depends on the vCPU keep theirs.
  */
 function asQemuHoldsThem(arrays: CpregArrays, model: RegisterModel | undefined): CpregArrays {
-  if (!model) return arrays;
+  // Only a model measured with this very list knows what its fresh QEMU holds (a nearest or a
+  // sibling model has other constants): otherwise the values are taken as they are.
+  if (!model || !sameList(model.ids, arrays.cpregIndexes)) return arrays;
   let out: CpregArrays | undefined;
   for (let i = 0; i < arrays.cpregIndexes.length; i++) {
     const id = arrays.cpregIndexes[i]!;
