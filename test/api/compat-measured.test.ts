@@ -4,6 +4,7 @@ import * as zlib from 'node:zlib';
 import request from 'supertest';
 import { readStream } from '../../domain/qemu-stream';
 import { makeTestApp, type TestApp } from '../helpers/app';
+import { binary } from '../helpers/binary';
 
 /**
  * The measured register model in every answer (issue 10, "one model everywhere"): a write's
@@ -170,17 +171,9 @@ describe('a rewrite its QEMU would refuse is refused', () => {
     expect(r.status).toBe(409);
     expect(r.body.type).toMatch(/qemu-would-refuse$/);
     expect(r.body.registers.map((x: { id: string }) => x.id)).toContain(ID_AA64MMFR0_EL1);
-    const lenient = await api()
-      .post('/v1/qemu-streams/rewrite?vm=vm')
-      .set('content-type', OCTET)
-      .set('Prefer', 'handling=lenient')
-      .buffer(true)
-      .parse((res, cb) => {
-        const parts: Buffer[] = [];
-        res.on('data', (d: Buffer) => parts.push(d));
-        res.on('end', () => cb(null, Buffer.concat(parts)));
-      })
-      .send(MAX);
+    const lenient = await binary(
+      api().post('/v1/qemu-streams/rewrite?vm=vm').set('content-type', OCTET).set('Prefer', 'handling=lenient'),
+    ).send(MAX);
     expect(lenient.status).toBe(200);
     expect(lenient.headers['preference-applied']).toBe('handling=lenient');
     expect((lenient.body as Buffer).length).toBe(MAX.length);

@@ -13,6 +13,7 @@ import { layoutArrays } from '../../domain/cpreg-arrays';
 import { concat, manifest, stream } from '../domain/qemu-stream/helpers';
 import { allCpusAs, withCpuBlock } from '../domain/qemu-stream/layouts';
 import { syntheticStream } from '../domain/qemu-stream/synthetic';
+import { binary } from '../helpers/binary';
 
 /**
  * POST /v1/qemu-streams/convert?to=v23|v22 (api/routes/qemu-convert.ts). The route is mounted on a
@@ -46,13 +47,6 @@ function appWith(opts: { streamLimit?: number; rewriteHoldBack?: number } = {}) 
   });
   return app;
 }
-
-const binary = (req: request.Test) =>
-  req.buffer(true).parse((res, cb) => {
-    const parts: Buffer[] = [];
-    res.on('data', (c: Buffer) => parts.push(c));
-    res.on('end', () => cb(null, Buffer.concat(parts)));
-  });
 
 const post = (app: express.Express, to: string, body: Buffer, type = OCTET) =>
   binary(request(app).post(`/v1/qemu-streams/convert?to=${to}`).set('content-type', type).send(body));

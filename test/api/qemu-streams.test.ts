@@ -7,6 +7,7 @@ import { qemuStreamRoutes } from '../../api/routes/qemu-streams';
 import { makeTestApp, type TestApp } from '../helpers/app';
 import { manifest, stream } from '../domain/qemu-stream/helpers';
 import { syntheticStream } from '../domain/qemu-stream/synthetic';
+import { binary } from '../helpers/binary';
 
 /** The three /v1/qemu-streams routes on the real app, with the real QEMU 7.2 fixture streams. */
 
@@ -32,12 +33,6 @@ function expectProblem(res: request.Response, status: number, kind: string) {
 const post = (path: string, body: Buffer, type = OCTET) => api().post(path).set('content-type', type).send(body);
 const importVm = (vm: string, name = MAX, extra = '') => post(`/v1/qemu-streams/import?vm=${vm}${extra}`, stream(name));
 /** supertest buffers octet-stream answers when told how. */
-const binary = (req: request.Test) =>
-  req.buffer(true).parse((res, cb) => {
-    const parts: Buffer[] = [];
-    res.on('data', (c: Buffer) => parts.push(c));
-    res.on('end', () => cb(null, Buffer.concat(parts)));
-  });
 
 describe('POST /v1/qemu-streams/inspect', () => {
   test.each(manifest().fixtures.map((f) => [f.name, f] as const))(

@@ -10,6 +10,7 @@ import { readStream, type StreamInfo } from '../../domain/qemu-stream';
 import { makeTestApp, type TestApp } from '../helpers/app';
 import { describeWithQemu, migrateOut, runGuestAndMigrate, type Qemu, type QemuVersion, type VmSpec } from './qemu';
 import { runCpreg } from '../helpers/cli';
+import { binary } from '../helpers/binary';
 
 /**
  * The judged round trip, through the service, with QEMU 7.2 and 10.0: real QEMU makes a stream (-smp 2), it is
@@ -269,16 +270,9 @@ for (const version of ['7.2', '10.0'] as const)
             .set('content-type', 'application/json')
             .send({ value: hex(c.value) })
             .expect(200);
-          const rw = await request(t.app)
-            .post(`/v1/qemu-streams/rewrite?vm=${vm}`)
-            .set('content-type', OCTET)
-            .send(original)
-            .buffer(true)
-            .parse((res, cb) => {
-              const parts: Buffer[] = [];
-              res.on('data', (d: Buffer) => parts.push(d));
-              res.on('end', () => cb(null, Buffer.concat(parts)));
-            });
+          const rw = await binary(
+            request(t.app).post(`/v1/qemu-streams/rewrite?vm=${vm}`).set('content-type', OCTET),
+          ).send(original);
           expect(rw.status).toBe(200);
           writeFileSync(rewritten, rw.body as Buffer);
         } else {
@@ -360,14 +354,7 @@ for (const version of ['7.2', '10.0'] as const)
         expect(refused.status).toBe(409);
         expect(refused.body.registers).toEqual([{ id: regHex, name: regName, generic: false }]);
         // … and writes it when told to, so that QEMU can be asked.
-        const rw = await post(`/v1/qemu-streams/rewrite?vm=${src}`, original)
-          .set('Prefer', 'handling=lenient')
-          .buffer(true)
-          .parse((res, cb) => {
-            const parts: Buffer[] = [];
-            res.on('data', (d: Buffer) => parts.push(d));
-            res.on('end', () => cb(null, Buffer.concat(parts)));
-          });
+        const rw = await binary(post(`/v1/qemu-streams/rewrite?vm=${src}`, original).set('Prefer', 'handling=lenient'));
         expect(rw.status).toBe(200);
         const file = join(dir, `${tag}.b.mig`);
         writeFileSync(file, rw.body as Buffer);
