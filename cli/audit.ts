@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { CliError, UsageError } from './errors';
-import { globalsOf, printJson, serverUrl, type Globals } from './context';
+import { connect, globalsOf, printJson, type Globals } from './context';
 import { group, subcommand, type CommandFactory } from './commands/define';
 
 export function auditCommands(define: CommandFactory, env: NodeJS.ProcessEnv): void {
@@ -149,27 +149,11 @@ async function exportLog(g: Globals, o: { db?: string; out: string }): Promise<v
         db.close();
       }
     } else {
-      const base = serverUrl(g);
+      const api = await connect(g);
+      const { unwrap } = await import('../client');
       let pos = after;
       for (let page = 0; page < 1e9; page++) {
-        const url = new URL('/v1/events', base);
-        url.searchParams.set('after', String(pos));
-        url.searchParams.set('limit', '1000');
-        const res = await fetch(url, { headers: g.token ? { authorization: `Bearer ${g.token}` } : {} });
-        if (!res.ok) throw new CliError(`${url.pathname}: HTTP ${res.status}`);
-        const p = (await res.json()) as {
-          events: Array<{
-            position: number;
-            streamId: string;
-            version: number;
-            type: string;
-            schemaVersion: number;
-            data: unknown;
-            metadata: unknown;
-            hash: string;
-          }>;
-          next: number | null;
-        };
+        const p = unwrap(await api.GET('/v1/events', { params: { query: { after: pos, limit: 1000 } } }));
         for (const e of p.events) {
           buf += exportLine(
             e.position,
@@ -180,7 +164,7 @@ async function exportLog(g: Globals, o: { db?: string; out: string }): Promise<v
           pos = e.position;
         }
         await flush();
-        if (p.next === null || p.events.length === 0) break;
+        if (p.next === null || p.next === undefined || p.events.length === 0) break;
       }
     }
     await flush();
