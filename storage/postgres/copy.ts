@@ -10,6 +10,7 @@
 import Database from 'better-sqlite3';
 import { canonicalEventText, chainHash, GENESIS_HASH } from '../canonical';
 import { SchemaVersionError, type VerifyReport } from '../event-store';
+import { EVENT_COLUMNS, type EventRow } from '../rows';
 import { loadMigrations } from '../sqlite/migrate';
 import { COMMIT_CHANNEL } from './append';
 import { loadPgMigrations } from './migrate';
@@ -35,7 +36,6 @@ export class CopyError extends Error {
 }
 
 const CHUNK = 1000;
-type EventRow = [number, string, number, string, number, string, string, Buffer];
 
 export interface CopyOptions extends Partial<PostgresStoreOptions> {
   /** Told after each chunk of events (for a progress line). */
@@ -134,9 +134,7 @@ async function copyInto(src: Database.Database, target: PostgresEventStore, o: C
       let prevPos = 0;
       for (const rows of chunks(
         src
-          .prepare(
-            'SELECT position, stream_id, version, type, schema_version, data, metadata, hash FROM events ORDER BY position',
-          )
+          .prepare(`SELECT ${EVENT_COLUMNS} FROM events ORDER BY position`)
           .raw(true)
           .iterate() as IterableIterator<EventRow>,
       )) {
