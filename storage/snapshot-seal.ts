@@ -114,21 +114,34 @@ export function snapshotRecord(seal: SnapshotSeal, s: SnapshotInput, eventHash: 
   return { dataText, checksum: seal.seal(s.streamId, s.version, eventHash, s.schemaVersion, dataText) };
 }
 
+/** What a backend counts of the rows it passed over (its stats). */
+export interface SnapshotTally {
+  /** Rows refused as damaged or stale. */
+  skipped: number;
+  /** Rows sealed under another key. */
+  foreign: number;
+}
+
 /**
  * The rows a backend read (newest first) that may be handed out: the event they cover must still
  * have the hash they were folded from, and the seal must hold under our key. A row under another
- * key is passed over quietly; any other disagreement is reported through `reject`.
+ * key is passed over quietly; any other disagreement is reported through `reject`. Both are
+ * counted in `tally`.
  */
 export function usableSnapshots(
   seal: SnapshotSeal,
   streamId: string,
   rows: readonly SnapshotRow[],
   reject: (r: SnapshotRejection) => void,
+  tally: SnapshotTally,
 ): StoredSnapshot[] {
   const out: StoredSnapshot[] = [];
   for (const r of rows) {
     const why = problemOf(seal, streamId, r);
-    if (why === 'foreign') continue;
+    if (why === 'foreign') {
+      tally.foreign++;
+      continue;
+    }
     let data: unknown;
     if (why === undefined) {
       try {
@@ -138,6 +151,7 @@ export function usableSnapshots(
       }
     }
     if (data === undefined) {
+      tally.skipped++;
       reject({ streamId, version: r.version, reason: why ?? 'its state is not JSON' });
       continue;
     }

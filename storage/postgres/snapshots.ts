@@ -54,14 +54,7 @@ export class PgSnapshots {
        WHERE s.stream_id = $1 AND s.version <= $2 ORDER BY s.version DESC LIMIT $3`,
       [streamId, atOrBelow, limit],
     );
-    let rejected = 0;
-    const out = usableSnapshots(this.seal, streamId, rows, (r) => {
-      rejected++;
-      this.onReject(r);
-    });
-    this.skipped += rejected;
-    this.foreign += rows.length - out.length - rejected;
-    return out;
+    return usableSnapshots(this.seal, streamId, rows, this.onReject, this);
   }
 
   async all(streamId: string): Promise<SnapshotListing[]> {

@@ -56,14 +56,7 @@ export class Snapshots {
 
   get(streamId: string, atOrBelow: number, limit = 3): StoredSnapshot[] {
     const rows = this.stmts.get.all(streamId, atOrBelow, limit);
-    let rejected = 0;
-    const out = usableSnapshots(this.seal, streamId, rows, (r) => {
-      rejected++;
-      this.onReject(r);
-    });
-    this.skipped += rejected;
-    this.foreign += rows.length - out.length - rejected;
-    return out;
+    return usableSnapshots(this.seal, streamId, rows, this.onReject, this);
   }
 
   all(streamId: string): SnapshotListing[] {
