@@ -7,7 +7,8 @@
  *   writeWarnings(vcpu: VcpuRegisters, writes: RegisterWrite[]): CompatibilityFinding[]
  *   fingerprintModels(arrays, { qemu?, binary? }): RegisterModel[]
  *   identifyModel(arrays, { qemu?, cpu?, binary?, machineType? }): RegisterModel | undefined
- *   destinationFor({ accelerator, arrays, qemu?, cpuModel?, binary?, machine?, writableMasks? })
+ *   destinationFor({ accelerator, arrays, qemu?, cpuModel?, machineType?, writableMasks? }): Destination
+ *   vcpuHost(accelerator, labels, arrays): HostDescription   // a vCPU's own QEMU, from its labels
  *   describeFinding(finding): string
  */
 export { predictLoad, prepareDestination, describeFinding } from './verdict';
@@ -15,7 +16,7 @@ export type { VerdictOptions } from './verdict';
 export type { PreparedDestination } from './verdict';
 export { writeWarnings } from './writes';
 export { fingerprintModels } from './fingerprint';
-export { destinationFor } from './destination';
+export { asFreshQemuHoldsThem, destinationFor, hostModel, vcpuHost } from './destination';
 export type { HostDescription } from './destination';
 export type {
   CompatibilityFinding,

@@ -1,8 +1,12 @@
-import { cloneArrays, indexOfReg, writeValueAt } from '../cpreg-arrays';
-import type { RegId } from '../regid';
+import { cloneArrays, indexOfReg, readValueAt, slotsFor, writeValueAt } from '../cpreg-arrays';
+import { sizeField, type RegId } from '../regid';
+import { isReadOnlyIdRegister } from '../vmstate/read-only-ids';
+import { asFreshQemuHoldsThem } from './destination';
 import type { CompatibilityFinding, CompatibilityRule, Destination, RegisterWrite, VcpuRegisters } from './types';
 import { predictLoad } from './verdict';
 
+const M64 = (1n << 64n) - 1n;
+const LOW32 = 0xffffffffn;
 const WRITE_RULES: readonly CompatibilityRule[] = ['constant-differs', 'bits-not-kept', 'overwritten-on-load'];
 
 function message(rule: CompatibilityRule, n: number): string {
@@ -18,15 +22,45 @@ function message(rule: CompatibilityRule, n: number): string {
 }
 
 /**
+ * Whether a write can give a warning at all: a value that changes only bits the register keeps (by
+ * the model, or by the structural rules without one) and is not overwritten gives none. Keeps the
+ * prediction (a copy of the vCPU's values) off the path of the common write.
+ */
+function mayWarn(vcpu: VcpuRegisters, writes: readonly RegisterWrite[]): boolean {
+  for (const w of writes) {
+    if (slotsFor(w.id) > 1) continue; // wide registers: never checked (the kernel decides)
+    const i = indexOfReg(vcpu.arrays, w.id);
+    if (i < 0) continue;
+    const now = readValueAt(vcpu.arrays, i);
+    if (now === w.value) continue;
+    const f = vcpu.accelerator === 'kvm' ? undefined : vcpu.model?.fact(w.id);
+    const mask = vcpu.accelerator === 'kvm' ? vcpu.writableMasks?.get(w.id) : undefined;
+    let keep: bigint;
+    if (f) {
+      if (f.kind !== 'writable') return true;
+      keep = f.keep;
+    } else if (mask !== undefined) keep = mask;
+    else if (isReadOnlyIdRegister(w.id))
+      return true; // a constant by the rules
+    else keep = vcpu.accelerator !== 'kvm' && sizeField(w.id) === 2 ? LOW32 : M64;
+    if (((now ^ w.value) & ~keep) !== 0n) return true;
+  }
+  return false;
+}
+
+/**
  * The warnings a write (PUT, PATCH, sync) causes on the vCPU's own QEMU: the vCPU's values with the
- * write applied, loaded into a QEMU holding its current values (`predictLoad`), restricted to the
+ * write applied, loaded into a fresh QEMU of its model (asFreshQemuHoldsThem), restricted to the
  * written registers: a constant set to another value (`constant-differs`), bits the register does
  * not keep (`bits-not-kept`), a value a register written later replaces (`overwritten-on-load`;
  * a write that sets both consistently, e.g. TPIDRURW and TPIDR_EL0, gives none). Ids not in the
- * vCPU's list are ignored here (the decider refuses them). Pure.
+ * vCPU's list are ignored here (the decider refuses them). A write that can give none (mayWarn)
+ * costs a lookup per value. Pure.
  */
 export function writeWarnings(vcpu: VcpuRegisters, writes: readonly RegisterWrite[]): CompatibilityFinding[] {
-  const next = cloneArrays(vcpu.arrays);
+  if (!mayWarn(vcpu, writes)) return [];
+  const held = asFreshQemuHoldsThem(vcpu.arrays, vcpu.model);
+  const next = cloneArrays(held);
   const written = new Set<RegId>();
   for (const w of writes) {
     const i = indexOfReg(next, w.id);
@@ -39,10 +73,10 @@ export function writeWarnings(vcpu: VcpuRegisters, writes: readonly RegisterWrit
     vcpu.accelerator === 'kvm'
       ? {
           accelerator: 'kvm',
-          arrays: vcpu.arrays,
+          arrays: held,
           ...(vcpu.writableMasks ? { writableMasks: vcpu.writableMasks } : {}),
         }
-      : { accelerator: vcpu.accelerator, arrays: vcpu.arrays, ...(vcpu.model ? { model: vcpu.model } : {}) };
+      : { accelerator: vcpu.accelerator, arrays: held, ...(vcpu.model ? { model: vcpu.model } : {}) };
   const v = predictLoad(next, dest);
   const out: CompatibilityFinding[] = [];
   for (const f of [...v.reasons, ...v.warnings]) {

@@ -7,7 +7,14 @@
  *   findRegisterModel({ qemu, cpu, binary?, machine? })     // exactly that one
  *   registerModelFor({ qemu, cpu, binary?, machine? })      // that one, ids it lacks from its siblings
  */
-export { decodeModel, findRegisterModel, machineOptions, registerModelFor, registerModels } from './model';
+export {
+  decodeModel,
+  findRegisterModel,
+  isMeasuredQemu,
+  machineOptions,
+  registerModelFor,
+  registerModels,
+} from './model';
 export type { ModelQuery } from './model';
 export type { GeneratedModel, QemuVersion, RegisterFact, RegisterModel, RegisterWriter } from './types';
 export { QEMU_7_2_VERSION } from './qemu-7.2.generated';

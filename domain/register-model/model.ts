@@ -74,6 +74,11 @@ export function decodeModel(g: GeneratedModel): RegisterModel {
   };
 }
 
+/** The QEMU versions measured (a version given as "7.2" or "10.0"). */
+export function isMeasuredQemu(v: string): v is QemuVersion {
+  return v === '7.2' || v === '10.0';
+}
+
 let all: readonly RegisterModel[] | undefined;
 
 /** Every measured model (QEMU 7.2 and 10.0), decoded once. */
