@@ -107,7 +107,7 @@ export async function answerTransformed(
 }
 
 /** Resolves when the answer can take more, rejects if the client goes away first. */
-function drained(res: Response): Promise<void> {
+export function drained(res: Response): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const done = (err?: Error) => {
       res.off('drain', ok);

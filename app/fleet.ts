@@ -157,18 +157,7 @@ export class Fleet {
     hosts: ReadonlyArray<{ id: string; profile: HostProfile }>,
     opts: MatrixOptions = {},
   ) {
-    const pairs: PairVerdict[] = [];
-    const prepared: unknown[] = hosts.map((h) => this.predictor.prepare(h.profile));
-    for (const c of cpus) {
-      hosts.forEach((h, k) =>
-        pairs.push({
-          cpu: c.id,
-          hostProfile: h.id,
-          state: c.state,
-          ...this.predictor.predict(c.state.arrays, prepared[k], opts),
-        }),
-      );
-    }
+    const pairs = [...this.rows(cpus, hosts, opts)].flat();
     return { cpus: cpus.map((c) => c.id), hostProfiles: hosts.map((h) => h.id), pairs };
   }
 

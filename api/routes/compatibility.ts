@@ -9,6 +9,7 @@ import { badRequest } from '../problem';
 import { pathParam } from '../request-meta';
 import { labelsQuery, onlyQuery, parseBody } from '../schemas';
 import { findingView } from '../finding-view';
+import { drained } from '../stream-answer';
 
 /** The most pairs one matrix answers (1,000 vCPUs × 100 profiles). */
 const MAX_PAIRS = 100_000;
@@ -101,20 +102,4 @@ export function compatibilityRoutes(ctx: AppContext): Router {
   });
 
   return r;
-}
-
-/** Resolves when the answer takes more; rejects when the client went away. */
-function drained(res: Response): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = (e?: Error) => {
-      res.off('drain', ok);
-      res.off('close', gone);
-      if (e) reject(e);
-      else resolve();
-    };
-    const ok = () => done();
-    const gone = () => done(new Error('the client closed the connection'));
-    res.on('drain', ok);
-    res.on('close', gone);
-  });
 }
