@@ -52,7 +52,10 @@ export class Appender {
         'SELECT COALESCE((SELECT MAX(version) FROM events e WHERE e.stream_id = s.stream_id), 0) AS version, kind FROM streams s WHERE s.stream_id = ?',
       ),
       createStream: db.prepare(
-        'INSERT INTO streams (stream_id, version, created_at, updated_at, labels, kind) VALUES (?, ?, ?, ?, ?, ?)',
+        // A streams row left without events (by a raw edit: the log is the truth) is taken over.
+        'INSERT INTO streams (stream_id, version, created_at, updated_at, labels, kind) VALUES (?, ?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at, ' +
+          'labels = excluded.labels, kind = excluded.kind',
       ),
       clearLabels: db.prepare('DELETE FROM stream_labels WHERE stream_id = ?'),
       addLabel: db.prepare('INSERT INTO stream_labels (stream_id, key, value) VALUES (?, ?, ?)'),

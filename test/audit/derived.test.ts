@@ -124,6 +124,26 @@ describe('stream heads are the log', () => {
   });
 });
 
+describe('a streams row without events', () => {
+  test('is no vCPU, and a create of that id is one (not a 500)', async () => {
+    raw((db) =>
+      db
+        .prepare(
+          "INSERT INTO streams (stream_id, version, created_at, updated_at, labels, kind) VALUES ('ghost', 3, 'x', 'x', '{}', 'vcpu')",
+        )
+        .run(),
+    );
+    t.service.states.clear();
+    expect((await api().get('/v1/cpus/ghost')).status).toBe(404);
+    const c = await api()
+      .post('/v1/cpus')
+      .set('content-type', json)
+      .send({ id: 'ghost', accelerator: 'tcg', registers: [TPIDR_EL0] });
+    expect(c.status).toBe(201);
+    expect((await api().get('/v1/cpus/ghost')).body.version).toBe(1);
+  });
+});
+
 describe('labels are events', () => {
   test("a listing's labels edited: the listing filters on the events' labels, verify reports the row", async () => {
     raw((db) => {
