@@ -1,11 +1,12 @@
 import { Router } from 'express';
 import { indexOfReg, readValueAt } from '../../domain/cpreg-arrays';
-import { formatRegId, wellFormedWords } from '../../domain/regid';
-import type { RegAssignment, RegRef, RegValues, SyncFromAccelerator, VcpuCommand, VcpuState } from '../../domain/vcpu';
+import { formatRegId } from '../../domain/regid';
+import type { RegValues, VcpuCommand, VcpuState } from '../../domain/vcpu';
 import { runCommand, withEtag, type Render } from '../command';
 import type { AppContext } from '../context';
 import { pathParam } from '../request-meta';
-import { jsonBody, requireJson } from '../bodies';
+import { jsonFromText, jsonTextBody, requireJson } from '../bodies';
+import { quickSyncFrom, quickSyncFromText } from '../sync-quick';
 import { assignments, regRef } from '../reg-refs';
 import { onlyQuery, parseBody, syncBody } from '../schemas';
 import { namedValues } from '../views';
@@ -57,105 +58,16 @@ function changedSince(before: VcpuState | undefined, rv: RegValues, reported: nu
   return { ids, values };
 }
 
-const HEX_VALUE = /^0x[0-9a-fA-F]{1,600}$/;
-const MAX_REGISTERS = 4096;
-
-/**
- * A sync from the accelerator reports hundreds of values: a body that is plainly valid (what
- * syncBody accepts, checked in one pass) becomes the command directly; anything else goes through
- * the schema, which says exactly what is wrong.
- */
-export function quickSyncFrom(body: unknown): SyncFromAccelerator | undefined {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
-  const b = body as Record<string, unknown>;
-  let keys = 0;
-  for (const k in b) {
-    if (!Object.prototype.hasOwnProperty.call(b, k)) continue;
-    if (k !== 'direction' && k !== 'values' && k !== 'failed') return undefined;
-    keys++;
-  }
-  if (b.direction !== 'from-accelerator' || keys !== (b.failed === undefined ? 2 : 3)) return undefined;
-  const v = b.values;
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
-  const map = v as Record<string, unknown>;
-  const regs = Object.keys(map);
-  const n = regs.length;
-  if (n > MAX_REGISTERS) return undefined;
-  // One pass: every key and value checked; ids of 16 digits and values of up to 16 parsed into
-  // their 32-bit halves on the way (flags: 1 = the key is such an id, 2 = the value is short).
-  if (halves.length < 4 * n) halves = new Uint32Array(8 * n);
-  if (flags.length < n) flags = new Uint8Array(2 * n);
-  for (let k = 0; k < n; k++) {
-    const reg = regs[k]!; // k < n
-    const value = map[reg];
-    if (reg.length === 0 || reg.length > 128 || reg === '__proto__' || typeof value !== 'string') return undefined;
-    let f = 0;
-    if (reg.length === 18 && hexHalves(reg) && wellFormedWords(hi, lo)) {
-      halves[4 * k] = hi;
-      halves[4 * k + 1] = lo;
-      f = 1;
-    }
-    if (value.length <= 18 && hexHalves(value)) {
-      halves[4 * k + 2] = hi;
-      halves[4 * k + 3] = lo;
-      f |= 2;
-    } else if (!HEX_VALUE.test(value)) return undefined;
-    flags[k] = f;
-  }
-  const f = b.failed;
-  if (f !== undefined) {
-    if (!Array.isArray(f) || f.length > MAX_REGISTERS) return undefined;
-    for (const x of f as unknown[]) if (typeof x !== 'string' || x.length === 0 || x.length > 128) return undefined;
-  }
-  // valid: the same command as the schema's path (regRef may still refuse a malformed id)
-  const values: RegAssignment[] = new Array(n);
-  for (let k = 0; k < n; k++) {
-    const fl = flags[k]!; // k < n; both arrays hold at least n entries
-    const id = fl & 1 ? bits64(halves[4 * k]!, halves[4 * k + 1]!) : regRef(regs[k]!);
-    values[k] = [id, fl & 2 ? bits64(halves[4 * k + 2]!, halves[4 * k + 3]!) : BigInt(map[regs[k]!] as string)];
-  }
-  const failed: RegRef[] = f === undefined ? [] : (f as string[]).map(regRef);
-  return { type: 'SyncFromAccelerator', values, failed };
-}
-
-// "0x" (lowercase, as ids and values must be) + 1..16 hex digits → hi/lo 32-bit halves, then one
-// BigInt made from them (no text parse).
-let hi = 0;
-let lo = 0;
-const scratch64 = new BigUint64Array(1);
-const scratch32 = new Uint32Array(scratch64.buffer);
-const HI = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 1 : 0; // little-endian host: high word second
-
-function hexHalves(t: string): boolean {
-  if (t.charCodeAt(0) !== 48 || t.charCodeAt(1) !== 120 || t.length < 3 || t.length > 18) return false;
-  let h = 0;
-  let l = 0;
-  for (let p = 2; p < t.length; p++) {
-    const c = t.charCodeAt(p);
-    const d = c >= 48 && c <= 57 ? c - 48 : (c | 0x20) >= 97 && (c | 0x20) <= 102 ? (c | 0x20) - 87 : -1;
-    if (d < 0) return false;
-    h = ((h << 4) | (l >>> 28)) >>> 0;
-    l = ((l << 4) | d) >>> 0;
-  }
-  hi = h;
-  lo = l;
-  return true;
-}
-
-function bits64(h: number, l: number): bigint {
-  scratch32[HI] = h;
-  scratch32[1 - HI] = l;
-  return scratch64[0]!;
-}
-
-let halves = new Uint32Array(4 * 512);
-let flags = new Uint8Array(512);
-
 export function syncRoutes(ctx: AppContext): Router {
   const r = Router();
-  r.post('/v1/cpus/:id/syncs', requireJson, jsonBody, async (req, res) => {
+  r.post('/v1/cpus/:id/syncs', requireJson, jsonTextBody, async (req, res) => {
     onlyQuery(req.query, []);
-    let command: VcpuCommand | undefined = quickSyncFrom(req.body);
+    const text = req.body as string | undefined;
+    // A plain report is read from its text; anything else is parsed as JSON, as other routes do.
+    let command: VcpuCommand | undefined = text === undefined ? undefined : quickSyncFromText(text);
+    // An Idempotency-Key's digest covers the parsed body (api/request-meta.ts)
+    if (!command || req.get('idempotency-key') !== undefined) req.body = jsonFromText(text);
+    command ??= quickSyncFrom(req.body);
     if (!command) {
       const body = parseBody(syncBody, req.body);
       command =

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { quickSyncFrom } from '../../api/routes/syncs';
+import { quickSyncFrom, quickSyncFromText } from '../../api/sync-quick';
 import { assignments, regRef } from '../../api/reg-refs';
 import { parseBody, syncBody } from '../../api/schemas';
 
@@ -97,4 +97,93 @@ test('the quick path of a sync body makes exactly the command of the schema path
     ],
     failed: [],
   });
+});
+
+/** JSON text of a sync body in any legal layout, and texts near it that are not the plain shape. */
+/** The first most of the time, the others now and then. */
+const often = (first: string, ...rest: string[]) =>
+  fc.oneof({ weight: 3 * rest.length, arbitrary: fc.constant(first) }, fc.constantFrom(...rest));
+const ws = fc.constantFrom('', ' ', '\n', '\t', '\r\n  ');
+const arbJsonString = fc.oneof(
+  fc.constantFrom(...ids, 'TPIDR_EL0', '0x603000000013DE82', '0x1', '__proto__', '', '7', '0', 'from-accelerator'),
+  fc.string({ maxLength: 20 }),
+);
+const quoted = (s: string, escapeAll: boolean) =>
+  escapeAll && s.length
+    ? '"' + [...s].map((c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')).join('') + '"'
+    : JSON.stringify(s);
+const arbMember = (key: fc.Arbitrary<string>, value: fc.Arbitrary<string>) =>
+  fc
+    .tuple(key, value, ws, ws, fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, fc.constant(true)))
+    .map(([k, v, a, b, esc]) => `${a}${quoted(k, esc)}${b}:${a}${v}${b}`);
+const arbValueText = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.bigInt({ min: 0n, max: (1n << 70n) - 1n }).map((v) => JSON.stringify('0x' + v.toString(16))),
+  },
+  { weight: 1, arbitrary: fc.constantFrom('12', 'null', '{}', '[]', '"0x1\\n"', 'true', '"0x\\u0031"') },
+  { weight: 1, arbitrary: arbJsonString.map((s) => JSON.stringify(s)) },
+);
+const arbSyncText = fc
+  .tuple(
+    fc.array(arbMember(arbJsonString, arbValueText), { maxLength: 6 }),
+    fc.option(
+      fc.array(
+        fc.tuple(arbJsonString, ws).map(([s, w]) => w + JSON.stringify(s) + w),
+        { maxLength: 3 },
+      ),
+      {
+        nil: undefined,
+      },
+    ),
+    often('"from-accelerator"', '"to-accelerator"', '"from-\\u0061ccelerator"', '1'),
+    often('', ',"x":1', ',"values":{}', ',"direction":"from-accelerator"'),
+    fc.boolean(),
+    ws,
+    often('', ' ', 'x', '}', '\ufeff'),
+  )
+  .map(([members, failed, direction, extra, valuesFirst, w, tail]) => {
+    const values = `"values"${w}:${w}{${members.join(',')}}`;
+    const parts = [
+      ...(valuesFirst ? [values, `"direction":${direction}`] : [`"direction":${direction}`, values]),
+      ...(failed === undefined ? [] : [`"failed":[${failed.join(',')}]`]),
+    ];
+    return `${w}{${w}${parts.join(`${w},${w}`)}${extra}${w}}${tail}`;
+  });
+
+function outcome<T>(f: () => T): T | { error: string } {
+  try {
+    return f();
+  } catch (e) {
+    return { error: String(e) };
+  }
+}
+
+test('a sync read from its text is exactly the command of JSON.parse and the quick path, or defers', () => {
+  let taken = 0;
+  fc.assert(
+    fc.property(arbSyncText, (text) => {
+      const fromText = outcome(() => quickSyncFromText(text));
+      if (fromText === undefined) return;
+      taken++;
+      // taken from the text: it is JSON, and the parsed body's quick path makes the same command
+      expect(fromText).toEqual(outcome(() => quickSyncFrom(JSON.parse(text))));
+    }),
+    { numRuns: 5000 },
+  );
+  expect(taken).toBeGreaterThan(500);
+  // the plain form an agent sends is read from its text
+  const text = JSON.stringify({ direction: 'from-accelerator', values: { [ids[1]!]: '0x5', [ids[0]!]: '0xAb' } });
+  expect(quickSyncFromText(text)).toEqual({
+    type: 'SyncFromAccelerator',
+    values: [
+      [0x603000000013c080n, 5n],
+      [0x603000000013de82n, 0xabn],
+    ],
+    failed: [],
+  });
+  // a repeated key is JSON.parse's to settle (the last value wins), not the scanner's
+  expect(quickSyncFromText(`{"direction":"from-accelerator","values":{"${ids[0]}":"0x1","${ids[0]}":"0x2"}}`)).toBe(
+    undefined,
+  );
 });
