@@ -34,7 +34,7 @@ function charsetOf(contentType: string | undefined): string | undefined {
 export function jsonFromText(text: string | undefined): unknown {
   if (text === undefined) return undefined;
   if (text.length === 0) return {};
-  const first = /^[\x20\x09\x0a\x0d]*([^\x20\x09\x0a\x0d])/.exec(text)?.[1]; // JSON's whitespace only
+  const first = text.replace(/^[ \t\n\r]+/, '')[0]; // JSON's whitespace only
   const fail = (message: string) =>
     Object.assign(new SyntaxError(message), { status: 400, statusCode: 400, type: 'entity.parse.failed', body: text });
   if (first !== '{' && first !== '[')
