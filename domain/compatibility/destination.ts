@@ -63,6 +63,17 @@ export function vcpuHost(accelerator: Accelerator, labels: Labels, arrays: Cpreg
   };
 }
 
+/** Per model: which lists are its own (compared once per list object; lists are never mutated). */
+const ownLists = new WeakMap<RegisterModel, WeakMap<BigUint64Array, boolean>>();
+
+function isModelsList(model: RegisterModel, ids: BigUint64Array): boolean {
+  let known = ownLists.get(model);
+  if (!known) ownLists.set(model, (known = new WeakMap()));
+  let same = known.get(ids);
+  if (same === undefined) known.set(ids, (same = sameList(model.ids, ids)));
+  return same;
+}
+
 function sameList(a: BigUint64Array, b: BigUint64Array): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
@@ -71,23 +82,62 @@ function sameList(a: BigUint64Array, b: BigUint64Array): boolean {
 }
 
 /**
+ * A model's facts as 32-bit halves in the host's order (that of a BigUint64Array's bytes): keep
+ * and reset per register, and 1 in `skip` for a register left as it is (varies, volatile, wide).
+ */
+interface FreshMasks {
+  skip: Uint8Array;
+  keep: Uint32Array;
+  reset: Uint32Array;
+}
+const freshMasks = new WeakMap<RegisterModel, FreshMasks>();
+
+function masksOf(model: RegisterModel): FreshMasks {
+  let m = freshMasks.get(model);
+  if (m) return m;
+  const n = model.facts.length;
+  const keep = new BigUint64Array(n);
+  const reset = new BigUint64Array(n);
+  const skip = new Uint8Array(n);
+  model.facts.forEach((f, i) => {
+    skip[i] = f.varies || f.volatile || slotsFor(f.id) > 1 ? 1 : 0;
+    keep[i] = f.keep;
+    reset[i] = f.reset;
+  });
+  m = { skip, keep: new Uint32Array(keep.buffer), reset: new Uint32Array(reset.buffer) };
+  freshMasks.set(model, m);
+  return m;
+}
+
+/**
  * The values as a fresh QEMU of that model holds them (a QEMU loading a stream is a fresh one):
  * bits a register does not keep read as after reset, whatever a write recorded put in them;
  * registers whose value depends on the vCPU keep theirs. Only a model measured with this very list
  * knows that (a nearest or a sibling model has other constants): otherwise the values as they are.
+ * Every write's warnings start here: it works on 32-bit halves, no bigint per register.
  */
 export function asFreshQemuHoldsThem(arrays: CpregArrays, model: RegisterModel | undefined): CpregArrays {
-  if (!model || !sameList(model.ids, arrays.cpregIndexes)) return arrays;
+  if (!model || !isModelsList(model, arrays.cpregIndexes)) return arrays;
+  const { skip, keep, reset } = masksOf(model);
+  const vi = arrays.cpregValueIndexes;
+  const src = arrays.cpregValues;
+  const now = new Uint32Array(src.buffer, src.byteOffset, 2 * src.length);
   let out: CpregArrays | undefined;
-  for (let i = 0; i < arrays.cpregIndexes.length; i++) {
-    const f = model.facts[i]!; // the same list: fact i is register i's
-    if (f.varies || f.volatile || slotsFor(f.id) > 1) continue;
-    const slot = arrays.cpregValueIndexes[i]!;
-    const now = (out ?? arrays).cpregValues[slot]!;
-    const held = (now & f.keep) | (f.reset & ~f.keep);
-    if (held === now) continue;
-    out ??= { ...arrays, cpregValues: arrays.cpregValues.slice() };
-    out.cpregValues[slot] = held;
+  let held: Uint32Array | undefined;
+  for (let i = 0; i < skip.length; i++) {
+    if (skip[i]) continue;
+    const w = 2 * vi[i]!; // the same list: fact i is register i's
+    const a = now[w]!;
+    const b = now[w + 1]!;
+    const ha = ((a & keep[2 * i]!) | (reset[2 * i]! & ~keep[2 * i]!)) >>> 0;
+    const hb = ((b & keep[2 * i + 1]!) | (reset[2 * i + 1]! & ~keep[2 * i + 1]!)) >>> 0;
+    if (ha === a && hb === b) continue;
+    if (!out) {
+      out = { ...arrays, cpregValues: src.slice() };
+      held = new Uint32Array(out.cpregValues.buffer);
+    }
+    held![w] = ha;
+    held![w + 1] = hb;
   }
   return out ?? arrays;
 }

@@ -114,7 +114,10 @@ function indexed(
     throw new DomainError('invalid-value', `${what}: value wider than the register for ${listRegs(tooWide)}`, tooWide);
   }
   // The list is ascending: index order is id order (indexes are distinct: resolveIndexes).
-  const order = at.map((_, k) => k).sort((x, y) => at[x]! - at[y]!);
+  // A report in list order (what an agent sends) needs no sort.
+  let sorted = true;
+  for (let k = 1; k < at.length && sorted; k++) sorted = at[k - 1]! < at[k]!;
+  const order = sorted ? at.map((_, k) => k) : at.map((_, k) => k).sort((x, y) => at[x]! - at[y]!);
   const n = order.length;
   const ids: RegId[] = new Array(n);
   const values: bigint[] = new Array(n);
