@@ -36,13 +36,15 @@ export function quickSyncFrom(body: unknown): SyncFromAccelerator | undefined {
 export function quickSyncFromText(text: string): SyncFromAccelerator | undefined {
   const s = scanSyncText(text);
   if (!s || s.direction !== 'from-accelerator') return undefined;
-  return commandOf(s.regs, (k) => s.values[k], s.failed);
+  return commandOf(s.regs, (k) => s.values[k], s.failed, true);
 }
 
+/** `words`: a report of ids and values of up to 16 digits only becomes ReportWords (no bigints). */
 function commandOf(
   regs: readonly string[],
   valueAt: (k: number) => unknown,
   f: unknown,
+  words = false,
 ): SyncFromAccelerator | undefined {
   const n = regs.length;
   if (n > MAX_REGISTERS) return undefined;
@@ -71,6 +73,18 @@ function commandOf(
     if (!Array.isArray(f) || f.length > MAX_REGISTERS) return undefined;
     for (const x of f as unknown[]) if (typeof x !== 'string' || x.length === 0 || x.length > 128) return undefined;
   }
+  const failedOf = (): RegRef[] => (f === undefined ? [] : (f as string[]).map(regRef));
+  if (words && n > 0) {
+    let plain = true;
+    for (let k = 0; k < n && plain; k++) plain = flags[k] === 3;
+    // halves holds exactly ReportWords' layout: id high, id low, value high, value low
+    if (plain)
+      return {
+        type: 'SyncFromAccelerator',
+        values: { kind: 'words', n, words: halves.slice(0, 4 * n) },
+        failed: failedOf(),
+      };
+  }
   // valid: the same command as the schema's path (regRef may still refuse a malformed id)
   const values: RegAssignment[] = new Array(n);
   for (let k = 0; k < n; k++) {
@@ -78,8 +92,7 @@ function commandOf(
     const id = fl & 1 ? bits64(halves[4 * k]!, halves[4 * k + 1]!) : regRef(regs[k]!);
     values[k] = [id, fl & 2 ? bits64(halves[4 * k + 2]!, halves[4 * k + 3]!) : BigInt(valueAt(k) as string)];
   }
-  const failed: RegRef[] = f === undefined ? [] : (f as string[]).map(regRef);
-  return { type: 'SyncFromAccelerator', values, failed };
+  return { type: 'SyncFromAccelerator', values, failed: failedOf() };
 }
 
 // "0x" + 1..16 hex digits → hi/lo 32-bit halves, then one BigInt made from them (no text parse).

@@ -36,8 +36,21 @@ export interface WriteRegisters {
 
 export interface SyncFromAccelerator {
   readonly type: 'SyncFromAccelerator';
-  readonly values: readonly RegAssignment[];
+  /** [register, value] pairs, or the same report as 32-bit words (ReportWords). */
+  readonly values: readonly RegAssignment[] | ReportWords;
   readonly failed?: readonly RegRef[];
+}
+
+/**
+ * A report of register ids and values of up to 64 bits as 32-bit words, as a plain sync body
+ * parses to it: register k is words[4k … 4k+3] = id high, id low, value high, value low. It is
+ * decided exactly as the pairs [[id, value], …] it stands for, without a bigint per value that
+ * did not change (report-words.ts).
+ */
+export interface ReportWords {
+  readonly kind: 'words';
+  readonly n: number;
+  readonly words: Uint32Array;
 }
 
 export interface SyncToAccelerator {

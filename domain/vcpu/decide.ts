@@ -14,12 +14,14 @@ import type {
   LoadBlob,
   RecordExport,
   RegAssignment,
+  ReportWords,
   SyncFromAccelerator,
   SyncToAccelerator,
   VcpuCommand,
 } from './commands';
 import type { RegValues, VcpuEvent } from './events';
 import { reportSha256 } from './report-digest';
+import { readReportWords, type ReadReport } from './report-words';
 import { resolveAll, resolveIndexes } from './resolve';
 import type { VcpuState } from './state';
 
@@ -133,28 +135,47 @@ function indexed(
 
 function syncFrom(state: VcpuState, c: SyncFromAccelerator): VcpuEvent {
   const failedRefs = c.failed ?? [];
-  if (c.values.length === 0 && failedRefs.length === 0) {
+  const words = isReportWords(c.values) ? c.values : undefined;
+  const pairs = words ? undefined : (c.values as readonly RegAssignment[]);
+  const count = words ? words.n : pairs!.length;
+  if (count === 0 && failedRefs.length === 0) {
     throw new DomainError('invalid-command', 'a sync from the accelerator reports values or failed registers');
   }
   // The accelerator reports QEMU's raw slots: a 32-bit register's may carry upper bits (TCG).
-  const read = c.values.length
-    ? indexed(state, c.values, 'sync', fitsSlots)
-    : { ids: [] as RegId[], values: [] as bigint[], indexes: [] as number[] };
+  let report: Omit<ReadReport, 'read'> & { isRead: (id: RegId) => boolean };
+  if (words && count) {
+    const r = readReportWords(state, words);
+    report = { ...r, isRead: (id) => r.read[indexOfReg(state.arrays, id)] === 1 };
+  } else {
+    const read = count
+      ? indexed(state, pairs!, 'sync', fitsSlots)
+      : { ids: [] as RegId[], values: [] as bigint[], indexes: [] as number[] };
+    let readSet: Set<RegId> | undefined;
+    report = {
+      changed: changedValues(state.arrays, read),
+      reported: read.ids.length,
+      reportSha256: reportSha256(read),
+      isRead: (id) => (readSet ??= new Set(read.ids)).has(id),
+    };
+  }
   const failed = resolveAll(state, failedRefs).sort((a, b) => (a < b ? -1 : 1));
   if (failed.length) {
-    const readSet = new Set(read.ids);
-    const both = failed.filter((id) => readSet.has(id));
+    const both = failed.filter(report.isRead);
     if (both.length) {
       throw new DomainError('invalid-command', `registers reported both read and failed: ${listRegs(both)}`, both);
     }
   }
   return {
     type: 'SyncedFromAccelerator',
-    changed: changedValues(state.arrays, read),
+    changed: report.changed,
     failed,
-    reported: read.ids.length,
-    reportSha256: reportSha256(read),
+    reported: report.reported,
+    reportSha256: report.reportSha256,
   };
+}
+
+function isReportWords(v: SyncFromAccelerator['values']): v is ReportWords {
+  return !Array.isArray(v);
 }
 
 /** The values that differ from what the registers hold (compared slot for slot), in order. */

@@ -35,10 +35,21 @@ export function reportBytes(rv: RegValues): Uint8Array {
 /** Lowercase hex SHA-256 of reportBytes(rv). */
 export function reportSha256(rv: RegValues): string {
   const n = wordLength(rv);
-  // The message as big-endian 32-bit words, then SHA-256's padding: a 1 bit, zeros, the length
-  // in bits as 64 bits (the message is a whole number of words, so the 1 bit starts a word).
-  const padded = ((n + 3 + 15) >>> 4) << 4;
-  const words = fill(rv, n, padded);
+  return digestOfMessage(fill(rv, n, paddedLength(n)), n);
+}
+
+/** Words a message of n words takes with SHA-256's padding (a multiple of 16). */
+export function paddedLength(n: number): number {
+  return ((n + 3 + 15) >>> 4) << 4;
+}
+
+/**
+ * SHA-256 of the first n words of `words` (zeroed after them, paddedLength(n) long): its padding
+ * is a 1 bit, zeros, the length in bits as 64 bits (the message is a whole number of words, so
+ * the 1 bit starts a word). The words path of a sync fills its message itself (report-words.ts).
+ */
+export function digestOfMessage(words: Int32Array, n: number): string {
+  const padded = words.length;
   words[n] = 0x80000000 | 0;
   const bits = n * 32;
   words[padded - 2] = Math.floor(bits / 0x100000000) | 0;

@@ -1,0 +1,119 @@
+import { slotsFor } from '../cpreg-arrays';
+import { DomainError } from '../errors';
+import type { RegId } from '../regid';
+import { listRegs } from '../vmstate/check';
+import type { ReportWords } from './commands';
+import type { RegValues } from './events';
+import { digestOfMessage, paddedLength } from './report-digest';
+import type { VcpuState } from './state';
+
+/** What a sync from the accelerator makes of its report (syncFrom in decide.ts). */
+export interface ReadReport {
+  changed: RegValues;
+  reported: number;
+  reportSha256: string;
+  /** The list index of every register read (to check failed ones against). */
+  read: Uint8Array;
+}
+
+/** Typed arrays use the host's byte order: the low half of a 64-bit slot comes first on little-endian. */
+const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LO = LE ? 0 : 1;
+const HI = LE ? 1 : 0;
+const scratch64 = new BigUint64Array(1);
+const scratch32 = new Uint32Array(scratch64.buffer);
+
+function bits64(hi: number, lo: number): bigint {
+  scratch32[HI] = hi;
+  scratch32[LO] = lo;
+  return scratch64[0]!;
+}
+
+/** Id words per list (lists are never mutated): the binary search compares 32-bit halves. */
+const idWordsOf = new WeakMap<BigUint64Array, Uint32Array>();
+
+function idWords(list: BigUint64Array): Uint32Array {
+  let w = idWordsOf.get(list);
+  if (!w) idWordsOf.set(list, (w = new Uint32Array(list.buffer, list.byteOffset, 2 * list.length)));
+  return w;
+}
+
+/** Index of the id (hi, lo) in the ascending list, or -1. */
+function indexOfWords(w: Uint32Array, n: number, hi: number, lo: number): number {
+  let a = 0;
+  let b = n - 1;
+  while (a <= b) {
+    const mid = (a + b) >>> 1;
+    const h = w[2 * mid + HI]!;
+    const l = w[2 * mid + LO]!;
+    if (h === hi && l === lo) return mid;
+    if (h < hi || (h === hi && l < lo)) a = mid + 1;
+    else b = mid - 1;
+  }
+  return -1;
+}
+
+/**
+ * The report read against the state, as the pairs it stands for are (decide.ts: indexed, then
+ * changedValues and reportSha256): unknown registers refused, then registers named twice, in the
+ * report's order; the values that differ from the slots, ascending by id, as bigints (only
+ * those); the SHA-256 of the canonical bytes of the whole report (report-digest.ts).
+ */
+export function readReportWords(state: VcpuState, r: ReportWords): ReadReport {
+  const a = state.arrays;
+  const list = a.cpregIndexes;
+  const n = list.length;
+  const lw = idWords(list);
+  const rw = r.words;
+  const at = new Int32Array(r.n);
+  let unknown: RegId[] | undefined;
+  for (let k = 0; k < r.n; k++) {
+    const i = indexOfWords(lw, n, rw[4 * k]!, rw[4 * k + 1]!);
+    if (i < 0) (unknown ??= []).push(bits64(rw[4 * k]!, rw[4 * k + 1]!));
+    at[k] = i;
+  }
+  if (unknown) throw new DomainError('unknown-register', `not in this vCPU's list: ${listRegs(unknown)}`, unknown);
+  const read = new Uint8Array(n);
+  let twice: RegId[] | undefined;
+  for (let k = 0; k < r.n; k++) {
+    const i = at[k]!;
+    if (read[i]) (twice ??= []).push(list[i]!);
+    read[i] = 1;
+  }
+  if (twice) throw new DomainError('invalid-command', `registers named more than once: ${listRegs(twice)}`, twice);
+  // Values of up to 64 bits fit every register's slots (fitsSlots). In id order: the list's.
+  let sorted = true;
+  for (let k = 1; k < r.n && sorted; k++) sorted = at[k - 1]! < at[k]!;
+  const order = new Int32Array(r.n);
+  for (let k = 0; k < r.n; k++) order[k] = k;
+  if (!sorted) order.sort((x, y) => at[x]! - at[y]!);
+
+  const vw = new Uint32Array(a.cpregValues.buffer, a.cpregValues.byteOffset, 2 * a.cpregValues.length);
+  const vi = a.cpregValueIndexes;
+  let words = 0;
+  for (let k = 0; k < r.n; k++) words += 2 + 2 * slotsFor(list[at[k]!]!);
+  const message = new Int32Array(paddedLength(words));
+  const ids: RegId[] = [];
+  const values: bigint[] = [];
+  let o = 0;
+  for (let j = 0; j < r.n; j++) {
+    const k = order[j]!;
+    const i = at[k]!;
+    const hi = rw[4 * k + 2]!;
+    const lo = rw[4 * k + 3]!;
+    const slots = slotsFor(list[i]!);
+    message[o++] = rw[4 * k]! | 0;
+    message[o++] = rw[4 * k + 1]! | 0;
+    o += 2 * (slots - 1); // a wide register's upper slots: zero
+    message[o++] = hi | 0;
+    message[o++] = lo | 0;
+    // compared slot for slot: a wide register's upper slots must be zero too
+    const s = vi[i]!;
+    let same = vw[2 * s + HI] === hi && vw[2 * s + LO] === lo;
+    for (let x = 1; x < slots && same; x++) same = vw[2 * (s + x)] === 0 && vw[2 * (s + x) + 1] === 0;
+    if (same) continue;
+    ids.push(list[i]!);
+    values.push(bits64(hi, lo));
+  }
+  return { changed: { ids, values }, reported: r.n, reportSha256: digestOfMessage(message, words), read };
+}
