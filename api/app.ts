@@ -37,15 +37,15 @@ export function createApp(ctx: AppContext): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false); // our ETag is the stream version, set by the routes
   app.set('query parser', 'simple');
-  app.use(ctx.metrics.middleware());
-  app.use(requestContext(ctx.logger));
+  // One 'finish' listener per request: the log line, the metrics, and for a write that went
+  // through, the storage is fine (again).
+  app.use(
+    requestContext(ctx.logger, (req, res, ms) => {
+      ctx.metrics.answered(req, res, ms);
+      if (req.method !== 'GET' && req.method !== 'HEAD' && res.statusCode < 300) ctx.readiness.ok();
+    }),
+  );
   app.use(bodyDeadline(ctx.limits.bodyTimeoutMs));
-  app.use((req, res, next) => {
-    // A write that went through: the storage is fine (again).
-    if (req.method !== 'GET' && req.method !== 'HEAD')
-      res.once('finish', () => res.statusCode < 300 && ctx.readiness.ok());
-    next();
-  });
   app.use(serviceRoutes(ctx));
   app.use(uiRoutes()); // the web page at /ui/ (dist/ui, npm run build:ui); it calls /v1 like any client
   app.use('/v1', authenticate(ctx.tokens));

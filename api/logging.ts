@@ -109,8 +109,14 @@ export class LineWriter implements pino.DestinationStream {
 const HEADER_ID = /^[\x21-\x7e]{1,128}$/;
 const INFO = 30;
 
-/** A request id per request (the client's X-Request-Id when it is sane), and one log line per answer. */
-export function requestContext(logger: Logger) {
+/** Told of every answer once it is sent, with its duration (metrics, readiness). */
+export type Answered = (req: Request, res: Response, ms: number) => void;
+
+/**
+ * A request id per request (the client's X-Request-Id when it is sane), and one log line per
+ * answer; `answered` is told of it from the same 'finish' listener (one listener per request).
+ */
+export function requestContext(logger: Logger, answered?: Answered) {
   const dest = destinations.get(logger);
   return (req: Request, res: Response, next: NextFunction) => {
     const given = req.headers['x-request-id'];
@@ -118,26 +124,31 @@ export function requestContext(logger: Logger) {
     res.locals.requestId = requestId;
     res.setHeader('X-Request-Id', requestId);
     const started = performance.now();
-    res.on('finish', () => {
-      if (logger.levelVal > INFO) return; // (isLevelEnabled looks the level up by name: the hot path's cost)
-      // Never headers or bodies: they may carry tokens.
+    res.once('finish', () => {
       const ms = performance.now() - started;
-      const actor: unknown = res.locals.actor;
-      // A refusal's line says which problem and why (the error handler leaves it in res.locals).
-      const problem = res.locals.problem as { type: string; detail: string } | undefined;
-      if (problem) {
-        const fields = { requestId, method: req.method, path: req.path, status: res.statusCode, ms, actor };
-        logger.info({ ...fields, problem: problem.type, detail: problem.detail }, 'request');
-        return;
-      }
-      if (dest && (actor === undefined || typeof actor === 'string')) {
-        dest.write(requestLine(requestId, req.method, req.path, res.statusCode, ms, actor));
-        return;
-      }
-      logger.info({ requestId, method: req.method, path: req.path, status: res.statusCode, ms, actor }, 'request');
+      answered?.(req, res, ms);
+      logLine(req, res, ms, requestId);
     });
     next();
   };
+
+  function logLine(req: Request, res: Response, ms: number, requestId: string): void {
+    if (logger.levelVal > INFO) return; // (isLevelEnabled looks the level up by name: the hot path's cost)
+    // Never headers or bodies: they may carry tokens.
+    const actor: unknown = res.locals.actor;
+    // A refusal's line says which problem and why (the error handler leaves it in res.locals).
+    const problem = res.locals.problem as { type: string; detail: string } | undefined;
+    if (problem) {
+      const fields = { requestId, method: req.method, path: req.path, status: res.statusCode, ms, actor };
+      logger.info({ ...fields, problem: problem.type, detail: problem.detail }, 'request');
+      return;
+    }
+    if (dest && (actor === undefined || typeof actor === 'string')) {
+      dest.write(requestLine(requestId, req.method, req.path, res.statusCode, ms, actor));
+      return;
+    }
+    logger.info({ requestId, method: req.method, path: req.path, status: res.statusCode, ms, actor }, 'request');
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { NextFunction, Request, Response } from 'express';
+import type { Request, Response } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { StoreObserver } from '../storage/observer';
 
@@ -66,17 +66,22 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'cpreg_' });
   }
 
-  /** Counts and times every answer, labelled by the route pattern (never the raw path). */
-  middleware() {
-    return (req: Request, res: Response, next: NextFunction) => {
-      const end = this.latency.startTimer();
-      res.once('finish', () => {
-        const route = req.route ? `${req.baseUrl}${String((req.route as { path: string }).path)}` : 'unmatched';
-        end({ route, method: req.method });
-        this.requests.inc({ route, method: req.method, status: String(res.statusCode) });
-      });
-      next();
-    };
+  /** The labelled series of each (route, method[, status]) seen: prom-client hashes labels per call. */
+  private readonly series = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
+
+  /** Counts and times an answer, labelled by the route pattern (never the raw path). */
+  answered(req: Request, res: Response, ms: number): void {
+    const route = req.route ? `${req.baseUrl}${String((req.route as { path: string }).path)}` : 'unmatched';
+    const status = String(res.statusCode);
+    const key = `${route} ${req.method} ${status}`;
+    let s = this.series.get(key);
+    if (!s) {
+      // bounded: route patterns × the methods Node parses × statuses
+      s = { count: this.requests.labels(route, req.method, status), time: this.latency.labels(route, req.method) };
+      this.series.set(key, s);
+    }
+    s.time.observe(ms / 1000);
+    s.count.inc();
   }
 
   /** The store's observer: batches, syncs, appends. */

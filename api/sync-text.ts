@@ -1,3 +1,5 @@
+import { PlainJson } from './plain-json';
+
 /**
  * The shape of a sync report read straight from the body's text: `{"direction": "…", "values":
  * {"<reg>": "<value>", …}, "failed": ["<reg>", …]}` (any order, any JSON whitespace). It exists
@@ -18,112 +20,84 @@ export interface SyncText {
   failed?: string[];
 }
 
-const WS = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-
 export function scanSyncText(t: string): SyncText | undefined {
-  let p = 0;
-  const n = t.length;
-  const skip = () => {
-    while (p < n && WS(t.charCodeAt(p))) p++;
-  };
-  /** A string without escapes at p (p past its closing quote after), or undefined. */
-  const str = (): string | undefined => {
-    if (t.charCodeAt(p) !== 0x22) return undefined;
-    const start = ++p;
-    for (; p < n; p++) {
-      const c = t.charCodeAt(p);
-      if (c === 0x22) return t.slice(start, p++);
-      if (c === 0x5c || c < 0x20) return undefined;
-    }
-    return undefined;
-  };
+  const j = new PlainJson(t);
   const out: SyncText = { direction: '', regs: [], values: [] };
   let seen = 0; // 1 direction, 2 values, 4 failed
-  skip();
-  if (t.charCodeAt(p++) !== 0x7b) return undefined;
-  skip();
+  j.ws();
+  if (!j.eat(0x7b)) return undefined;
+  j.ws();
   for (;;) {
-    const key = str();
+    const key = j.str();
     if (key === undefined) return undefined;
-    skip();
-    if (t.charCodeAt(p++) !== 0x3a) return undefined;
-    skip();
+    j.ws();
+    if (!j.eat(0x3a)) return undefined;
+    j.ws();
     if (key === 'direction') {
       if (seen & 1) return undefined;
       seen |= 1;
-      const d = str();
+      const d = j.str();
       if (d === undefined) return undefined;
       out.direction = d;
     } else if (key === 'values') {
-      if (seen & 2 || !members(out)) return undefined;
+      if (seen & 2 || !members(j, out)) return undefined;
       seen |= 2;
     } else if (key === 'failed') {
       if (seen & 4) return undefined;
       seen |= 4;
-      const f = list();
+      const f = list(j);
       if (f === undefined) return undefined;
       out.failed = f;
     } else return undefined; // another key: the general path names it
-    skip();
-    const c = t.charCodeAt(p++);
-    if (c === 0x7d) break;
-    if (c !== 0x2c) return undefined;
-    skip();
+    j.ws();
+    if (j.eat(0x7d)) break;
+    if (!j.eat(0x2c)) return undefined;
+    j.ws();
   }
-  skip();
-  if (p !== n || !(seen & 2)) return undefined;
-  return out;
+  return j.done() && seen & 2 ? out : undefined;
+}
 
-  /** `{"reg": "value", …}` into out.regs / out.values. */
-  function members(o: SyncText): boolean {
-    if (t.charCodeAt(p++) !== 0x7b) return false;
-    skip();
-    if (t.charCodeAt(p) === 0x7d) {
-      p++;
-      return true;
-    }
-    let ascending = true;
-    for (;;) {
-      const reg = str();
-      if (reg === undefined || indexLike(reg)) return false;
-      const last = o.regs.length ? o.regs[o.regs.length - 1]! : undefined;
-      if (last !== undefined && !(last < reg)) ascending = false;
-      skip();
-      if (t.charCodeAt(p++) !== 0x3a) return false;
-      skip();
-      const value = str();
-      if (value === undefined) return false;
-      o.regs.push(reg);
-      o.values.push(value);
-      skip();
-      const c = t.charCodeAt(p++);
-      if (c === 0x7d) break;
-      if (c !== 0x2c) return false;
-      skip();
-    }
-    // JSON.parse keeps a repeated key once, with its last value: not ours to copy
-    return ascending || new Set(o.regs).size === o.regs.length;
+/** `{"reg": "value", …}` into o.regs / o.values. */
+function members(j: PlainJson, o: SyncText): boolean {
+  if (!j.eat(0x7b)) return false;
+  j.ws();
+  if (j.eat(0x7d)) return true;
+  let ascending = true;
+  for (;;) {
+    const reg = j.str();
+    if (reg === undefined || indexLike(reg)) return false;
+    const last = o.regs.length ? o.regs[o.regs.length - 1]! : undefined;
+    if (last !== undefined && !(last < reg)) ascending = false;
+    j.ws();
+    if (!j.eat(0x3a)) return false;
+    j.ws();
+    const value = j.str();
+    if (value === undefined) return false;
+    o.regs.push(reg);
+    o.values.push(value);
+    j.ws();
+    if (j.eat(0x7d)) break;
+    if (!j.eat(0x2c)) return false;
+    j.ws();
   }
+  // JSON.parse keeps a repeated key once, with its last value: not ours to copy
+  return ascending || new Set(o.regs).size === o.regs.length;
+}
 
-  /** `["reg", …]`. */
-  function list(): string[] | undefined {
-    if (t.charCodeAt(p++) !== 0x5b) return undefined;
-    const items: string[] = [];
-    skip();
-    if (t.charCodeAt(p) === 0x5d) {
-      p++;
-      return items;
-    }
-    for (;;) {
-      const s = str();
-      if (s === undefined) return undefined;
-      items.push(s);
-      skip();
-      const c = t.charCodeAt(p++);
-      if (c === 0x5d) return items;
-      if (c !== 0x2c) return undefined;
-      skip();
-    }
+/** `["reg", …]`. */
+function list(j: PlainJson): string[] | undefined {
+  if (!j.eat(0x5b)) return undefined;
+  const items: string[] = [];
+  j.ws();
+  if (j.eat(0x5d)) return items;
+  for (;;) {
+    const s = j.str();
+    if (s === undefined) return undefined;
+    items.push(s);
+    j.ws();
+    if (j.eat(0x5d)) return items;
+    if (!j.eat(0x2c)) return undefined;
+    j.ws();
   }
 }
 

@@ -4,7 +4,8 @@ import type { RegisteredEvent } from './event-types';
 import { runCommand, withEtag, type Render } from '../command';
 import type { AppContext } from '../context';
 import { pathParam } from '../request-meta';
-import { jsonBody, requireJson } from '../bodies';
+import { jsonBody, jsonFromText, jsonTextBody, requireJson } from '../bodies';
+import { plainValueBody } from '../plain-json';
 import { assignments, regRef } from '../reg-refs';
 import { onlyQuery, parseBody, writeRegisterBody, writeRegistersBody } from '../schemas';
 import { namedValues } from '../views';
@@ -26,8 +27,12 @@ const written: Render = ({ streamId: id, events, state, version }) => {
 export function registerRoutes(ctx: AppContext): Router {
   const r = Router();
 
-  r.put('/v1/cpus/:id/registers/:reg', requireJson, jsonBody, async (req, res) => {
+  r.put('/v1/cpus/:id/registers/:reg', requireJson, jsonTextBody, async (req, res) => {
     onlyQuery(req.query, []);
+    // {"value": "…"} is read from the text (plain-json.ts); anything else is parsed as JSON
+    const text = req.body as string | undefined;
+    const value = text === undefined ? undefined : plainValueBody(text);
+    req.body = value === undefined ? jsonFromText(text) : { value };
     const body = parseBody(writeRegisterBody, req.body);
     const ref = regRef(pathParam(req, 'reg'));
     try {
