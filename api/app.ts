@@ -46,14 +46,14 @@ export function createApp(ctx: AppContext): express.Express {
     }),
   );
   app.use(bodyDeadline(ctx.limits.bodyTimeoutMs));
-  app.use(serviceRoutes(ctx));
-  app.use(uiRoutes()); // the web page at /ui/ (dist/ui, npm run build:ui); it calls /v1 like any client
   app.use('/v1', authenticate(ctx.tokens));
   app.use(concurrencyCap(ctx.limits.maxStreamUploads, 'stream uploads', isStreamUpload));
   app.use(concurrencyCap(ctx.limits.maxSseClients, 'event-stream subscribers', isEventStream));
-  app.use(cpuRoutes(ctx));
+  // The writes an agent sends all day first: a request walks the routers in this order (no two
+  // routes of different routers match one path, so the order decides nothing else).
   app.use(registerRoutes(ctx));
   app.use(syncRoutes(ctx));
+  app.use(cpuRoutes(ctx));
   app.use(migrationRoutes(ctx));
   app.use(historyRoutes(ctx));
   app.use(auditRoutes(ctx));
@@ -61,6 +61,8 @@ export function createApp(ctx: AppContext): express.Express {
   app.use(qemuConvertRoutes(ctx));
   app.use(hostProfileRoutes(ctx));
   app.use(compatibilityRoutes(ctx));
+  app.use(serviceRoutes(ctx)); // outside /v1: no token needed
+  app.use(uiRoutes()); // the web page at /ui/ (dist/ui, npm run build:ui); it calls /v1 like any client
   app.use(methodNotAllowed(app));
   app.use((req, _res, next) =>
     next(new HttpProblem(404, 'not-found', 'Not found', `no route ${req.method} ${req.path}`)),
