@@ -134,7 +134,7 @@ export class CommandHandler<C, E, S> {
     opts: ExecuteOptions<A, E, S>,
   ): Promise<Submitted<A>> {
     const entries: Entry<S>[] = [];
-    for (const c of commands) entries.push(await this.states.current(c.streamId));
+    for (const c of commands) entries.push(await this.states.current(c.streamId, c.condition !== undefined));
     const a = this.aggregate;
     const decided: Decided<E, S>[] = commands.map((c, k) => {
       const entry = entries[k]!;

@@ -87,12 +87,18 @@ export class States<C, E, S> {
   }
 
   /**
-   * The entry a command decides on: the cached one while appends of ours are in flight,
-   * otherwise checked against the store's version (another process may have written).
+   * The entry a command decides on: the cached one while appends of ours are in flight, or
+   * where other writers are rare (the append's expected version refuses a stale decision, which
+   * drops the entry: the retry folds the stored state); otherwise checked against the store's
+   * version (another node may have written). `verify`: checked against the store's version in
+   * any case (a condition on the version must see the stored one, not a stale cache).
    */
-  async current(id: string): Promise<Entry<S>> {
+  async current(id: string, verify = false): Promise<Entry<S>> {
     const cached = this.cache.get(id);
-    if (cached && cached.pending > 0) return cached;
+    if (cached && (cached.pending > 0 || (!verify && !this.store.sharedWriters))) {
+      if (cached.pending === 0) this.onCache(true);
+      return cached;
+    }
     const version = await this.store.streamVersion(id);
     if (cached && cached.head.version === version) {
       this.onCache(true);

@@ -216,6 +216,13 @@ export interface EventStore {
   appendGroup(group: AppendGroup): Promise<AppendGroupResult>;
   /** Current version of a stream, 0 when it does not exist. */
   streamVersion(streamId: string): Promise<number>;
+  /**
+   * Whether other processes commonly append to these streams (several nodes on one PostgreSQL):
+   * then a command checks the stream's version before deciding on a cached state. Where they
+   * rarely do (one SQLite file), it decides on the cache at once: the append's expected version
+   * still refuses a stale decision, and the command is decided again on the stored state.
+   */
+  readonly sharedWriters: boolean;
   getStream(streamId: string): Promise<StreamInfo | undefined>;
   listStreams(query?: ListStreamsQuery): Promise<StreamPage>;
   /** Events of a stream with fromVersion ≤ version ≤ toVersion, ascending (at most `limit`). */

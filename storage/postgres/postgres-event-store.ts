@@ -74,6 +74,8 @@ export interface PostgresStoreOptions extends PgDbOptions {
  */
 export class PostgresEventStore implements EventStore {
   readonly nodeId = `${process.pid}-${randomUUID().slice(0, 8)}`;
+  /** Several nodes write one database: a command checks the version before deciding on its cache. */
+  readonly sharedWriters = true;
   private readonly db: PgDb;
   private readonly reader: PgReader;
   private readonly snapshots: PgSnapshots;

@@ -58,6 +58,8 @@ export interface SqliteStoreOptions {
 export class SqliteEventStore implements EventStore {
   readonly file: string;
   readonly db: Db;
+  /** One file, one service process, as a rule (another process's write makes a command retry). */
+  readonly sharedWriters = false;
   readonly schemaVersion: number;
   private readonly reader: Reader;
   private readonly keys: IdempotencyKeys;
