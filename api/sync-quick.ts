@@ -1,4 +1,5 @@
 import { wellFormedWords } from '../domain/regid';
+import { bits64, half, hexHalves } from '../domain/words';
 import type { RegAssignment, RegRef, SyncFromAccelerator } from '../domain/vcpu';
 import { regRef } from './reg-refs';
 import { scanSyncText } from './sync-text';
@@ -49,7 +50,7 @@ function commandOf(
   const n = regs.length;
   if (n > MAX_REGISTERS) return undefined;
   // One pass: every key and value checked; ids of 16 digits and values of up to 16 parsed into
-  // their 32-bit halves on the way (flags: 1 = the key is such an id, 2 = the value is short).
+  // their 32-bit halves on the way (domain/words.ts) (flags: 1 = the key is such an id, 2 = the value is short).
   if (halves.length < 4 * n) halves = new Uint32Array(8 * n);
   if (flags.length < n) flags = new Uint8Array(2 * n);
   for (let k = 0; k < n; k++) {
@@ -57,14 +58,14 @@ function commandOf(
     const value = valueAt(k);
     if (reg.length === 0 || reg.length > 128 || reg === '__proto__' || typeof value !== 'string') return undefined;
     let fl = 0;
-    if (reg.length === 18 && hexHalves(reg) && wellFormedWords(hi, lo)) {
-      halves[4 * k] = hi;
-      halves[4 * k + 1] = lo;
+    if (reg.length === 18 && hexHalves(reg) && wellFormedWords(half.hi, half.lo)) {
+      halves[4 * k] = half.hi;
+      halves[4 * k + 1] = half.lo;
       fl = 1;
     }
     if (value.length <= 18 && hexHalves(value)) {
-      halves[4 * k + 2] = hi;
-      halves[4 * k + 3] = lo;
+      halves[4 * k + 2] = half.hi;
+      halves[4 * k + 3] = half.lo;
       fl |= 2;
     } else if (!HEX_VALUE.test(value)) return undefined;
     flags[k] = fl;
@@ -93,35 +94,6 @@ function commandOf(
     values[k] = [id, fl & 2 ? bits64(halves[4 * k + 2]!, halves[4 * k + 3]!) : BigInt(valueAt(k) as string)];
   }
   return { type: 'SyncFromAccelerator', values, failed: failedOf() };
-}
-
-// "0x" + 1..16 hex digits → hi/lo 32-bit halves, then one BigInt made from them (no text parse).
-let hi = 0;
-let lo = 0;
-const scratch64 = new BigUint64Array(1);
-const scratch32 = new Uint32Array(scratch64.buffer);
-const HI = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 1 : 0; // little-endian host: high word second
-
-function hexHalves(t: string): boolean {
-  if (t.charCodeAt(0) !== 48 || t.charCodeAt(1) !== 120 || t.length < 3 || t.length > 18) return false;
-  let h = 0;
-  let l = 0;
-  for (let p = 2; p < t.length; p++) {
-    const c = t.charCodeAt(p);
-    const d = c >= 48 && c <= 57 ? c - 48 : (c | 0x20) >= 97 && (c | 0x20) <= 102 ? (c | 0x20) - 87 : -1;
-    if (d < 0) return false;
-    h = ((h << 4) | (l >>> 28)) >>> 0;
-    l = ((l << 4) | d) >>> 0;
-  }
-  hi = h;
-  lo = l;
-  return true;
-}
-
-function bits64(h: number, l: number): bigint {
-  scratch32[HI] = h;
-  scratch32[1 - HI] = l;
-  return scratch64[0]!;
 }
 
 let halves = new Uint32Array(4 * 512);

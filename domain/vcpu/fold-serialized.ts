@@ -1,5 +1,6 @@
 import { cloneArrays, slotsFor, writeValueAt, type CpregArrays } from '../cpreg-arrays';
 import { formatRegId } from '../regid';
+import { findReg, half, hexHalves, idWordsOf } from '../words';
 import { deserializeEvent, EVENT_SCHEMA_VERSION, SYNC_FROM_SCHEMA_VERSION, type RegValuesJson } from './event-codec';
 import { CorruptHistoryError, evolve } from './evolve';
 import type { VcpuState } from './state';
@@ -121,15 +122,13 @@ function indexOf(a: CpregArrays): ListIndex {
       byId: new Map(),
       limit: new Array(n),
       oneSlot: new Uint8Array(n),
-      idWords: new Uint32Array(2 * n),
+      idWords: idWordsOf(a.cpregIndexes),
     };
     for (let i = 0; i < n; i++) {
       const id = a.cpregIndexes[i]!;
       x.byId.set(formatRegId(id), i);
       x.limit[i] = 1n << BigInt(slotsFor(id) * 64);
       x.oneSlot[i] = slotsFor(id) === 1 ? 1 : 0;
-      x.idWords[2 * i] = Number(id & 0xffffffffn);
-      x.idWords[2 * i + 1] = Number(id >> 32n);
     }
     indexes.set(a.cpregIndexes, x);
   }
@@ -156,8 +155,8 @@ function writeAll(s: VcpuState, rv: RegValuesJson | undefined): void {
     if (words && x.oneSlot[i] && typeof text === 'string' && text.length <= 18) {
       if (!hexHalves(text)) throw new CorruptHistoryError(`stored event is not valid: ${text.slice(0, 40)}`);
       const slot = 2 * a.cpregValueIndexes[i]!;
-      words[slot] = halfLo;
-      words[slot + 1] = halfHi;
+      words[slot] = half.lo;
+      words[slot + 1] = half.hi;
       continue;
     }
     const v = hexBig(text);
@@ -176,27 +175,6 @@ function wordsOf(slots: BigUint64Array): Uint32Array | undefined {
     lastWords = new Uint32Array(slots.buffer, slots.byteOffset, slots.length * 2);
   }
   return lastWords;
-}
-
-let halfHi = 0;
-let halfLo = 0;
-
-/** "0x" + 1..16 hex digits → halfHi/halfLo (unsigned 32-bit); false when it is not that. */
-function hexHalves(t: string): boolean {
-  const n = t.length;
-  if (n < 3 || t.charCodeAt(0) !== 48 || t.charCodeAt(1) !== 120) return false;
-  let hi = 0;
-  let lo = 0;
-  for (let p = 2; p < n; p++) {
-    const c = t.charCodeAt(p);
-    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
-    if (d < 0) return false;
-    hi = ((hi << 4) | (lo >>> 28)) >>> 0;
-    lo = ((lo << 4) | d) >>> 0;
-  }
-  halfHi = hi;
-  halfLo = lo;
-  return true;
 }
 
 /**
@@ -236,7 +214,7 @@ function writeFromText(
     if (t.charCodeAt(p) !== 93) {
       for (;;) {
         if (t.charCodeAt(p) !== 34 || (p = hexAt(t, p + 1)) < 0 || t.charCodeAt(p) !== 34) return undefined;
-        failed.push((BigInt(halfHi) << 32n) | BigInt(halfLo));
+        failed.push((BigInt(half.hi) << 32n) | BigInt(half.lo));
         const c = t.charCodeAt(++p);
         if (c === 93) break;
         if (c !== 44) return undefined;
@@ -253,7 +231,7 @@ function writeFromText(
   if (t.charCodeAt(p) !== 93) {
     for (;;) {
       if (t.charCodeAt(p) !== 34 || (p = hexAt(t, p + 1)) < 0 || t.charCodeAt(p) !== 34) return undefined;
-      const i = findReg(x.idWords, halfHi, halfLo);
+      const i = findReg(x.idWords, half.hi, half.lo);
       if (i < 0 || !x.oneSlot[i]) return undefined;
       if (n === found.length) {
         const bigger = new Int32Array(2 * n);
@@ -296,8 +274,8 @@ function writeFromText(
   if (t.charCodeAt(p) !== 93) {
     for (;;) {
       if (k >= n || t.charCodeAt(p) !== 34 || (p = hexAt(t, p + 1)) < 0 || t.charCodeAt(p) !== 34) return undefined;
-      halves[2 * k] = halfLo;
-      halves[2 * k + 1] = halfHi;
+      halves[2 * k] = half.lo;
+      halves[2 * k + 1] = half.hi;
       k++;
       const c = t.charCodeAt(++p);
       if (c === 93) break;
@@ -315,7 +293,7 @@ function writeFromText(
   return failed;
 }
 
-/** Hex digits "0x…" starting at p (up to 16 of them) → halfHi/halfLo; the position after them, or -1. */
+/** Hex digits "0x…" starting at p (up to 16 of them) → half.hi/half.lo; the position after them, or -1. */
 function hexAt(t: string, p: number): number {
   if (t.charCodeAt(p) !== 48 || t.charCodeAt(p + 1) !== 120) return -1;
   let hi = 0;
@@ -330,22 +308,7 @@ function hexAt(t: string, p: number): number {
   }
   const digits = q - p - 2;
   if (digits < 1 || digits > 16) return -1;
-  halfHi = hi;
-  halfLo = lo;
+  half.hi = hi;
+  half.lo = lo;
   return q;
-}
-
-/** Index of the id (hi, lo) in an ascending list given as 32-bit words, or -1. */
-function findReg(w: Uint32Array, hi: number, lo: number): number {
-  let l = 0;
-  let h = (w.length >>> 1) - 1;
-  while (l <= h) {
-    const m = (l + h) >>> 1;
-    const mh = w[2 * m + 1]!; // l <= m <= h < w.length / 2
-    const ml = w[2 * m]!;
-    if (mh === hi && ml === lo) return m;
-    if (mh < hi || (mh === hi && ml < lo)) l = m + 1;
-    else h = m - 1;
-  }
-  return -1;
 }

@@ -2,6 +2,7 @@ import { slotsFor } from '../cpreg-arrays';
 import { DomainError } from '../errors';
 import type { RegId } from '../regid';
 import { listRegs } from '../vmstate/check';
+import { bits64, findReg, idWordsOf } from '../words';
 import type { ReportWords } from './commands';
 import type { RegValues } from './events';
 import { digestOfMessage, paddedLength } from './report-digest';
@@ -20,38 +21,6 @@ export interface ReadReport {
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const LO = LE ? 0 : 1;
 const HI = LE ? 1 : 0;
-const scratch64 = new BigUint64Array(1);
-const scratch32 = new Uint32Array(scratch64.buffer);
-
-function bits64(hi: number, lo: number): bigint {
-  scratch32[HI] = hi;
-  scratch32[LO] = lo;
-  return scratch64[0]!;
-}
-
-/** Id words per list (lists are never mutated): the binary search compares 32-bit halves. */
-const idWordsOf = new WeakMap<BigUint64Array, Uint32Array>();
-
-function idWords(list: BigUint64Array): Uint32Array {
-  let w = idWordsOf.get(list);
-  if (!w) idWordsOf.set(list, (w = new Uint32Array(list.buffer, list.byteOffset, 2 * list.length)));
-  return w;
-}
-
-/** Index of the id (hi, lo) in the ascending list, or -1. */
-function indexOfWords(w: Uint32Array, n: number, hi: number, lo: number): number {
-  let a = 0;
-  let b = n - 1;
-  while (a <= b) {
-    const mid = (a + b) >>> 1;
-    const h = w[2 * mid + HI]!;
-    const l = w[2 * mid + LO]!;
-    if (h === hi && l === lo) return mid;
-    if (h < hi || (h === hi && l < lo)) a = mid + 1;
-    else b = mid - 1;
-  }
-  return -1;
-}
 
 /**
  * The report read against the state, as the pairs it stands for are (decide.ts: indexed, then
@@ -63,12 +32,12 @@ export function readReportWords(state: VcpuState, r: ReportWords): ReadReport {
   const a = state.arrays;
   const list = a.cpregIndexes;
   const n = list.length;
-  const lw = idWords(list);
+  const lw = idWordsOf(list);
   const rw = r.words;
   const at = new Int32Array(r.n);
   let unknown: RegId[] | undefined;
   for (let k = 0; k < r.n; k++) {
-    const i = indexOfWords(lw, n, rw[4 * k]!, rw[4 * k + 1]!);
+    const i = findReg(lw, rw[4 * k]!, rw[4 * k + 1]!);
     if (i < 0) (unknown ??= []).push(bits64(rw[4 * k]!, rw[4 * k + 1]!));
     at[k] = i;
   }

@@ -1,0 +1,68 @@
+/**
+ * 64-bit ids and values as two unsigned 32-bit halves: what the hot paths read hex text into and
+ * compare, without a BigInt per value (a sync's report, a stored write folded from its text).
+ */
+
+/** The halves hexHalves read last (one read at a time: callers take them before the next). */
+export const half = { hi: 0, lo: 0 };
+
+/** "0x" + 1..16 hex digits (either case) → half.hi / half.lo; false when it is not that. */
+export function hexHalves(t: string): boolean {
+  const n = t.length;
+  if (n < 3 || n > 18 || t.charCodeAt(0) !== 48 || t.charCodeAt(1) !== 120) return false;
+  let hi = 0;
+  let lo = 0;
+  for (let p = 2; p < n; p++) {
+    const c = t.charCodeAt(p);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (d < 0) return false;
+    hi = ((hi << 4) | (lo >>> 28)) >>> 0;
+    lo = ((lo << 4) | d) >>> 0;
+  }
+  half.hi = hi;
+  half.lo = lo;
+  return true;
+}
+
+const scratch64 = new BigUint64Array(1);
+const scratch32 = new Uint32Array(scratch64.buffer);
+const HI = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 1 : 0; // little-endian host: high word second
+
+/** The 64-bit value of two halves. */
+export function bits64(hi: number, lo: number): bigint {
+  scratch32[HI] = hi;
+  scratch32[1 - HI] = lo;
+  return scratch64[0]!;
+}
+
+/** A list's ids as 32-bit words, low word of id i at 2i, high at 2i + 1 (made once per list: lists are never mutated). */
+const idWords = new WeakMap<BigUint64Array, Uint32Array>();
+
+export function idWordsOf(list: BigUint64Array): Uint32Array {
+  let w = idWords.get(list);
+  if (!w) {
+    w = new Uint32Array(2 * list.length);
+    for (let i = 0; i < list.length; i++) {
+      const id = list[i]!;
+      w[2 * i] = Number(id & 0xffffffffn);
+      w[2 * i + 1] = Number(id >> 32n);
+    }
+    idWords.set(list, w);
+  }
+  return w;
+}
+
+/** Index of the id (hi, lo) in an ascending list given as idWordsOf's words, or -1. */
+export function findReg(w: Uint32Array, hi: number, lo: number): number {
+  let l = 0;
+  let h = (w.length >>> 1) - 1;
+  while (l <= h) {
+    const m = (l + h) >>> 1;
+    const mh = w[2 * m + 1]!; // l <= m <= h < w.length / 2
+    const ml = w[2 * m]!;
+    if (mh === hi && ml === lo) return m;
+    if (mh < hi || (mh === hi && ml < lo)) l = m + 1;
+    else h = m - 1;
+  }
+  return -1;
+}
