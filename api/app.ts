@@ -16,6 +16,7 @@ import type { VcpuState } from '../domain/vcpu';
 import type { AppContext } from './context';
 import { bodyDeadline, concurrencyCap, isStreamUpload } from './limits';
 import { requestContext } from './logging';
+import { laneErrors } from './handover';
 import { storageProblem } from './storage-problems';
 import { domainProblem, HttpProblem, httpProblem, notFound, problemType, sendProblem, type Problem } from './problem';
 import { auditRoutes } from './routes/audit';
@@ -45,6 +46,7 @@ export function createApp(ctx: AppContext): express.Express {
       if (req.method !== 'GET' && req.method !== 'HEAD' && res.statusCode < 300) ctx.readiness.ok();
     }),
   );
+  app.use(laneErrors); // a request the fast lane failed is answered by the error handler below
   app.use(bodyDeadline(ctx.limits.bodyTimeoutMs));
   app.use('/v1', authenticate(ctx.tokens));
   app.use(concurrencyCap(ctx.limits.maxStreamUploads, 'stream uploads', isStreamUpload));

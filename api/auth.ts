@@ -46,6 +46,13 @@ function writes(req: Request): boolean {
   );
 }
 
+/** The configured token a request's Authorization header presents, if any. */
+export function tokenFor(authorization: string | undefined, tokens: readonly TokenEntry[]): TokenEntry | undefined {
+  const m = /^Bearer ([\x21-\x7e]{1,512})$/.exec(authorization ?? '');
+  const digest = m ? createHash('sha256').update(m[1]!, 'utf8').digest() : undefined;
+  return digest && tokens.find((t) => timingSafeEqual(t.sha256, digest));
+}
+
 /** Sets res.locals.actor; with tokens configured, refuses missing, unknown or read-only tokens. */
 export function authenticate(tokens: TokenEntry[] | undefined) {
   return (req: Request, res: Response, next: NextFunction) => {
@@ -53,9 +60,7 @@ export function authenticate(tokens: TokenEntry[] | undefined) {
       res.locals.actor = 'anonymous';
       return next();
     }
-    const m = /^Bearer ([\x21-\x7e]{1,512})$/.exec(req.get('authorization') ?? '');
-    const digest = m ? createHash('sha256').update(m[1]!, 'utf8').digest() : undefined;
-    const entry = digest && tokens.find((t) => timingSafeEqual(t.sha256, digest));
+    const entry = tokenFor(req.get('authorization'), tokens);
     if (!entry) {
       res.set('WWW-Authenticate', 'Bearer realm="cpreg-ledger"');
       return next(new HttpProblem(401, 'unauthorized', 'Unauthorized', 'a valid bearer token is required'));

@@ -3,7 +3,7 @@ import { unsupportedMediaType } from './problem';
 import type { NextFunction, Request, Response } from 'express';
 
 /** Body limits: JSON 1 MiB; blobs 4 MiB — far above the largest possible cpreg list. */
-const JSON_LIMIT = 1024 * 1024;
+export const JSON_LIMIT = 1024 * 1024;
 const BLOB_LIMIT = 4 * 1024 * 1024;
 
 export const jsonBody = express.json({ limit: JSON_LIMIT, type: 'application/json', strict: true });

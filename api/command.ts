@@ -29,21 +29,29 @@ export async function runCommand(
   const condition = versionCondition(req);
   const idempotency = idempotencyOf(req);
   const handling = preferredHandling(req);
-  const advised = command.type === 'WriteRegisters' || command.type === 'SyncFromAccelerator';
+  const advised = isAdvised(command);
   const out = await ctx.service.execute([{ streamId: id, command, ...(condition ? { condition } : {}) }], {
     metadata: metadataOf(req, res),
     ...(idempotency ? { idempotency } : {}),
     ...(handling === 'strict' ? { strict: true } : {}),
-    answer: (decided) => {
-      const d = decided[0]!;
-      const r = render(d);
-      if (!advised) return r;
-      // A write's answer says what the vCPU's own QEMU would make of the values (warnings).
-      return { ...r, body: { ...(r.body as object), warnings: d.warnings.map((f) => findingView(d.state, f)) } };
-    },
+    answer: answerOf(render, advised),
   });
   if (handling) res.set('Preference-Applied', `handling=${handling}`);
   send(res, out.answer, out.replayed);
+}
+
+/** A write's answer says what the vCPU's own QEMU would make of the values (warnings). */
+export const isAdvised = (command: VcpuCommand) =>
+  command.type === 'WriteRegisters' || command.type === 'SyncFromAccelerator';
+
+/** The service's answer for one command: the route's rendering, with the warnings if advised. */
+export function answerOf(render: Render, advised: boolean): (decided: readonly VcpuDecided[]) => Rendered {
+  return (decided) => {
+    const d = decided[0]!; // one command, one decision
+    const r = render(d);
+    if (!advised) return r;
+    return { ...r, body: { ...(r.body as object), warnings: d.warnings.map((f) => findingView(d.state, f)) } };
+  };
 }
 
 /** RFC 7240's `handling` preference (`Prefer: handling=strict`), if the request states one. */

@@ -12,6 +12,9 @@ const hasBody = (req: Request) =>
 export const busy = (what: string, retryAfter = 1) =>
   new HttpProblem(503, 'too-busy', 'Service busy', `${what}; try again shortly`, { retryAfter });
 
+export const bodyTimedOut = (ms: number) =>
+  new HttpProblem(408, 'request-timeout', 'Request timeout', `the body did not arrive within ${ms} ms`);
+
 /**
  * A JSON or blob body must arrive within `ms`: a client trickling it is answered 408 and its
  * connection closed, so slow clients cannot hold sockets (stream uploads keep a minimum rate
@@ -22,7 +25,7 @@ export function bodyDeadline(ms: number) {
     if (isStreamUpload(req) || req.complete || !hasBody(req)) return next();
     const timer = setTimeout(() => {
       if (req.complete || res.headersSent) return;
-      next(new HttpProblem(408, 'request-timeout', 'Request timeout', `the body did not arrive within ${ms} ms`));
+      next(bodyTimedOut(ms));
     }, ms);
     const stop = () => clearTimeout(timer);
     req.once('end', stop);

@@ -2,6 +2,7 @@ import { randomUUID } from 'crypto';
 import * as fs from 'fs';
 import type { NextFunction, Request, Response } from 'express';
 import pino from 'pino';
+import { handedOver } from './handover';
 
 export type Logger = pino.Logger;
 
@@ -109,46 +110,77 @@ export class LineWriter implements pino.DestinationStream {
 const HEADER_ID = /^[\x21-\x7e]{1,128}$/;
 const INFO = 30;
 
+/** The client's X-Request-Id when it is sane, else a fresh one. */
+export function requestIdOf(given: string | string[] | undefined): string {
+  return typeof given === 'string' && HEADER_ID.test(given) ? given : randomUUID();
+}
+
 /** Told of every answer once it is sent, with its duration (metrics, readiness). */
 export type Answered = (req: Request, res: Response, ms: number) => void;
+
+/** What one request's log line says. Never headers or bodies: they may carry tokens. */
+export interface AnswerLine {
+  requestId: string;
+  method: string;
+  path: string;
+  status: number;
+  ms: number;
+  actor: unknown;
+  /** A refusal's line says which problem and why. */
+  problem?: { type: string; detail: string } | undefined;
+}
+
+/** Writes the one line per answer (the express app's and the fast lane's, api/fast-lane.ts). */
+export function answerLogger(logger: Logger): (line: AnswerLine) => void {
+  const dest = destinations.get(logger);
+  return ({ requestId, method, path, status, ms, actor, problem }) => {
+    if (logger.levelVal > INFO) return; // (isLevelEnabled looks the level up by name: the hot path's cost)
+    if (problem) {
+      logger.info(
+        { requestId, method, path, status, ms, actor, problem: problem.type, detail: problem.detail },
+        'request',
+      );
+      return;
+    }
+    if (dest && (actor === undefined || typeof actor === 'string')) {
+      dest.write(requestLine(requestId, method, path, status, ms, actor));
+      return;
+    }
+    logger.info({ requestId, method, path, status, ms, actor }, 'request');
+  };
+}
 
 /**
  * A request id per request (the client's X-Request-Id when it is sane), and one log line per
  * answer; `answered` is told of it from the same 'finish' listener (one listener per request).
+ * A request the fast lane handed over keeps the id and start time the lane gave it.
  */
 export function requestContext(logger: Logger, answered?: Answered) {
-  const dest = destinations.get(logger);
+  const log = answerLogger(logger);
   return (req: Request, res: Response, next: NextFunction) => {
-    const given = req.headers['x-request-id'];
-    const requestId = typeof given === 'string' && HEADER_ID.test(given) ? given : randomUUID();
+    const handed = handedOver(req);
+    const requestId = handed?.requestId ?? requestIdOf(req.headers['x-request-id']);
     res.locals.requestId = requestId;
+    if (handed) res.locals.actor = handed.actor;
     res.setHeader('X-Request-Id', requestId);
-    const started = performance.now();
+    const started = handed?.started ?? performance.now();
     res.once('finish', () => {
       const ms = performance.now() - started;
       answered?.(req, res, ms);
-      logLine(req, res, ms, requestId);
+      // the error handler leaves a refusal's problem in res.locals
+      const problem = res.locals.problem as AnswerLine['problem'];
+      log({
+        requestId,
+        method: req.method,
+        path: req.path,
+        status: res.statusCode,
+        ms,
+        actor: res.locals.actor,
+        problem,
+      });
     });
     next();
   };
-
-  function logLine(req: Request, res: Response, ms: number, requestId: string): void {
-    if (logger.levelVal > INFO) return; // (isLevelEnabled looks the level up by name: the hot path's cost)
-    // Never headers or bodies: they may carry tokens.
-    const actor: unknown = res.locals.actor;
-    // A refusal's line says which problem and why (the error handler leaves it in res.locals).
-    const problem = res.locals.problem as { type: string; detail: string } | undefined;
-    if (problem) {
-      const fields = { requestId, method: req.method, path: req.path, status: res.statusCode, ms, actor };
-      logger.info({ ...fields, problem: problem.type, detail: problem.detail }, 'request');
-      return;
-    }
-    if (dest && (actor === undefined || typeof actor === 'string')) {
-      dest.write(requestLine(requestId, req.method, req.path, res.statusCode, ms, actor));
-      return;
-    }
-    logger.info({ requestId, method: req.method, path: req.path, status: res.statusCode, ms, actor }, 'request');
-  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { handedOver } from './handover';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { StoreObserver } from '../storage/observer';
 
@@ -71,13 +72,20 @@ export class Metrics {
 
   /** Counts and times an answer, labelled by the route pattern (never the raw path). */
   answered(req: Request, res: Response, ms: number): void {
-    const route = req.route ? `${req.baseUrl}${String((req.route as { path: string }).path)}` : 'unmatched';
-    const status = String(res.statusCode);
-    const key = `${route} ${req.method} ${status}`;
+    const route = req.route
+      ? `${req.baseUrl}${String((req.route as { path: string }).path)}`
+      : (handedOver(req)?.route ?? 'unmatched');
+    this.answeredOn(route, req.method, res.statusCode, ms);
+  }
+
+  /** The same for an answer of a known route pattern (the fast lane's). */
+  answeredOn(route: string, method: string, statusCode: number, ms: number): void {
+    const status = String(statusCode);
+    const key = `${route} ${method} ${status}`;
     let s = this.series.get(key);
     if (!s) {
       // bounded: route patterns × the methods Node parses × statuses
-      s = { count: this.requests.labels(route, req.method, status), time: this.latency.labels(route, req.method) };
+      s = { count: this.requests.labels(route, method, status), time: this.latency.labels(route, method) };
       this.series.set(key, s);
     }
     s.time.observe(ms / 1000);

@@ -1,4 +1,5 @@
 import { createHash } from 'crypto';
+import type { IncomingHttpHeaders } from 'http';
 import type { Request, Response } from 'express';
 import { isBlobFormat, type BlobFormat } from '../domain/vmstate/format';
 import type { MetadataInput } from '../app/command-handler';
@@ -7,22 +8,29 @@ import { badRequest, HttpProblem } from './problem';
 
 const HEADER_ID = /^[\x21-\x7e]{1,128}$/;
 
-function optionalId(req: Request, header: string): string | undefined {
-  const v = req.get(header);
+type Headers = IncomingHttpHeaders;
+
+function optionalId(headers: Headers, header: string): string | undefined {
+  const v = headers[header];
   if (v === undefined) return undefined;
-  if (!HEADER_ID.test(v)) throw badRequest(`${header} must be 1 to 128 visible ASCII characters`);
+  if (typeof v !== 'string' || !HEADER_ID.test(v))
+    throw badRequest(`${header} must be 1 to 128 visible ASCII characters`);
   return v;
 }
 
 /** Who and why, for the events a request records. */
 export function metadataOf(req: Request, res: Response): MetadataInput {
-  const requestId: string = res.locals.requestId;
-  const traceparent = traceparentOf(req);
+  return metadataFromHeaders(req.headers, res.locals.actor ?? 'anonymous', res.locals.requestId);
+}
+
+/** The same from the headers (lower-case names, as Node gives them), the actor and the request id. */
+export function metadataFromHeaders(headers: Headers, actor: string, requestId: string): MetadataInput {
+  const traceparent = traceparentOf(headers);
   return {
-    actor: res.locals.actor ?? 'anonymous',
+    actor,
     requestId,
-    correlationId: optionalId(req, 'x-correlation-id') ?? requestId,
-    causationId: optionalId(req, 'x-causation-id'),
+    correlationId: optionalId(headers, 'x-correlation-id') ?? requestId,
+    causationId: optionalId(headers, 'x-causation-id'),
     ...(traceparent ? { traceparent } : {}),
   };
 }
@@ -30,8 +38,9 @@ export function metadataOf(req: Request, res: Response): MetadataInput {
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 
 /** W3C Trace Context: a valid `traceparent` is recorded; an invalid one is ignored, as the spec says. */
-function traceparentOf(req: Request): string | undefined {
-  const v = req.get('traceparent')?.trim().toLowerCase();
+function traceparentOf(headers: Headers): string | undefined {
+  const raw = headers.traceparent;
+  const v = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined;
   const m = v === undefined ? null : TRACEPARENT.exec(v);
   if (!m || m[1] === 'ff' || /^0+$/.test(m[2]!) || /^0+$/.test(m[3]!)) return undefined;
   return v;

@@ -7,6 +7,7 @@ import { redactUrl } from '../storage/postgres/db';
 import { SnapshotSeal, type SnapshotRejection } from '../storage/snapshot-seal';
 import { CpregService } from '../app/service';
 import { createApp } from './app';
+import { withFastLane } from './fast-lane';
 import { capConnections } from './limits';
 import { Metrics } from './metrics';
 import { Readiness } from './readiness';
@@ -83,7 +84,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     metrics,
     onShutdown: (fn) => shutdownHooks.push(fn),
   };
-  const server = http.createServer(createApp(ctx));
+  // the hot writes are served below express when they are plain (api/fast-lane.ts)
+  const server = http.createServer(withFastLane(ctx, createApp(ctx)));
   server.keepAliveTimeout = 65_000;
   // A multi-GB migration stream may take longer than Node's default 300 s to upload: the time
   // limit is per request (CPREG_REQUEST_TIMEOUT_MS); stalled headers are still cut at 60 s.

@@ -10,11 +10,12 @@ import { assignments, regRef } from '../reg-refs';
 import { onlyQuery, parseBody, writeRegisterBody, writeRegistersBody } from '../schemas';
 import { namedValues } from '../views';
 import { parseValue } from '../../domain/values';
+import type { VcpuCommand } from '../../domain/vcpu';
 import { HttpProblem } from '../problem';
 import type { components } from '../generated/openapi';
 
 /** The write summary: version and what was written (names included). */
-const written: Render = ({ streamId: id, events, state, version }) => {
+export const written: Render = ({ streamId: id, events, state, version }) => {
   const e = events[0] as RegisteredEvent<'RegistersWritten'>;
   const body = {
     id,
@@ -23,6 +24,20 @@ const written: Render = ({ streamId: id, events, state, version }) => {
   } satisfies Omit<components['schemas']['WriteSummary'], 'warnings'>; // runCommand adds the warnings
   return { status: 200, body, headers: withEtag(version) };
 };
+
+/** The write a PUT's body (`{"value": "…"}`, checked by the schema) asks for. */
+export function putCommand(body: unknown, reg: string): VcpuCommand {
+  const { value } = parseBody(writeRegisterBody, body); // the body's errors before the path's
+  const ref = regRef(reg);
+  return { type: 'WriteRegisters', values: [[ref, parseValue(value)]] };
+}
+
+/** The register is the resource of a PUT: an unknown one is a 404, not a refused batch. */
+export function asRegisterProblem(e: unknown): unknown {
+  return e instanceof Refused && e.kind === 'unknown-register'
+    ? new HttpProblem(404, 'unknown-register', 'Unknown register', e.message)
+    : e;
+}
 
 export function registerRoutes(ctx: AppContext): Router {
   const r = Router();
@@ -33,23 +48,11 @@ export function registerRoutes(ctx: AppContext): Router {
     const text = req.body as string | undefined;
     const value = text === undefined ? undefined : plainValueBody(text);
     req.body = value === undefined ? jsonFromText(text) : { value };
-    const body = parseBody(writeRegisterBody, req.body);
-    const ref = regRef(pathParam(req, 'reg'));
+    const command = putCommand(req.body, pathParam(req, 'reg'));
     try {
-      await runCommand(
-        ctx,
-        req,
-        res,
-        pathParam(req, 'id'),
-        { type: 'WriteRegisters', values: [[ref, parseValue(body.value)]] },
-        written,
-      );
+      await runCommand(ctx, req, res, pathParam(req, 'id'), command, written);
     } catch (e) {
-      // The register is the resource here: an unknown one is a 404, not a refused batch.
-      if (e instanceof Refused && e.kind === 'unknown-register') {
-        throw new HttpProblem(404, 'unknown-register', 'Unknown register', e.message);
-      }
-      throw e;
+      throw asRegisterProblem(e);
     }
   });
 

@@ -17,7 +17,7 @@ import type { components } from '../generated/openapi';
  * A sync from the accelerator answers what it changed, how many values were reported and the
  * report's SHA-256 — not every value again (that is the caller's own report).
  */
-const syncResult: Render = ({ streamId: id, events, before, state, version }) => {
+export const syncResult: Render = ({ streamId: id, events, before, state, version }) => {
   const e = events[0]!; // a sync decides exactly one event
   const body: components['schemas']['SyncResult'] =
     e.type === 'SyncedFromAccelerator'

@@ -29,7 +29,7 @@ test.each(operations)('$method $path is served', async ({ method, path: p }) => 
 
 test('every route the app serves is in the contract', () => {
   type Layer = { handle?: { stack?: Layer[] }; route?: { path: string; methods: Record<string, boolean> } };
-  const stack = (t.app as unknown as { router: { stack: Layer[] } }).router.stack;
+  const stack = (t.express as unknown as { router: { stack: Layer[] } }).router.stack;
   const routes = stack
     .flatMap((l) => l.handle?.stack ?? [])
     .flatMap((l) => (l.route ? Object.keys(l.route.methods).map((m) => `${m} ${l.route!.path}`) : []));

@@ -438,7 +438,7 @@ describe('history', () => {
     await createKvm();
     await api().put('/v1/cpus/vm1.cpu0/registers/TPIDR_EL0').set('content-type', json).send({ value: '0x1' });
     const server = await new Promise<http.Server>((resolve) => {
-      const s = t.app.listen(0, '127.0.0.1', () => resolve(s));
+      const s = http.createServer(t.app).listen(0, '127.0.0.1', () => resolve(s));
     });
     const port = (server.address() as { port: number }).port;
     try {

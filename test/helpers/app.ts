@@ -1,7 +1,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import type * as http from 'http';
 import { createApp } from '../../api/app';
+import { withFastLane } from '../../api/fast-lane';
 import type { TokenEntry } from '../../api/auth';
 import { DEFAULTS, type Limits } from '../../api/config';
 import type { AppContext } from '../../api/context';
@@ -13,7 +15,10 @@ import { SqliteEventStore } from '../../storage/sqlite/sqlite-event-store';
 import { hex, kvmList } from './kvm-list';
 
 export interface TestApp {
-  app: ReturnType<typeof createApp>;
+  /** What the server serves: the express app behind the fast lane (api/fast-lane.ts). */
+  app: http.RequestListener;
+  /** The express app alone. */
+  express: ReturnType<typeof createApp>;
   ctx: AppContext;
   /** The store under the service: tests read it directly to check what was recorded. */
   store: SqliteEventStore;
@@ -44,7 +49,10 @@ export function makeTestApp(
     onShutdown: (fn) => hooks.push(fn),
   };
   return {
-    app: createApp(ctx),
+    ...(() => {
+      const express = createApp(ctx);
+      return { express, app: withFastLane(ctx, express) };
+    })(),
     ctx,
     store,
     service,
