@@ -37,6 +37,12 @@ export function quickSyncFrom(body: unknown): SyncFromAccelerator | undefined {
 export function quickSyncFromText(text: string): SyncFromAccelerator | undefined {
   const s = scanSyncText(text);
   if (!s || s.direction !== 'from-accelerator') return undefined;
+  if (s.words) {
+    // read and checked by the scanner already: what commandOf makes of the same report
+    const n = s.words.length / 4;
+    if (n > MAX_REGISTERS || !failedOk(s.failed)) return undefined;
+    return { type: 'SyncFromAccelerator', values: { kind: 'words', n, words: s.words }, failed: failedOf(s.failed) };
+  }
   return commandOf(s.regs, (k) => s.values[k], s.failed, true);
 }
 
@@ -70,11 +76,7 @@ function commandOf(
     } else if (!HEX_VALUE.test(value)) return undefined;
     flags[k] = fl;
   }
-  if (f !== undefined) {
-    if (!Array.isArray(f) || f.length > MAX_REGISTERS) return undefined;
-    for (const x of f as unknown[]) if (typeof x !== 'string' || x.length === 0 || x.length > 128) return undefined;
-  }
-  const failedOf = (): RegRef[] => (f === undefined ? [] : (f as string[]).map(regRef));
+  if (!failedOk(f)) return undefined;
   if (words && n > 0) {
     let plain = true;
     for (let k = 0; k < n && plain; k++) plain = flags[k] === 3;
@@ -83,7 +85,7 @@ function commandOf(
       return {
         type: 'SyncFromAccelerator',
         values: { kind: 'words', n, words: halves.slice(0, 4 * n) },
-        failed: failedOf(),
+        failed: failedOf(f as string[] | undefined),
       };
   }
   // valid: the same command as the schema's path (regRef may still refuse a malformed id)
@@ -93,8 +95,18 @@ function commandOf(
     const id = fl & 1 ? bits64(halves[4 * k]!, halves[4 * k + 1]!) : regRef(regs[k]!);
     values[k] = [id, fl & 2 ? bits64(halves[4 * k + 2]!, halves[4 * k + 3]!) : BigInt(valueAt(k) as string)];
   }
-  return { type: 'SyncFromAccelerator', values, failed: failedOf() };
+  return { type: 'SyncFromAccelerator', values, failed: failedOf(f as string[] | undefined) };
 }
+
+/** `failed`: absent, or a list of register names or ids, as syncBody takes it. */
+function failedOk(f: unknown): boolean {
+  if (f === undefined) return true;
+  if (!Array.isArray(f) || f.length > MAX_REGISTERS) return false;
+  for (const x of f as unknown[]) if (typeof x !== 'string' || x.length === 0 || x.length > 128) return false;
+  return true;
+}
+
+const failedOf = (f: readonly string[] | undefined): RegRef[] => (f === undefined ? [] : f.map(regRef));
 
 let halves = new Uint32Array(4 * 512);
 let flags = new Uint8Array(512);

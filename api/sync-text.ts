@@ -1,3 +1,4 @@
+import { wellFormedWords } from '../domain/regid';
 import { PlainJson } from './plain-json';
 
 /**
@@ -18,6 +19,12 @@ export interface SyncText {
   /** Their values, parallel to regs. */
   values: string[];
   failed?: string[];
+  /**
+   * Instead of regs and values, when every key is a 16-digit register id and every value 1 to 16
+   * hex digits, ids strictly ascending: the report as ReportWords' words (id high, id low, value
+   * high, value low per register), read without a string per key or value.
+   */
+  words?: Uint32Array;
 }
 
 export function scanSyncText(t: string): SyncText | undefined {
@@ -40,7 +47,11 @@ export function scanSyncText(t: string): SyncText | undefined {
       if (d === undefined) return undefined;
       out.direction = d;
     } else if (key === 'values') {
-      if (seen & 2 || !members(j, out)) return undefined;
+      if (seen & 2) return undefined;
+      const at = j.p;
+      const words = wordMembers(j);
+      if (words) out.words = words;
+      else if (((j.p = at), !members(j, out))) return undefined;
       seen |= 2;
     } else if (key === 'failed') {
       if (seen & 4) return undefined;
@@ -82,6 +93,82 @@ function members(j: PlainJson, o: SyncText): boolean {
   }
   // JSON.parse keeps a repeated key once, with its last value: not ours to copy
   return ascending || new Set(o.regs).size === o.regs.length;
+}
+
+const NIBBLE = new Int8Array(128).fill(-1);
+for (let c = 0; c < 10; c++) NIBBLE[48 + c] = c;
+for (let c = 0; c < 6; c++) NIBBLE[97 + c] = NIBBLE[65 + c] = 10 + c;
+const nibble = (c: number) => (c < 128 ? NIBBLE[c]! : -1);
+let scratch = new Uint32Array(4 * 512);
+
+/**
+ * `{"0x<16 hex>": "0x<1..16 hex>", …}` with ids well formed and strictly ascending (so no key
+ * repeats, and JSON.parse keeps them in this order) → the words; undefined for anything else
+ * (an empty object included), wherever it stops.
+ */
+function wordMembers(j: PlainJson): Uint32Array | undefined {
+  const t = j.t;
+  let p = j.p;
+  if (t.charCodeAt(p) !== 0x7b) return undefined;
+  p = skipWs(t, p + 1);
+  let n = 0;
+  let lastHi = -1;
+  let lastLo = -1;
+  for (;;) {
+    // the key: "0x" and exactly 16 digits
+    if (t.charCodeAt(p) !== 0x22 || t.charCodeAt(p + 1) !== 48 || t.charCodeAt(p + 2) !== 120) return undefined;
+    let hi = 0;
+    let lo = 0;
+    for (let q = p + 3; q < p + 11; q++) {
+      const d = nibble(t.charCodeAt(q));
+      if (d < 0) return undefined;
+      hi = ((hi << 4) | d) >>> 0;
+    }
+    for (let q = p + 11; q < p + 19; q++) {
+      const d = nibble(t.charCodeAt(q));
+      if (d < 0) return undefined;
+      lo = ((lo << 4) | d) >>> 0;
+    }
+    if (t.charCodeAt(p + 19) !== 0x22 || !wellFormedWords(hi, lo)) return undefined;
+    if (hi < lastHi || (hi === lastHi && lo <= lastLo)) return undefined;
+    lastHi = hi;
+    lastLo = lo;
+    p = skipWs(t, p + 20);
+    if (t.charCodeAt(p) !== 0x3a) return undefined;
+    p = skipWs(t, p + 1);
+    // the value: "0x" and 1 to 16 digits
+    if (t.charCodeAt(p) !== 0x22 || t.charCodeAt(p + 1) !== 48 || t.charCodeAt(p + 2) !== 120) return undefined;
+    let vhi = 0;
+    let vlo = 0;
+    let q = p + 3;
+    for (let d = nibble(t.charCodeAt(q)); d >= 0 && q < p + 19; d = nibble(t.charCodeAt(++q))) {
+      vhi = ((vhi << 4) | (vlo >>> 28)) >>> 0;
+      vlo = ((vlo << 4) | d) >>> 0;
+    }
+    if (q === p + 3 || t.charCodeAt(q) !== 0x22) return undefined;
+    if (scratch.length < 4 * (n + 1)) {
+      const grown = new Uint32Array(2 * scratch.length);
+      grown.set(scratch);
+      scratch = grown;
+    }
+    scratch[4 * n] = hi;
+    scratch[4 * n + 1] = lo;
+    scratch[4 * n + 2] = vhi;
+    scratch[4 * n + 3] = vlo;
+    n++;
+    p = skipWs(t, q + 1);
+    const c = t.charCodeAt(p);
+    if (c === 0x7d) break;
+    if (c !== 0x2c) return undefined;
+    p = skipWs(t, p + 1);
+  }
+  j.p = p + 1;
+  return scratch.slice(0, 4 * n);
+}
+
+function skipWs(t: string, p: number): number {
+  for (let c = t.charCodeAt(p); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = t.charCodeAt(++p));
+  return p;
 }
 
 /** `["reg", …]`. */

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { quickSyncFrom, quickSyncFromText } from '../../api/sync-quick';
+import { scanSyncText } from '../../api/sync-text';
 import { assignments, regRef } from '../../api/reg-refs';
 import { parseBody, syncBody } from '../../api/schemas';
 import type { ReportWords, SyncFromAccelerator } from '../../domain/vcpu';
@@ -200,4 +201,49 @@ test('a sync read from its text is exactly the command of JSON.parse and the qui
   expect(quickSyncFromText(`{"direction":"from-accelerator","values":{"${ids[0]}":"0x1","${ids[0]}":"0x2"}}`)).toBe(
     undefined,
   );
+});
+
+test("the scanner's word path (ids ascending, values of up to 16 digits) is the command of JSON.parse", () => {
+  const hexCase = (s: string, upper: boolean) => (upper ? '0x' + s.slice(2).toUpperCase() : s);
+  const arbId = fc.oneof(
+    { weight: 8, arbitrary: fc.bigInt({ min: 0x6030000000130000n, max: 0x603000000013ffffn }) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(0x4020000000200000n, 0x6010000000160000n, 0x7030000000130000n, 0x603000000013n),
+    },
+  );
+  const arbVal = fc.oneof(
+    fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((v) => '0x' + v.toString(16)),
+    fc.constantFrom('0x', '0x' + '1'.repeat(17), '0x0000000000000000', '0xg', '0X1'),
+  );
+  let words = 0;
+  let taken = 0;
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(arbId, arbVal, fc.boolean(), fc.boolean()), { minLength: 1, maxLength: 8 }),
+      fc.boolean(),
+      ws,
+      fc.option(fc.array(fc.constantFrom(...ids, 'SCTLR_EL1', '0x1'), { maxLength: 2 }), { nil: undefined }),
+      (members, sort, w, failed) => {
+        const list = sort ? [...members].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)) : members;
+        const text =
+          `{${w}"direction":${w}"from-accelerator",${w}"values":${w}{` +
+          list
+            .map(
+              ([id, v, upId, upV]) =>
+                `${w}"${hexCase('0x' + id.toString(16).padStart(16, '0'), upId)}"${w}:${w}"${hexCase(v, upV)}"`,
+            )
+            .join(',') +
+          `${w}}${failed === undefined ? '' : `,"failed":${JSON.stringify(failed)}`}}`;
+        if (scanSyncText(text)?.words) words++;
+        const fromText = outcome(() => asPairs(quickSyncFromText(text)));
+        if (fromText === undefined) return;
+        taken++;
+        expect(fromText).toEqual(outcome(() => asPairs(quickSyncFrom(JSON.parse(text)))));
+      },
+    ),
+    { numRuns: 3000 },
+  );
+  expect(words).toBeGreaterThan(300);
+  expect(taken).toBeGreaterThan(words);
 });
