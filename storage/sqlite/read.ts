@@ -86,17 +86,13 @@ export class Reader {
   readFeedJson(afterPosition: number, limit: number, maxBytes: number): JsonPage {
     const n = clampPage(limit);
     const rows = this.stmts.feedJson.iterate(afterPosition, n + 1) as IterableIterator<[number, string, string]>;
-    const events: JsonPage['events'] = [];
-    let bytes = 0;
-    let more = false;
-    for (const [position, type, json] of rows) {
-      if (events.length === n || (events.length > 0 && bytes + json.length > maxBytes)) {
-        more = true;
-        break;
-      }
-      events.push({ position, type, json });
-      bytes += json.length;
-    }
+    const { items: events, more } = takeBounded(
+      rows,
+      n,
+      maxBytes,
+      (r) => r[2].length,
+      ([position, type, json]) => ({ position, type, json }),
+    );
     return { events, last: events.at(-1)?.position ?? afterPosition, more };
   }
 
@@ -158,19 +154,32 @@ function bounded(
   after: number,
   key: (e: RawEvent) => number,
 ): RawPage {
-  const n = clampPage(limit);
-  const events: RawEvent[] = [];
-  let bytes = 0;
-  let more = false;
-  for (const r of rows) {
-    const size = r[5].length + r[6].length + r[1].length + 200;
-    if (events.length === n || (events.length > 0 && bytes + size > maxBytes)) {
-      more = true;
-      break;
-    }
-    events.push(toRawEvent(r));
-    bytes += size;
-  }
+  const { items: events, more } = takeBounded(
+    rows,
+    clampPage(limit),
+    maxBytes,
+    (r) => r[5].length + r[6].length + r[1].length + 200,
+    toRawEvent,
+  );
   const lastEvent = events.at(-1);
   return { events, last: lastEvent ? key(lastEvent) : after, more };
+}
+
+/** Rows up to n of them and about maxBytes (always one at least); `more` when a row was left. */
+function takeBounded<R, T>(
+  rows: Iterable<R>,
+  n: number,
+  maxBytes: number,
+  sizeOf: (r: R) => number,
+  map: (r: R) => T,
+): { items: T[]; more: boolean } {
+  const items: T[] = [];
+  let bytes = 0;
+  for (const r of rows) {
+    const size = sizeOf(r);
+    if (items.length === n || (items.length > 0 && bytes + size > maxBytes)) return { items, more: true };
+    items.push(map(r));
+    bytes += size;
+  }
+  return { items, more: false };
 }
