@@ -29,9 +29,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // Snapshots sealed under a key derived from the signing key: shared by the nodes holding it,
   // kept across restarts; without one, SQLite's key file beside the database, or (PostgreSQL) a
   // key of this process only (storage/snapshot-seal.ts).
+  // The signing key is read once: the snapshot seal and the audit checkpoints use the same bytes.
+  const signingKeyPem = config.signingKeyFile === undefined ? undefined : fs.readFileSync(config.signingKeyFile);
   const snapshots = {
-    ...(config.signingKeyFile !== undefined
-      ? { snapshotSeal: SnapshotSeal.fromSigningKeyPem(fs.readFileSync(config.signingKeyFile)) }
+    ...(signingKeyPem !== undefined
+      ? { snapshotSeal: SnapshotSeal.fromSigningKeyPem(signingKeyPem) }
       : config.databaseUrl || config.dbPath === ':memory:'
         ? {}
         : { snapshotSeal: SnapshotSeal.besideDatabase(config.dbPath) }),
@@ -65,7 +67,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     onCache: (hit) => metrics.cache.inc({ result: hit ? 'hit' : 'miss' }),
     onSnapshotError: (e) => logger.warn({ err: e }, 'snapshot write failed (snapshots are only a cache)'),
     audit: {
-      ...(config.signingKeyFile === undefined ? {} : { signingKeyFile: config.signingKeyFile }),
+      ...(signingKeyPem === undefined ? {} : { signingKeyPem }),
       every: config.checkpointEvery,
       seconds: config.checkpointSeconds,
       onAlarm: (detail, err) => logger.error({ err, audit: detail }, detail),

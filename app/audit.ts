@@ -28,6 +28,8 @@ import type { DerivedReport } from './derived-check';
 export interface AuditOptions {
   /** PEM file of the Ed25519 private key; without one no checkpoint is signed. */
   signingKeyFile?: string;
+  /** The key's PEM itself, when the caller has read it already (it wins over the file). */
+  signingKeyPem?: Buffer;
   /** A checkpoint once this many events followed the last one (default 1000). */
   every?: number;
   /** …or once this many seconds passed with new events (default 60); also the self-check period. */
@@ -97,7 +99,8 @@ export class AuditLog {
     private readonly store: EventStore,
     opts: AuditOptions = {},
   ) {
-    this.signing = opts.signingKeyFile ? signingKeyFromPem(fs.readFileSync(opts.signingKeyFile)) : undefined;
+    const pem = opts.signingKeyPem ?? (opts.signingKeyFile ? fs.readFileSync(opts.signingKeyFile) : undefined);
+    this.signing = pem ? signingKeyFromPem(pem) : undefined;
     this.every = opts.every ?? 1000;
     this.seconds = opts.seconds ?? 60;
     this.onAlarm = opts.onAlarm ?? (() => undefined);
