@@ -2,7 +2,7 @@ import type * as http from 'node:http';
 import type { VcpuCommand } from '../domain/vcpu';
 import { tokenFor } from './auth';
 import { JSON_LIMIT } from './bodies';
-import { answerOf, isAdvised, type Render } from './command';
+import { answerOf, isAdvised, type Render, type Rendered } from './command';
 import type { AppContext } from './context';
 import { markHandedOver } from './handover';
 import { bodyTimedOut } from './limits';
@@ -87,6 +87,7 @@ export function withFastLane(ctx: AppContext, app: http.RequestListener): http.R
   const bodyMs = ctx.limits.bodyTimeoutMs;
 
   return (req, res) => {
+    const started = performance.now();
     const hot = HOT.find((r) => r.method === req.method);
     const m = hot?.path.exec(req.url ?? '');
     if (!hot || !m || !plainHeaders(req.headers)) return app(req, res);
@@ -99,12 +100,27 @@ export function withFastLane(ctx: AppContext, app: http.RequestListener): http.R
     } catch {
       return app(req, res); // a malformed header: the app's 400
     }
-    const started = performance.now();
     res.setHeader('X-Request-Id', requestId);
     const handOver = (given: { body: string } | { error: unknown }) => {
       markHandedOver(req, { requestId, started, actor, route: hot.route, ...('error' in given ? given : {}) });
       if ('body' in given) (req as { body?: unknown }).body = given.body;
       app(req, res);
+    };
+
+    // in the app's order: X-Request-Id, the route's headers, then Content-Type and Content-Length
+    const answer = (a: Rendered) => {
+      const body = JSON.stringify(a.body);
+      res.statusCode = a.status;
+      for (const [k, v] of Object.entries(a.headers ?? {})) res.setHeader(k, v);
+      res.setHeader('Content-Type', 'application/json; charset=utf-8');
+      res.setHeader('Content-Length', Buffer.byteLength(body));
+      res.once('finish', () => {
+        const ms = performance.now() - started;
+        ctx.metrics.answeredOn(hot.route, req.method!, res.statusCode, ms);
+        if (res.statusCode < 300) ctx.readiness.ok();
+        log({ requestId, method: req.method!, path: req.url!, status: res.statusCode, ms, actor });
+      });
+      res.end(body);
     };
 
     readBody(req, res, bodyMs, handOver, (text) => {
@@ -120,18 +136,13 @@ export function withFastLane(ctx: AppContext, app: http.RequestListener): http.R
         .execute([{ streamId: id, command }], { metadata, answer: answerOf(hot.render, isAdvised(command)) })
         .then(
           (out) => {
-            const body = JSON.stringify(out.answer.body);
-            res.statusCode = out.answer.status;
-            res.setHeader('Content-Type', 'application/json; charset=utf-8');
-            for (const [k, v] of Object.entries(out.answer.headers ?? {})) res.setHeader(k, v);
-            res.setHeader('Content-Length', Buffer.byteLength(body));
-            res.once('finish', () => {
-              const ms = performance.now() - started;
-              ctx.metrics.answeredOn(hot.route, req.method!, res.statusCode, ms);
-              if (res.statusCode < 300) ctx.readiness.ok();
-              log({ requestId, method: req.method!, path: req.url!, status: res.statusCode, ms, actor });
-            });
-            res.end(body);
+            try {
+              answer(out.answer);
+            } catch (e) {
+              // not expected (the answer is plain JSON); the app answers it as its own 500
+              if (!res.headersSent) handOver({ error: e });
+              else res.destroy(e as Error);
+            }
           },
           (e: unknown) => handOver({ error: hot.problem ? hot.problem(e) : e }),
         );

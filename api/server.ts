@@ -110,8 +110,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   let closing: Promise<void> | undefined;
   let shuttingDown = false;
   // While shutting down, every answer closes its connection, so keep-alive clients let go.
-  server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (shuttingDown) res.setHeader('Connection', 'close');
+  // (First among the 'request' listeners: an answer the app sends at once must still carry it.)
+  server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (shuttingDown && !res.headersSent) res.setHeader('Connection', 'close');
   });
   const close = () =>
     (closing ??= (async () => {

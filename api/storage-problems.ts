@@ -9,6 +9,9 @@ import { problemType, type Problem } from './problem';
 export function storageProblem(err: unknown): Problem | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return undefined;
+  // A body the client stopped sending (body-parser's 'request.aborted', code ECONNABORTED) is
+  // the client's socket, not the database's: never a reason to report the store unavailable.
+  if (isBodyReadError(err)) return undefined;
   const p = problemOf(code);
   if (p && PG_UNAVAILABLE.test(code)) {
     // PostgreSQL unreachable (storage/postgres/errors.ts): the write was not recorded, unless
@@ -25,6 +28,12 @@ export function storageProblem(err: unknown): Problem | undefined {
     );
   }
   return p;
+}
+
+/** body-parser's and raw-body's errors carry a `type` (request.aborted, entity.too.large, …). */
+function isBodyReadError(err: unknown): boolean {
+  const type = (err as { type?: unknown }).type;
+  return typeof type === 'string' && (type.startsWith('request.') || type.startsWith('entity.'));
 }
 
 /**

@@ -63,7 +63,13 @@ const KEPT = ['content-type', 'content-length', 'etag', 'www-authenticate', 'x-r
 
 function answerOf(r: request.Response) {
   const headers = Object.fromEntries(KEPT.filter((h) => r.headers[h] !== undefined).map((h) => [h, r.headers[h]]));
-  return { status: r.status, headers, text: r.text };
+  // the order they were sent in, too
+  const raw = (r as unknown as { res: { rawHeaders: string[] } }).res.rawHeaders;
+  const order = raw
+    .filter((_, k) => k % 2 === 0)
+    .map((h) => h.toLowerCase())
+    .filter((h) => KEPT.includes(h));
+  return { status: r.status, headers, order, text: r.text };
 }
 
 /** Sends one request to both; expects the same answer; tells whether the lane served it itself. */
@@ -250,4 +256,37 @@ test("the lane's log line is the app's: one per answer, with the request id and 
   const viaApp = await logged((ctx) => createApp(ctx), 'log-2');
   expect(viaLane).toEqual({ ...viaApp, requestId: 'log-1' });
   expect(viaLane).toMatchObject({ msg: 'request', status: 200, actor: 'agent', method: 'PUT' });
+});
+
+test('a client that drops its connection mid-body leaves the service ready, with or without the lane', async () => {
+  for (const [target, t] of [
+    [lane, laned],
+    [plain.express, plain],
+  ] as const) {
+    const server = http.createServer(target);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      for (const path of ['/v1/cpus/vm1.cpu0/registers/TPIDR_EL0', '/v1/cpus/vm1.cpu0/syncs']) {
+        await new Promise<void>((resolve, reject) => {
+          const s = net.connect(port, '127.0.0.1', () => {
+            s.write(
+              `${path.endsWith('syncs') ? 'POST' : 'PUT'} ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: ${WRITE}\r\n` +
+                'Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{"val',
+            );
+            setTimeout(() => s.destroy(), 30);
+          });
+          s.on('close', () => resolve());
+          s.on('error', reject);
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const ready = await request(t.express).get('/readyz');
+      expect([ready.status, ready.body.status]).toEqual([200, 'ready']);
+    } finally {
+      server.close();
+    }
+  }
+  expect(await events(laned)).toHaveLength(1);
+  expect(await events(plain)).toHaveLength(1);
 });
