@@ -13,9 +13,10 @@ import { findingView } from './finding-view';
 import { infoOf } from './views';
 import { formatRegId } from '../domain/regid';
 import type { VcpuState } from '../domain/vcpu';
-import type { AppContext } from './context';
+import { noteAnswer, type AppContext } from './context';
 import { bodyDeadline, concurrencyCap, isStreamUpload } from './limits';
 import { requestContext } from './logging';
+import { Metrics } from './metrics';
 import { laneErrors } from './handover';
 import { storageProblem } from './storage-problems';
 import { domainProblem, HttpProblem, httpProblem, notFound, problemType, sendProblem, type Problem } from './problem';
@@ -41,10 +42,7 @@ export function createApp(ctx: AppContext): express.Express {
   // One 'finish' listener per request: the log line, the metrics, and for a write that went
   // through, the storage is fine (again).
   app.use(
-    requestContext(ctx.logger, (req, res, ms) => {
-      ctx.metrics.answered(req, res, ms);
-      if (req.method !== 'GET' && req.method !== 'HEAD' && res.statusCode < 300) ctx.readiness.ok();
-    }),
+    requestContext(ctx.logger, (req, res, ms) => noteAnswer(ctx, Metrics.routeOf(req), req.method, res.statusCode, ms)),
   );
   app.use(laneErrors); // a request the fast lane failed is answered by the error handler below
   app.use(bodyDeadline(ctx.limits.bodyTimeoutMs));

@@ -21,3 +21,18 @@ export interface AppContext {
   /** Called when the service is shutting down: long-lived responses (SSE) end. */
   onShutdown: (fn: () => void) => void;
 }
+
+/**
+ * What every answer tells the service (the app's and the fast lane's): the metrics count and
+ * time it under its route's pattern; a write that went through says the storage is fine (again).
+ */
+export function noteAnswer(
+  ctx: Pick<AppContext, 'metrics' | 'readiness'>,
+  route: string,
+  method: string,
+  status: number,
+  ms: number,
+): void {
+  ctx.metrics.answeredOn(route, method, status, ms);
+  if (method !== 'GET' && method !== 'HEAD' && status < 300) ctx.readiness.ok();
+}

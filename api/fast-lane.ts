@@ -3,7 +3,7 @@ import type { VcpuCommand } from '../domain/vcpu';
 import { tokenFor } from './auth';
 import { JSON_LIMIT } from './bodies';
 import { answerOf, isAdvised, type Render, type Rendered } from './command';
-import type { AppContext } from './context';
+import { noteAnswer, type AppContext } from './context';
 import { markHandedOver } from './handover';
 import { bodyTimedOut } from './limits';
 import { answerLogger, requestIdOf } from './logging';
@@ -116,8 +116,7 @@ export function withFastLane(ctx: AppContext, app: http.RequestListener): http.R
       res.setHeader('Content-Length', Buffer.byteLength(body));
       res.once('finish', () => {
         const ms = performance.now() - started;
-        ctx.metrics.answeredOn(hot.route, req.method!, res.statusCode, ms);
-        if (res.statusCode < 300) ctx.readiness.ok();
+        noteAnswer(ctx, hot.route, req.method!, res.statusCode, ms);
         log({ requestId, method: req.method!, path: req.url!, status: res.statusCode, ms, actor });
       });
       res.end(body);

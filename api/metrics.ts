@@ -1,4 +1,4 @@
-import type { Request, Response } from 'express';
+import type { Request } from 'express';
 import { handedOver } from './handover';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { StoreObserver } from '../storage/observer';
@@ -70,15 +70,14 @@ export class Metrics {
   /** The labelled series of each (route, method[, status]) seen: prom-client hashes labels per call. */
   private readonly series = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
 
-  /** Counts and times an answer, labelled by the route pattern (never the raw path). */
-  answered(req: Request, res: Response, ms: number): void {
-    const route = req.route
+  /** The pattern of the route that answered a request (never the raw path): its metrics label. */
+  static routeOf(req: Request): string {
+    return req.route
       ? `${req.baseUrl}${String((req.route as { path: string }).path)}`
       : (handedOver(req)?.route ?? 'unmatched');
-    this.answeredOn(route, req.method, res.statusCode, ms);
   }
 
-  /** The same for an answer of a known route pattern (the fast lane's). */
+  /** Counts and times an answer, labelled by its route's pattern. */
   answeredOn(route: string, method: string, statusCode: number, ms: number): void {
     const status = String(statusCode);
     const key = `${route} ${method} ${status}`;

@@ -8,9 +8,7 @@ import { badRequest, HttpProblem } from './problem';
 
 const HEADER_ID = /^[\x21-\x7e]{1,128}$/;
 
-type Headers = IncomingHttpHeaders;
-
-function optionalId(headers: Headers, header: string): string | undefined {
+function optionalId(headers: IncomingHttpHeaders, header: string): string | undefined {
   const v = headers[header];
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || !HEADER_ID.test(v))
@@ -24,7 +22,7 @@ export function metadataOf(req: Request, res: Response): MetadataInput {
 }
 
 /** The same from the headers (lower-case names, as Node gives them), the actor and the request id. */
-export function metadataFromHeaders(headers: Headers, actor: string, requestId: string): MetadataInput {
+export function metadataFromHeaders(headers: IncomingHttpHeaders, actor: string, requestId: string): MetadataInput {
   const traceparent = traceparentOf(headers);
   return {
     actor,
@@ -38,7 +36,7 @@ export function metadataFromHeaders(headers: Headers, actor: string, requestId: 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 
 /** W3C Trace Context: a valid `traceparent` is recorded; an invalid one is ignored, as the spec says. */
-function traceparentOf(headers: Headers): string | undefined {
+function traceparentOf(headers: IncomingHttpHeaders): string | undefined {
   const raw = headers.traceparent;
   const v = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined;
   const m = v === undefined ? null : TRACEPARENT.exec(v);

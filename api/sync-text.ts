@@ -1,4 +1,5 @@
 import { wellFormedWords } from '../domain/regid';
+import { half, hexRun } from '../domain/words';
 import { PlainJson } from './plain-json';
 
 /**
@@ -95,10 +96,6 @@ function members(j: PlainJson, o: SyncText): boolean {
   return ascending || new Set(o.regs).size === o.regs.length;
 }
 
-const NIBBLE = new Int8Array(128).fill(-1);
-for (let c = 0; c < 10; c++) NIBBLE[48 + c] = c;
-for (let c = 0; c < 6; c++) NIBBLE[97 + c] = NIBBLE[65 + c] = 10 + c;
-const nibble = (c: number) => (c < 128 ? NIBBLE[c]! : -1);
 let scratch = new Uint32Array(4 * 512);
 
 /**
@@ -117,19 +114,9 @@ function wordMembers(j: PlainJson): Uint32Array | undefined {
   for (;;) {
     // the key: "0x" and exactly 16 digits
     if (t.charCodeAt(p) !== 0x22 || t.charCodeAt(p + 1) !== 48 || t.charCodeAt(p + 2) !== 120) return undefined;
-    let hi = 0;
-    let lo = 0;
-    for (let q = p + 3; q < p + 11; q++) {
-      const d = nibble(t.charCodeAt(q));
-      if (d < 0) return undefined;
-      hi = ((hi << 4) | d) >>> 0;
-    }
-    for (let q = p + 11; q < p + 19; q++) {
-      const d = nibble(t.charCodeAt(q));
-      if (d < 0) return undefined;
-      lo = ((lo << 4) | d) >>> 0;
-    }
-    if (t.charCodeAt(p + 19) !== 0x22 || !wellFormedWords(hi, lo)) return undefined;
+    if (hexRun(t, p + 3, 16) !== p + 19 || t.charCodeAt(p + 19) !== 0x22) return undefined;
+    const { hi, lo } = half;
+    if (!wellFormedWords(hi, lo)) return undefined;
     if (hi < lastHi || (hi === lastHi && lo <= lastLo)) return undefined;
     lastHi = hi;
     lastLo = lo;
@@ -138,14 +125,9 @@ function wordMembers(j: PlainJson): Uint32Array | undefined {
     p = skipWs(t, p + 1);
     // the value: "0x" and 1 to 16 digits
     if (t.charCodeAt(p) !== 0x22 || t.charCodeAt(p + 1) !== 48 || t.charCodeAt(p + 2) !== 120) return undefined;
-    let vhi = 0;
-    let vlo = 0;
-    let q = p + 3;
-    for (let d = nibble(t.charCodeAt(q)); d >= 0 && q < p + 19; d = nibble(t.charCodeAt(++q))) {
-      vhi = ((vhi << 4) | (vlo >>> 28)) >>> 0;
-      vlo = ((vlo << 4) | d) >>> 0;
-    }
+    const q = hexRun(t, p + 3, 16);
     if (q === p + 3 || t.charCodeAt(q) !== 0x22) return undefined;
+    const { hi: vhi, lo: vlo } = half;
     if (scratch.length < 4 * (n + 1)) {
       const grown = new Uint32Array(2 * scratch.length);
       grown.set(scratch);

@@ -10,18 +10,31 @@ export const half = { hi: 0, lo: 0 };
 export function hexHalves(t: string): boolean {
   const n = t.length;
   if (n < 3 || n > 18 || t.charCodeAt(0) !== 48 || t.charCodeAt(1) !== 120) return false;
+  return hexRun(t, 2, 16) === n;
+}
+
+const NIBBLE = new Int8Array(128).fill(-1);
+for (let c = 0; c < 10; c++) NIBBLE[48 + c] = c;
+for (let c = 0; c < 6; c++) NIBBLE[97 + c] = NIBBLE[65 + c] = 10 + c;
+
+/**
+ * The hex digits (either case, at most `max`, up to 16) of `t` from `at` → half.hi / half.lo;
+ * answers the position after the last one read (`at` itself when none is there).
+ */
+export function hexRun(t: string, at: number, max: number): number {
   let hi = 0;
   let lo = 0;
-  for (let p = 2; p < n; p++) {
-    const c = t.charCodeAt(p);
-    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
-    if (d < 0) return false;
+  let p = at;
+  for (const end = at + max; p < end; p++) {
+    const c = t.charCodeAt(p); // NaN past the end: no digit
+    const d = c < 128 ? NIBBLE[c]! : -1;
+    if (d < 0) break;
     hi = ((hi << 4) | (lo >>> 28)) >>> 0;
     lo = ((lo << 4) | d) >>> 0;
   }
   half.hi = hi;
   half.lo = lo;
-  return true;
+  return p;
 }
 
 const scratch64 = new BigUint64Array(1);
