@@ -8,9 +8,15 @@ import { etagOf, idempotencyOf, metadataOf, versionCondition } from './request-m
 /** What a write route answers (kept whole with an Idempotency-Key and sent again to a repeat). */
 export interface Rendered {
   status: number;
-  body: unknown;
+  /** The body; a route that writes its JSON itself gives `text` instead (an object's text). */
+  body?: unknown;
+  /** JSON.stringify of the body, written by the route (a sync's answer names hundreds of values). */
+  text?: string;
   headers?: Record<string, string>;
 }
+
+/** The answer's JSON text. */
+export const bodyText = (r: Rendered): string => r.text ?? JSON.stringify(r.body);
 export type Render = (decided: VcpuDecided) => Rendered;
 
 /**
@@ -50,7 +56,11 @@ export function answerOf(render: Render, advised: boolean): (decided: readonly V
     const d = decided[0]!; // one command, one decision
     const r = render(d);
     if (!advised) return r;
-    return { ...r, body: { ...(r.body as object), warnings: d.warnings.map((f) => findingView(d.state, f)) } };
+    const warnings = d.warnings.map((f) => findingView(d.state, f));
+    if (r.text === undefined) return { ...r, body: { ...(r.body as object), warnings } };
+    // the object's text, with `warnings` as its last key (as the spread above places it)
+    const open = r.text.slice(0, -1);
+    return { ...r, text: open + (open.endsWith('{') ? '' : ',') + '"warnings":' + JSON.stringify(warnings) + '}' };
   };
 }
 
@@ -72,7 +82,10 @@ export function send(res: Response, r: Rendered, replayed: boolean): void {
   res.status(r.status);
   for (const [k, v] of Object.entries(r.headers ?? {})) res.set(k, v);
   if (replayed) res.set('Idempotent-Replayed', 'true');
-  res.json(r.body);
+  if (r.text === undefined) return void res.json(r.body);
+  // as res.json sends its text
+  if (!res.get('Content-Type')) res.set('Content-Type', 'application/json');
+  res.send(r.text);
 }
 
 export const withEtag = (version: number, extra: Record<string, string> = {}) => ({

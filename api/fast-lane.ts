@@ -2,7 +2,7 @@ import type * as http from 'node:http';
 import type { VcpuCommand } from '../domain/vcpu';
 import { tokenFor } from './auth';
 import { JSON_LIMIT } from './bodies';
-import { answerOf, isAdvised, type Render, type Rendered } from './command';
+import { answerOf, bodyText, isAdvised, type Render, type Rendered } from './command';
 import { noteAnswer, type AppContext } from './context';
 import { markHandedOver } from './handover';
 import { bodyTimedOut } from './limits';
@@ -109,7 +109,7 @@ export function withFastLane(ctx: AppContext, app: http.RequestListener): http.R
 
     // in the app's order: X-Request-Id, the route's headers, then Content-Type and Content-Length
     const answer = (a: Rendered) => {
-      const body = JSON.stringify(a.body);
+      const body = bodyText(a);
       res.statusCode = a.status;
       for (const [k, v] of Object.entries(a.headers ?? {})) res.setHeader(k, v);
       res.setHeader('Content-Type', 'application/json; charset=utf-8');

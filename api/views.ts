@@ -2,7 +2,7 @@ import { indexOfReg, readValueAt, slotsFor } from '../domain/cpreg-arrays';
 import { nameContext, registerInfo, type NameContext, type RegisterInfo } from '../domain/names';
 import { formatRegId, sizeBytes, type RegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
-import type { LoadReport, RegValues, VcpuState } from '../domain/vcpu';
+import { regValueTexts, type LoadReport, type RegValues, type VcpuState } from '../domain/vcpu';
 import { eventJsonText, type JsonEvent, type RawEvent, type StoredEvent } from '../app/vcpu-queries';
 import type { components } from './generated/openapi';
 
@@ -65,22 +65,31 @@ export function arraysView(id: string, version: number, s: VcpuState): Schemas['
 
 export function namedValues(rv: RegValues, s: VcpuState): Schemas['NamedValue'][] {
   const out: Schemas['NamedValue'][] = new Array(rv.ids.length);
+  const values = regValueTexts(rv).values;
   for (let k = 0; k < rv.ids.length; k++) {
-    const id = rv.ids[k]!;
-    const n = namedValueOf(s, id);
-    out[k] = { id: n.id, name: n.name, generic: n.generic, value: formatValue(id, rv.values[k]!) }; // values is parallel to ids
+    const n = namedValueOf(s, rv.ids[k]!);
+    out[k] = { id: n.id, name: n.name, generic: n.generic, value: values[k]! }; // values is parallel to ids
   }
   return out;
 }
 
-/** id text, name and generic per register index of a list (under one accelerator): made once. */
-const namedIds = new WeakMap<BigUint64Array, { accelerator: string; byIndex: NamedId[] }>();
+/**
+ * id text, name and generic per register index of a list (under one accelerator), and the JSON
+ * text of a NamedValue up to its value (`{"id":…,"value":"`): made once.
+ */
+const namedIds = new WeakMap<BigUint64Array, { accelerator: string; byIndex: NamedId[]; heads: string[] }>();
 type NamedId = { id: string; name: string; generic: boolean };
 
-export function namedValueOf(s: VcpuState, id: RegId): NamedId {
+function namesOf(s: VcpuState) {
   const list = s.arrays.cpregIndexes;
   let e = namedIds.get(list);
-  if (!e || e.accelerator !== s.accelerator) namedIds.set(list, (e = { accelerator: s.accelerator, byIndex: [] }));
+  if (!e || e.accelerator !== s.accelerator)
+    namedIds.set(list, (e = { accelerator: s.accelerator, byIndex: [], heads: [] }));
+  return e;
+}
+
+export function namedValueOf(s: VcpuState, id: RegId): NamedId {
+  const e = namesOf(s);
   const i = indexOfReg(s.arrays, id);
   const known = i < 0 ? undefined : e.byIndex[i];
   if (known) return known;
@@ -88,6 +97,28 @@ export function namedValueOf(s: VcpuState, id: RegId): NamedId {
   const named = { id: formatRegId(id), name: info.name, generic: info.generic };
   if (i >= 0) e.byIndex[i] = named;
   return named;
+}
+
+/**
+ * JSON.stringify(namedValues(rv, s)), written from texts made once per register: a sync's
+ * answer names hundreds of values, and an object per value costs more than the text.
+ */
+export function namedValuesText(rv: RegValues, s: VcpuState): string {
+  const e = namesOf(s);
+  const values = regValueTexts(rv).values;
+  const parts: string[] = new Array(rv.ids.length);
+  for (let k = 0; k < rv.ids.length; k++) {
+    const id = rv.ids[k]!;
+    const i = indexOfReg(s.arrays, id);
+    let head = i < 0 ? undefined : e.heads[i];
+    if (head === undefined) {
+      const n = namedValueOf(s, id);
+      head = `{"id":${JSON.stringify(n.id)},"name":${JSON.stringify(n.name)},"generic":${n.generic},"value":"`;
+      if (i >= 0) e.heads[i] = head;
+    }
+    parts[k] = head + values[k]! + '"}'; // values is parallel to ids
+  }
+  return '[' + parts.join(',') + ']';
 }
 
 export function loadReportView(

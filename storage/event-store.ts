@@ -11,6 +11,8 @@ export interface NewEvent {
   type: string;
   schemaVersion: number;
   data: unknown;
+  /** canonicalJson(data), when the serializer wrote it: stored (and hashed) as given. */
+  dataText?: string;
 }
 
 export interface EventMetadata {

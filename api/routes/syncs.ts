@@ -9,7 +9,7 @@ import { jsonFromText, jsonTextBody, requireJson } from '../bodies';
 import { quickSyncFrom, quickSyncFromText } from '../sync-quick';
 import { assignments, regRef } from '../reg-refs';
 import { onlyQuery, parseBody, syncBody } from '../schemas';
-import { namedValues } from '../views';
+import { namedValues, namedValuesText } from '../views';
 import type { RegisteredEvent } from './event-types';
 import type { components } from '../generated/openapi';
 
@@ -19,24 +19,23 @@ import type { components } from '../generated/openapi';
  */
 export const syncResult: Render = ({ streamId: id, events, before, state, version }) => {
   const e = events[0]!; // a sync decides exactly one event
-  const body: components['schemas']['SyncResult'] =
-    e.type === 'SyncedFromAccelerator'
-      ? {
-          id,
-          version,
-          direction: 'from-accelerator',
-          changed: namedValues(changedSince(before, e.changed, e.reported), state),
-          reported: e.reported,
-          reportSha256: e.reportSha256,
-          failed: e.failed.map(formatRegId),
-        }
-      : {
-          id,
-          version,
-          direction: 'to-accelerator',
-          level: (e as RegisteredEvent<'SyncedToAccelerator'>).level,
-          write: namedValues((e as RegisteredEvent<'SyncedToAccelerator'>).written, state),
-        };
+  if (e.type === 'SyncedFromAccelerator') {
+    // the text of the SyncResult {id, version, direction, changed, reported, reportSha256, failed}
+    const text =
+      `{"id":${JSON.stringify(id)},"version":${version},"direction":"from-accelerator",` +
+      `"changed":${namedValuesText(changedSince(before, e.changed, e.reported), state)},` +
+      `"reported":${e.reported},"reportSha256":${JSON.stringify(e.reportSha256)},` +
+      `"failed":${JSON.stringify(e.failed.map(formatRegId))}}`;
+    return { status: 200, text, headers: withEtag(version) };
+  }
+  const to = e as RegisteredEvent<'SyncedToAccelerator'>;
+  const body: components['schemas']['SyncResult'] = {
+    id,
+    version,
+    direction: 'to-accelerator',
+    level: to.level,
+    write: namedValues(to.written, state),
+  };
   return { status: 200, body, headers: withEtag(version) };
 };
 
@@ -47,11 +46,17 @@ export const syncResult: Render = ({ streamId: id, events, before, state, versio
 function changedSince(before: VcpuState | undefined, rv: RegValues, reported: number): RegValues {
   if (!before || rv.ids.length < reported) return rv;
   const a = before.arrays;
-  const ids = [];
-  const values = [];
-  for (let k = 0; k < rv.ids.length; k++) {
+  const same = (k: number) => {
     const i = indexOfReg(a, rv.ids[k]!); // k < length; values is parallel to ids
-    if (i >= 0 && readValueAt(a, i) === rv.values[k]!) continue;
+    return i >= 0 && readValueAt(a, i) === rv.values[k]!;
+  };
+  let k = 0;
+  while (k < rv.ids.length && !same(k)) k++;
+  if (k === rv.ids.length) return rv; // every value changed: the event's own set (its texts are made)
+  const ids = rv.ids.slice(0, k);
+  const values = rv.values.slice(0, k);
+  for (k++; k < rv.ids.length; k++) {
+    if (same(k)) continue;
     ids.push(rv.ids[k]!);
     values.push(rv.values[k]!);
   }

@@ -34,13 +34,74 @@ export interface RegValuesJson {
   values: string[];
 }
 
-function regValuesToJson(rv: RegValues): RegValuesJson {
+/** The texts of a value set, made once per RegValues (a write's answer and its event share them). */
+const texts = new WeakMap<RegValues, RegValuesJson>();
+
+/** Ids and values as the stored events and the answers write them (never mutate the arrays). */
+export function regValueTexts(rv: RegValues): RegValuesJson {
+  let t = texts.get(rv);
+  if (t) return t;
   // ids and values are parallel arrays (RegValues): values[k] is the value of ids[k].
-  return { ids: rv.ids.map(formatRegId), values: rv.ids.map((id, k) => formatValue(id, rv.values[k]!)) };
+  t = { ids: rv.ids.map(formatRegId), values: rv.ids.map((id, k) => formatValue(id, rv.values[k]!)) };
+  texts.set(rv, t);
+  return t;
 }
 
-export function serializeEvent(e: VcpuEvent): { type: string; schemaVersion: number; data: Json } {
-  return { type: e.type, schemaVersion: schemaVersionOf(e.type), data: dataOf(e) };
+const regValuesToJson = (rv: RegValues): RegValuesJson => ({ ...regValueTexts(rv) });
+
+export interface SerializedVcpuEvent {
+  type: string;
+  schemaVersion: number;
+  data: Json;
+  /** canonical JSON of `data`, written directly for the events that carry many values (or absent). */
+  dataText?: string;
+}
+
+export function serializeEvent(e: VcpuEvent): SerializedVcpuEvent {
+  const text = dataTextOf(e);
+  return {
+    type: e.type,
+    schemaVersion: schemaVersionOf(e.type),
+    data: dataOf(e),
+    ...(text === undefined ? {} : { dataText: text }),
+  };
+}
+
+/** A JSON array of strings that need no escaping (hex). */
+function hexArray(a: readonly string[]): string {
+  return a.length === 0 ? '[]' : '["' + a.join('","') + '"]';
+}
+
+/**
+ * The canonical JSON of the data of the events written most (keys in sorted order, as
+ * canonicalJson would write them; a property test holds them equal): the join of the hex
+ * strings, not an escape pass over each of hundreds of them.
+ */
+function dataTextOf(e: VcpuEvent): string | undefined {
+  switch (e.type) {
+    case 'RegistersWritten': {
+      const t = regValueTexts(e.written);
+      return '{"ids":' + hexArray(t.ids) + ',"values":' + hexArray(t.values) + '}';
+    }
+    case 'SyncedFromAccelerator': {
+      const t = regValueTexts(e.changed);
+      return (
+        '{"failed":' +
+        hexArray(e.failed.map(formatRegId)) +
+        ',"ids":' +
+        hexArray(t.ids) +
+        ',"reportSha256":' +
+        JSON.stringify(e.reportSha256) +
+        ',"reported":' +
+        JSON.stringify(e.reported) +
+        ',"values":' +
+        hexArray(t.values) +
+        '}'
+      );
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** Events that carry register values have them as top-level `ids` and `values` (flat: fast to parse). */

@@ -4,7 +4,7 @@ export type * from './events';
 export type * from './commands';
 export { decide, checkLoad, exportBlob } from './decide';
 export { evolve, foldEvents, CorruptHistoryError } from './evolve';
-export { serializeEvent, deserializeEvent } from './event-codec';
+export { serializeEvent, deserializeEvent, regValueTexts } from './event-codec';
 export { foldSerialized, type SerializedEvent } from './fold-serialized';
 export { serializeState, deserializeState } from './state-codec';
 export { diffStates, type RegisterChange } from './diff';

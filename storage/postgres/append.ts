@@ -283,7 +283,7 @@ export class PgAppender {
         checkText([e.type], 'an event type');
         position++;
         const v = actual + k + 1;
-        const dataText = canonicalJson(e.data);
+        const dataText = e.dataText ?? canonicalJson(e.data);
         const text = canonicalEventText({
           position,
           streamId: a.streamId,

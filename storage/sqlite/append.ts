@@ -221,7 +221,7 @@ export class Appender {
       const e = req.events[k]!;
       position++;
       const v = actual + k + 1;
-      const dataText = canonicalJson(e.data);
+      const dataText = e.dataText ?? canonicalJson(e.data);
       const text = canonicalEventText({
         position,
         streamId,

@@ -1,0 +1,63 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import fc from 'fast-check';
+import { answerOf } from '../../api/command';
+import { findingView } from '../../api/finding-view';
+import { syncResult } from '../../api/routes/syncs';
+import { namedValues } from '../../api/views';
+import { writeAdvice } from '../../app/vcpu-compatibility';
+import { formatRegId } from '../../domain/regid';
+import { decide, foldEvents, type VcpuEvent } from '../../domain/vcpu';
+import { decodeV22 } from '../../domain/vmstate/v22';
+
+// A real QEMU 7.2 `-cpu max` list (TCG): constants, kept bits and AArch32 views give warnings.
+const FIXTURE = path.resolve(__dirname, '../fixtures/qemu/aarch64-max-smp2.cpu0.v22.bin');
+const list = decodeV22(fs.readFileSync(FIXTURE));
+const ids = [...list.cpregIndexes];
+const created = foldEvents(undefined, decide({ type: 'CreateVcpu', accelerator: 'tcg', registers: ids }, undefined))!;
+
+/** The answer as the object it was before it was written as text: JSON.stringify gives the contract's text. */
+function asObject(e: Extract<VcpuEvent, { type: 'SyncedFromAccelerator' }>, state: typeof created, version: number) {
+  return {
+    id: 'cpu0',
+    version,
+    direction: 'from-accelerator',
+    changed: namedValues(e.changed, state),
+    reported: e.reported,
+    reportSha256: e.reportSha256,
+    failed: e.failed.map(formatRegId),
+  };
+}
+
+test('a sync from the accelerator answers exactly the text of its SyncResult object, warnings last', () => {
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.tuple(fc.nat(ids.length - 1), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })), {
+        selector: ([i]) => i,
+        minLength: 1,
+        maxLength: 40,
+      }),
+      fc.boolean(),
+      fc.option(fc.nat(ids.length - 1)),
+      (picked, advised, failedAt) => {
+        const values = picked.map(
+          ([i, v]) => [ids[i]!, ((ids[i]! >> 52n) & 0xfn) === 2n ? v & 0xffffffffn : v] as const,
+        );
+        const failed = failedAt === null || picked.some(([i]) => i === failedAt) ? [] : [ids[failedAt]!];
+        const events = decide({ type: 'SyncFromAccelerator', values, failed }, created);
+        const state = foldEvents(created, events)!;
+        const warnings = writeAdvice(created, events);
+        const decided = { streamId: 'cpu0', before: created, state, version: 2, events, warnings };
+        const r = answerOf(syncResult, advised)([decided]);
+        const e = events[0] as Extract<VcpuEvent, { type: 'SyncedFromAccelerator' }>;
+        const body = advised
+          ? { ...asObject(e, state, 2), warnings: warnings.map((f) => findingView(state, f)) }
+          : asObject(e, state, 2);
+        expect(r.text).toBe(JSON.stringify(body));
+        expect(r.status).toBe(200);
+        expect(r.headers).toEqual({ ETag: '"2"' });
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
