@@ -47,8 +47,6 @@ export function regValueTexts(rv: RegValues): RegValuesJson {
   return t;
 }
 
-const regValuesToJson = (rv: RegValues): RegValuesJson => ({ ...regValueTexts(rv) });
-
 export interface SerializedVcpuEvent {
   type: string;
   schemaVersion: number;
@@ -111,31 +109,31 @@ function dataOf(e: VcpuEvent): Json {
       return {
         accelerator: e.accelerator,
         labels: e.labels,
-        ...regValuesToJson(e.registers),
+        ...regValueTexts(e.registers),
         source:
           e.source.kind === 'blob' && e.source.origin
             ? { ...e.source, origin: originToJson(e.source.origin) }
             : e.source,
       };
     case 'RegistersWritten':
-      return { ...regValuesToJson(e.written) };
+      return { ...regValueTexts(e.written) };
     case 'SyncedFromAccelerator':
       // ids and values: the changed values only (schema 2)
       return {
-        ...regValuesToJson(e.changed),
+        ...regValueTexts(e.changed),
         failed: e.failed.map(formatRegId),
         reported: e.reported,
         reportSha256: e.reportSha256,
       };
     case 'SyncedToAccelerator':
-      return { level: e.level, ...regValuesToJson(e.written) };
+      return { level: e.level, ...regValueTexts(e.written) };
     case 'BlobExported':
       return { format: e.format, sha256: e.sha256, byteLength: e.byteLength };
     case 'BlobLoaded':
       return {
         format: e.format,
         sha256: e.sha256,
-        ...regValuesToJson(e.loaded),
+        ...regValueTexts(e.loaded),
         changed: e.changed.map(formatRegId),
         ...(e.origin ? { origin: originToJson(e.origin) } : {}),
       };
