@@ -17,7 +17,12 @@ export interface Rendered {
 
 /** The answer's JSON text. */
 export const bodyText = (r: Rendered): string => r.text ?? JSON.stringify(r.body);
-export type Render = (decided: VcpuDecided) => Rendered;
+/**
+ * A route's answer from what was decided. `last`, when given, is a member (`"warnings":[…]`) a
+ * route that writes its text places as its object's last key; a route that gives a body leaves
+ * it to answerOf.
+ */
+export type Render = (decided: VcpuDecided, last?: string) => Rendered;
 
 /**
  * A write route's one call: the command on one vCPU with the request's conditions
@@ -54,13 +59,11 @@ export const isAdvised = (command: VcpuCommand) =>
 export function answerOf(render: Render, advised: boolean): (decided: readonly VcpuDecided[]) => Rendered {
   return (decided) => {
     const d = decided[0]!; // one command, one decision
-    const r = render(d);
-    if (!advised) return r;
+    if (!advised) return render(d);
     const warnings = d.warnings.map((f) => findingView(d.state, f));
-    if (r.text === undefined) return { ...r, body: { ...(r.body as object), warnings } };
-    // the object's text, with `warnings` as its last key (as the spread above places it)
-    const open = r.text.slice(0, -1);
-    return { ...r, text: open + (open.endsWith('{') ? '' : ',') + '"warnings":' + JSON.stringify(warnings) + '}' };
+    // as the spread below places it: the text's last key (not spliced in after: that copies the text)
+    const r = render(d, '"warnings":' + JSON.stringify(warnings));
+    return r.text === undefined ? { ...r, body: { ...(r.body as object), warnings } } : r;
   };
 }
 

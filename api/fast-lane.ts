@@ -109,11 +109,11 @@ export function withFastLane(ctx: AppContext, app: http.RequestListener): http.R
 
     // in the app's order: X-Request-Id, the route's headers, then Content-Type and Content-Length
     const answer = (a: Rendered) => {
-      const body = bodyText(a);
+      const body = Buffer.from(bodyText(a)); // encoded once: its length and its bytes
       res.statusCode = a.status;
       for (const [k, v] of Object.entries(a.headers ?? {})) res.setHeader(k, v);
       res.setHeader('Content-Type', 'application/json; charset=utf-8');
-      res.setHeader('Content-Length', Buffer.byteLength(body));
+      res.setHeader('Content-Length', body.length);
       res.once('finish', () => {
         const ms = performance.now() - started;
         noteAnswer(ctx, hot.route, req.method!, res.statusCode, ms);

@@ -9,17 +9,29 @@ const hex64 = (v: bigint) => '0x' + v.toString(16).padStart(16, '0');
 /** One register of a compatibility finding, named as the vCPU's accelerator names it. */
 function registerView(state: VcpuState, r: FindingRegister) {
   const info = infoOf(state, r.id);
-  return {
-    id: formatRegId(r.id),
-    name: info.name,
-    generic: info.generic,
-    ...(r.basis === undefined ? {} : { basis: r.basis }),
-    ...(r.incoming === undefined ? {} : { incoming: formatValue(r.id, r.incoming) }),
-    ...(r.destination === undefined ? {} : { destination: formatValue(r.id, r.destination) }),
-    ...(r.keeps === undefined ? {} : { kept: hex64(r.keeps) }),
-    ...(r.becomes === undefined ? {} : { becomes: formatValue(r.id, r.becomes) }),
-    ...(r.by === undefined ? {} : { overwrittenBy: formatRegId(r.by), overwrittenByName: infoOf(state, r.by).name }),
-  };
+  // keys set one by one, in the contract's order (a spread per optional key costs more than the rest)
+  const v: {
+    id: string;
+    name: string;
+    generic: boolean;
+    basis?: string;
+    incoming?: string;
+    destination?: string;
+    kept?: string;
+    becomes?: string;
+    overwrittenBy?: string;
+    overwrittenByName?: string;
+  } = { id: formatRegId(r.id), name: info.name, generic: info.generic };
+  if (r.basis !== undefined) v.basis = r.basis;
+  if (r.incoming !== undefined) v.incoming = formatValue(r.id, r.incoming);
+  if (r.destination !== undefined) v.destination = formatValue(r.id, r.destination);
+  if (r.keeps !== undefined) v.kept = hex64(r.keeps);
+  if (r.becomes !== undefined) v.becomes = formatValue(r.id, r.becomes);
+  if (r.by !== undefined) {
+    v.overwrittenBy = formatRegId(r.by);
+    v.overwrittenByName = infoOf(state, r.by).name;
+  }
+  return v;
 }
 
 /** A finding (a reason QEMU refuses, or a warning that a value will not survive) on the wire. */

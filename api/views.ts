@@ -1,4 +1,4 @@
-import { indexOfReg, readValueAt, slotsFor } from '../domain/cpreg-arrays';
+import { indexesIn, indexOfReg, readValueAt, slotsFor } from '../domain/cpreg-arrays';
 import { nameContext, registerInfo, type NameContext, type RegisterInfo } from '../domain/names';
 import { formatRegId, sizeBytes, type RegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
@@ -106,10 +106,11 @@ export function namedValueOf(s: VcpuState, id: RegId): NamedId {
 export function namedValuesText(rv: RegValues, s: VcpuState): string {
   const e = namesOf(s);
   const values = regValueTexts(rv).values;
+  const at = indexesIn(s.arrays, rv.ids);
   const parts: string[] = new Array(rv.ids.length);
   for (let k = 0; k < rv.ids.length; k++) {
     const id = rv.ids[k]!;
-    const i = indexOfReg(s.arrays, id);
+    const i = at[k]!;
     let head = i < 0 ? undefined : e.heads[i];
     if (head === undefined) {
       const n = namedValueOf(s, id);

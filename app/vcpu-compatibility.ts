@@ -6,9 +6,9 @@ import {
   vcpuHost,
   writeWarnings,
   type Destination,
+  type RegisterWrites,
 } from '../domain/compatibility';
 import type { CpregArrays } from '../domain/cpreg-arrays';
-import type { RegId } from '../domain/regid';
 import type { VcpuEvent, VcpuState } from '../domain/vcpu';
 import type { Finding, Prediction } from './fleet';
 
@@ -30,15 +30,15 @@ export function checkOnVcpu(state: VcpuState, incoming: CpregArrays): Prediction
   return predictLoad(incoming, vcpuDestination(state));
 }
 
-/** The values a command's events set (a write, a sync from the accelerator). */
-function writesOf(events: readonly VcpuEvent[]): { id: RegId; value: bigint }[] {
-  const out: { id: RegId; value: bigint }[] = [];
+/** The values a command's events set (a write, a sync from the accelerator): its own set when one event sets them. */
+function writesOf(events: readonly VcpuEvent[]): RegisterWrites {
+  const sets: RegisterWrites[] = [];
   for (const e of events) {
     const set = e.type === 'RegistersWritten' ? e.written : e.type === 'SyncedFromAccelerator' ? e.changed : undefined;
-    if (!set) continue;
-    set.ids.forEach((id, i) => out.push({ id, value: set.values[i]! }));
+    if (set && set.ids.length > 0) sets.push(set);
   }
-  return out;
+  if (sets.length <= 1) return sets[0] ?? { ids: [], values: [] };
+  return { ids: sets.flatMap((s) => s.ids), values: sets.flatMap((s) => s.values) };
 }
 
 /**
@@ -48,15 +48,12 @@ function writesOf(events: readonly VcpuEvent[]): { id: RegId; value: bigint }[] 
 export function writeAdvice(before: VcpuState | undefined, events: readonly VcpuEvent[]): Finding[] {
   if (!before) return [];
   const writes = writesOf(events);
-  if (writes.length === 0) return [];
+  if (writes.ids.length === 0) return [];
   const model = hostModel(vcpuHost(before.accelerator, before.labels, before.arrays));
   // A sync that changes a hundred constants names the first few (`count` says how many).
   return writeWarnings(
     { accelerator: before.accelerator, arrays: before.arrays, ...(model ? { model } : {}) },
     writes,
-  ).map((f) =>
-    f.registers.length > WRITE_WARNING_REGISTERS
-      ? { ...f, registers: f.registers.slice(0, WRITE_WARNING_REGISTERS) }
-      : f,
+    { maxRegistersPerFinding: WRITE_WARNING_REGISTERS },
   );
 }

@@ -56,6 +56,46 @@ export function indexOfReg(a: CpregArrays, id: RegId): number {
   return -1;
 }
 
+/** Positions per ids array, remembered with the list they are positions in (see indexesIn). */
+const positions = new WeakMap<readonly RegId[], { list: BigUint64Array; at: Int32Array }>();
+
+/**
+ * The position in the list of every id of `ids` (-1 for one not in it), as indexOfReg would give
+ * them: made once per ids array and list, and walked in step with the list when the ids are many
+ * (a sync's set is looked up by the fold, the warnings and the answer; a binary search per id
+ * reads a BigInt per step). `ids` must never be mutated after (RegValues' arrays never are).
+ */
+export function indexesIn(a: CpregArrays, ids: readonly RegId[]): Int32Array {
+  const list = a.cpregIndexes;
+  const known = positions.get(ids);
+  if (known && known.list === list) return known.at;
+  const at = new Int32Array(ids.length);
+  if (ids.length * 8 < list.length) {
+    for (let k = 0; k < ids.length; k++) at[k] = indexOfReg(a, ids[k]!);
+  } else {
+    const n = list.length;
+    let i = 0;
+    for (let k = 0; k < ids.length; k++) {
+      const id = ids[k]!;
+      if (k > 0 && !(ids[k - 1]! < id)) i = 0; // not ascending: walk again from the start
+      while (i < n && list[i]! < id) i++;
+      at[k] = i < n && list[i] === id ? i : -1;
+    }
+  }
+  positions.set(ids, { list, at });
+  return at;
+}
+
+/** The list and positions indexesIn knows for `ids`, if any. */
+export function knownIndexes(ids: readonly RegId[]): { list: BigUint64Array; at: Int32Array } | undefined {
+  return positions.get(ids);
+}
+
+/** Tells indexesIn the positions of `ids` in `list`, known to whoever made them (the decider). */
+export function rememberIndexes(list: BigUint64Array, ids: readonly RegId[], at: Int32Array): void {
+  positions.set(ids, { list, at });
+}
+
 const MASK64 = (1n << 64n) - 1n;
 
 /** The value of register i as one bigint of its width (limbs in ascending slot order). */

@@ -22,9 +22,13 @@ function describe(x: unknown): string {
  * the AArch32 views of CTR and CLIDR) is shown whole, as the 16 digits of its slot.
  */
 export function formatValue(id: RegId, value: bigint): string {
-  const width = fitsRegister(id, value) ? sizeBytes(id) : 8;
-  return '0x' + value.toString(16).padStart(width * 2, '0');
+  if (value < 0n) return '0x' + value.toString(16).padStart(16, '0'); // never a register's value
+  const digits = value.toString(16);
+  const own = 2 * sizeBytes(id);
+  const width = digits.length <= own ? own : 16; // fits the register (fitsRegister), or its slot
+  return digits.length >= width ? '0x' + digits : '0x' + ZEROS.slice(0, width - digits.length) + digits;
 }
+const ZEROS = '0'.repeat(512);
 
 /** 2^(8 × bytes) for 2^0..2^15 bytes, made once each (a BigInt shift per check allocates). */
 const limits: bigint[] = [];

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { indexOfReg, readValueAt } from '../../domain/cpreg-arrays';
+import { indexesIn, readValueAt } from '../../domain/cpreg-arrays';
 import { formatRegId } from '../../domain/regid';
 import type { RegValues, VcpuCommand, VcpuState } from '../../domain/vcpu';
 import { runCommand, withEtag, type Render } from '../command';
@@ -17,15 +17,15 @@ import type { components } from '../generated/openapi';
  * A sync from the accelerator answers what it changed, how many values were reported and the
  * report's SHA-256 — not every value again (that is the caller's own report).
  */
-export const syncResult: Render = ({ streamId: id, events, before, state, version }) => {
+export const syncResult: Render = ({ streamId: id, events, before, state, version }, last) => {
   const e = events[0]!; // a sync decides exactly one event
   if (e.type === 'SyncedFromAccelerator') {
-    // the text of the SyncResult {id, version, direction, changed, reported, reportSha256, failed}
+    // the text of the SyncResult {id, version, direction, changed, reported, reportSha256, failed[, warnings]}
     const text =
       `{"id":${JSON.stringify(id)},"version":${version},"direction":"from-accelerator",` +
       `"changed":${namedValuesText(changedSince(before, e.changed, e.reported), state)},` +
       `"reported":${e.reported},"reportSha256":${JSON.stringify(e.reportSha256)},` +
-      `"failed":${JSON.stringify(e.failed.map(formatRegId))}}`;
+      `"failed":${JSON.stringify(e.failed.map(formatRegId))}${last === undefined ? '' : ',' + last}}`;
     return { status: 200, text, headers: withEtag(version) };
   }
   const to = e as RegisteredEvent<'SyncedToAccelerator'>;
@@ -46,8 +46,9 @@ export const syncResult: Render = ({ streamId: id, events, before, state, versio
 function changedSince(before: VcpuState | undefined, rv: RegValues, reported: number): RegValues {
   if (!before || rv.ids.length < reported) return rv;
   const a = before.arrays;
+  const at = indexesIn(a, rv.ids);
   const same = (k: number) => {
-    const i = indexOfReg(a, rv.ids[k]!); // k < length; values is parallel to ids
+    const i = at[k]!; // k < length; values is parallel to ids
     return i >= 0 && readValueAt(a, i) === rv.values[k]!;
   };
   let k = 0;

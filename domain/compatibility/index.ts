@@ -4,7 +4,7 @@
  *
  *   predictLoad(incoming: CpregArrays, destination: Destination | PreparedDestination): LoadVerdict
  *   prepareDestination(destination): PreparedDestination    // compile once for many verdicts
- *   writeWarnings(vcpu: VcpuRegisters, writes: RegisterWrite[]): CompatibilityFinding[]
+ *   writeWarnings(vcpu: VcpuRegisters, writes: RegisterWrite[] | RegisterWrites, opts?): CompatibilityFinding[]
  *   fingerprintModels(arrays, { qemu?, binary? }): RegisterModel[]
  *   identifyModel(arrays, { qemu?, cpu?, binary?, machineType? }): RegisterModel | undefined
  *   destinationFor({ accelerator, arrays, qemu?, cpuModel?, machineType?, writableMasks? }): Destination
@@ -14,7 +14,7 @@
 export { predictLoad, prepareDestination, describeFinding } from './verdict';
 export type { VerdictOptions } from './verdict';
 export type { PreparedDestination } from './verdict';
-export { writeWarnings } from './writes';
+export { writeWarnings, type WriteWarningOptions } from './writes';
 export { fingerprintModels } from './fingerprint';
 export { asFreshQemuHoldsThem, destinationFor, hostModel, vcpuHost } from './destination';
 export type { HostDescription } from './destination';
@@ -26,6 +26,7 @@ export type {
   LoadVerdict,
   RegisterFinding,
   RegisterWrite,
+  RegisterWrites,
   VcpuRegisters,
 } from './types';
 export { identifyModel, inferMachineOptions } from './identify';

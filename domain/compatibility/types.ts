@@ -106,3 +106,9 @@ export interface RegisterWrite {
   readonly id: RegId;
   readonly value: bigint;
 }
+
+/** Writes as two parallel arrays (a RegValues): values[k] is the value of ids[k]. */
+export interface RegisterWrites {
+  readonly ids: readonly RegId[];
+  readonly values: readonly bigint[];
+}

@@ -210,6 +210,13 @@ export interface VerdictOptions {
    * of many pairs need not build a thousand findings for a pair of unrelated CPU models.
    */
   maxRegistersPerFinding?: number;
+  /**
+   * Only the destination registers marked 1 (by list position) are named and counted, and a
+   * finding left with none is left out, so the verdict is about them alone (the merge's unknown and
+   * ignored registers, which the destination lacks, are not restricted). A write's warnings ask
+   * about the registers it wrote.
+   */
+  only?: Uint8Array;
 }
 
 /**
@@ -230,6 +237,7 @@ export function predictLoad(
 ): LoadVerdict {
   const d = 'prepared' in destination ? destination : prepareDestination(destination);
   const max = opts.maxRegistersPerFinding ?? Infinity;
+  const only = opts.only;
   const inIds = incoming.cpregIndexes;
   const inN = inIds.length;
   const inIdWords = words(inIds);
@@ -342,7 +350,7 @@ export function predictLoad(
         (refusedAt ??= new Uint8Array(d.n))[k] = 1;
         const keepK = d.keep[k]!;
         const into = missing ? missingRefused : keepK === 0n ? constants : bits;
-        if (into.count++ < max) {
+        if ((!only || only[k] === 1) && into.count++ < max) {
           into.list.push({
             id: d.ids[k]!,
             incoming: (BigInt(wHi) << 32n) | BigInt(wLo),
@@ -352,7 +360,7 @@ export function predictLoad(
             basis: BASES[d.basis[k]!]!,
           });
         }
-      } else if (missing && (cLo !== 0 || cHi !== 0) && !isTarget) {
+      } else if (missing && (cLo !== 0 || cHi !== 0) && !isTarget && (!only || only[k] === 1)) {
         if (missingWarned.count++ < max) {
           missingWarned.list.push({
             id: d.ids[k]!,
@@ -398,7 +406,7 @@ export function predictLoad(
   const overwritten = collected();
   for (const k of d.watch) {
     const s = src[k]!;
-    if (s < 0 || refusedAt?.[k]) continue;
+    if (s < 0 || refusedAt?.[k] || (only && only[k] !== 1)) continue;
     const by = lastWriter ? lastWriter[k]! : -1;
     if (d.target[k] && by > k && dirty?.[k]) {
       const w = readValueAt(incoming, s);

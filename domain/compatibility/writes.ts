@@ -1,8 +1,15 @@
-import { cloneArrays, indexOfReg, readValueAt, slotsFor, writeValueAt } from '../cpreg-arrays';
-import { sizeField, type RegId } from '../regid';
+import { cloneArrays, indexesIn, readValueAt, slotsFor, writeValueAt } from '../cpreg-arrays';
+import { sizeField } from '../regid';
 import { isReadOnlyIdRegister } from '../vmstate/read-only-ids';
 import { asFreshQemuHoldsThem } from './destination';
-import type { CompatibilityFinding, CompatibilityRule, Destination, RegisterWrite, VcpuRegisters } from './types';
+import type {
+  CompatibilityFinding,
+  CompatibilityRule,
+  Destination,
+  RegisterWrite,
+  RegisterWrites,
+  VcpuRegisters,
+} from './types';
 import { predictLoad } from './verdict';
 
 const M64 = (1n << 64n) - 1n;
@@ -26,26 +33,32 @@ function message(rule: CompatibilityRule, n: number): string {
  * the model, or by the structural rules without one) and is not overwritten gives none. Keeps the
  * prediction (a copy of the vCPU's values) off the path of the common write.
  */
-function mayWarn(vcpu: VcpuRegisters, writes: readonly RegisterWrite[]): boolean {
-  for (const w of writes) {
-    if (slotsFor(w.id) > 1) continue; // wide registers: never checked (the kernel decides)
-    const i = indexOfReg(vcpu.arrays, w.id);
-    if (i < 0) continue;
+function mayWarn(vcpu: VcpuRegisters, w: RegisterWrites, at: Int32Array): boolean {
+  for (let k = 0; k < w.ids.length; k++) {
+    const id = w.ids[k]!;
+    const i = at[k]!;
+    if (i < 0 || slotsFor(id) > 1) continue; // wide registers: never checked (the kernel decides)
     const now = readValueAt(vcpu.arrays, i);
-    if (now === w.value) continue;
-    const f = vcpu.accelerator === 'kvm' ? undefined : vcpu.model?.fact(w.id);
-    const mask = vcpu.accelerator === 'kvm' ? vcpu.writableMasks?.get(w.id) : undefined;
+    const value = w.values[k]!; // values is parallel to ids
+    if (now === value) continue;
+    const f = vcpu.accelerator === 'kvm' ? undefined : vcpu.model?.fact(id);
+    const mask = vcpu.accelerator === 'kvm' ? vcpu.writableMasks?.get(id) : undefined;
     let keep: bigint;
     if (f) {
       if (f.kind !== 'writable') return true;
       keep = f.keep;
     } else if (mask !== undefined) keep = mask;
-    else if (isReadOnlyIdRegister(w.id))
+    else if (isReadOnlyIdRegister(id))
       return true; // a constant by the rules
-    else keep = vcpu.accelerator !== 'kvm' && sizeField(w.id) === 2 ? LOW32 : M64;
-    if (((now ^ w.value) & ~keep) !== 0n) return true;
+    else keep = vcpu.accelerator !== 'kvm' && sizeField(id) === 2 ? LOW32 : M64;
+    if (((now ^ value) & ~keep) !== 0n) return true;
   }
   return false;
+}
+
+export interface WriteWarningOptions {
+  /** At most this many registers per warning (its `count` says how many there are). */
+  maxRegistersPerFinding?: number;
 }
 
 /**
@@ -57,18 +70,26 @@ function mayWarn(vcpu: VcpuRegisters, writes: readonly RegisterWrite[]): boolean
  * vCPU's list are ignored here (the decider refuses them). A write that can give none (mayWarn)
  * costs a lookup per value. Pure.
  */
-export function writeWarnings(vcpu: VcpuRegisters, writes: readonly RegisterWrite[]): CompatibilityFinding[] {
-  if (!mayWarn(vcpu, writes)) return [];
+export function writeWarnings(
+  vcpu: VcpuRegisters,
+  writes: readonly RegisterWrite[] | RegisterWrites,
+  opts: WriteWarningOptions = {},
+): CompatibilityFinding[] {
+  const w = 'ids' in writes ? writes : { ids: writes.map((x) => x.id), values: writes.map((x) => x.value) };
+  const at = indexesIn(vcpu.arrays, w.ids);
+  if (!mayWarn(vcpu, w, at)) return [];
   const held = asFreshQemuHoldsThem(vcpu.arrays, vcpu.model);
   const next = cloneArrays(held);
-  const written = new Set<RegId>();
-  for (const w of writes) {
-    const i = indexOfReg(next, w.id);
+  const written = new Uint8Array(next.cpregIndexes.length);
+  let any = false;
+  for (let k = 0; k < w.ids.length; k++) {
+    const i = at[k]!;
     if (i < 0) continue;
-    writeValueAt(next, i, w.value);
-    written.add(w.id);
+    writeValueAt(next, i, w.values[k]!);
+    written[i] = 1;
+    any = true;
   }
-  if (written.size === 0) return [];
+  if (!any) return [];
   const dest: Destination =
     vcpu.accelerator === 'kvm'
       ? {
@@ -77,13 +98,14 @@ export function writeWarnings(vcpu: VcpuRegisters, writes: readonly RegisterWrit
           ...(vcpu.writableMasks ? { writableMasks: vcpu.writableMasks } : {}),
         }
       : { accelerator: vcpu.accelerator, arrays: held, ...(vcpu.model ? { model: vcpu.model } : {}) };
-  const v = predictLoad(next, dest);
+  const v = predictLoad(next, dest, {
+    only: written,
+    ...(opts.maxRegistersPerFinding === undefined ? {} : { maxRegistersPerFinding: opts.maxRegistersPerFinding }),
+  });
   const out: CompatibilityFinding[] = [];
   for (const f of [...v.reasons, ...v.warnings]) {
-    if (!WRITE_RULES.includes(f.rule)) continue;
-    const registers = f.registers.filter((r) => written.has(r.id));
-    if (registers.length > 0)
-      out.push({ rule: f.rule, message: message(f.rule, registers.length), registers, count: registers.length });
+    if (!WRITE_RULES.includes(f.rule) || f.count === 0) continue;
+    out.push({ rule: f.rule, message: message(f.rule, f.count), registers: f.registers, count: f.count });
   }
   return out;
 }

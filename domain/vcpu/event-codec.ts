@@ -1,4 +1,5 @@
 import { isAccelerator } from '../accelerator';
+import { knownIndexes } from '../cpreg-arrays';
 import { isKvmLevel } from '../accelerators/kvm';
 import { formatRegId, RegId } from '../regid';
 import { formatValue } from '../values';
@@ -42,9 +43,25 @@ export function regValueTexts(rv: RegValues): RegValuesJson {
   let t = texts.get(rv);
   if (t) return t;
   // ids and values are parallel arrays (RegValues): values[k] is the value of ids[k].
-  t = { ids: rv.ids.map(formatRegId), values: rv.ids.map((id, k) => formatValue(id, rv.values[k]!)) };
+  t = { ids: idTexts(rv.ids), values: rv.ids.map((id, k) => formatValue(id, rv.values[k]!)) };
   texts.set(rv, t);
   return t;
+}
+
+/** The texts of a list's ids, made once per list (lists never change, and many vCPUs share one). */
+const listTexts = new WeakMap<BigUint64Array, string[]>();
+
+function idTexts(ids: readonly RegId[]): string[] {
+  const known = knownIndexes(ids); // where the decider found them
+  if (!known) return ids.map(formatRegId);
+  let all = listTexts.get(known.list);
+  if (!all) listTexts.set(known.list, (all = Array.from(known.list, formatRegId)));
+  const out = new Array<string>(ids.length);
+  for (let k = 0; k < ids.length; k++) {
+    const i = known.at[k]!; // at is parallel to ids
+    out[k] = i >= 0 ? all[i]! : formatRegId(ids[k]!);
+  }
+  return out;
 }
 
 export interface SerializedVcpuEvent {

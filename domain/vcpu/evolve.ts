@@ -1,4 +1,4 @@
-import { cloneArrays, indexOfReg, writeValueAt, type CpregArrays } from '../cpreg-arrays';
+import { cloneArrays, indexesIn, writeValueAt, type CpregArrays } from '../cpreg-arrays';
 import { sharedLayout } from './lists';
 import type { RegValues, VcpuEvent } from './events';
 import type { VcpuState } from './state';
@@ -53,11 +53,11 @@ function withValues(state: VcpuState, rv: RegValues, owned: boolean): VcpuState 
 }
 
 function writeAll(arrays: CpregArrays, rv: RegValues): void {
+  const at = indexesIn(arrays, rv.ids);
   // k < rv.ids.length, and values is parallel to ids (RegValues).
   for (let k = 0; k < rv.ids.length; k++) {
-    const id = rv.ids[k]!;
-    const i = indexOfReg(arrays, id);
-    if (i < 0) throw new CorruptHistoryError(`value for register 0x${id.toString(16)} not in the list`);
+    const i = at[k]!;
+    if (i < 0) throw new CorruptHistoryError(`value for register 0x${rv.ids[k]!.toString(16)} not in the list`);
     writeValueAt(arrays, i, rv.values[k]!);
   }
 }

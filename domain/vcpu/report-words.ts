@@ -1,4 +1,4 @@
-import { slotsFor } from '../cpreg-arrays';
+import { rememberIndexes, slotsFor } from '../cpreg-arrays';
 import { DomainError } from '../errors';
 import type { RegId } from '../regid';
 import { listRegs } from '../vmstate/check';
@@ -64,6 +64,7 @@ export function readReportWords(state: VcpuState, r: ReportWords): ReadReport {
   const message = new Int32Array(paddedLength(words));
   const ids: RegId[] = [];
   const values: bigint[] = [];
+  const changedAt: number[] = [];
   let o = 0;
   for (let j = 0; j < r.n; j++) {
     const k = order[j]!;
@@ -83,6 +84,8 @@ export function readReportWords(state: VcpuState, r: ReportWords): ReadReport {
     if (same) continue;
     ids.push(list[i]!);
     values.push(bits64(hi, lo));
+    changedAt.push(i);
   }
+  rememberIndexes(list, ids, Int32Array.from(changedAt)); // the fold, warnings and answer look them up
   return { changed: { ids, values }, reported: r.n, reportSha256: digestOfMessage(message, words), read };
 }

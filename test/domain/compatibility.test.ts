@@ -7,11 +7,12 @@ import {
   describeFinding,
   destinationFor,
   writeWarnings,
+  asFreshQemuHoldsThem,
   type CompatibilityRule,
   type Destination,
   type LoadVerdict,
 } from '../../domain/compatibility';
-import { layoutArrays, writeValueAt, type CpregArrays } from '../../domain/cpreg-arrays';
+import { indexOfReg, layoutArrays, writeValueAt, type CpregArrays } from '../../domain/cpreg-arrays';
 import {
   decodeModel,
   findRegisterModel,
@@ -483,5 +484,58 @@ describe('identifyModel: which measured model a list comes from', () => {
       cpu: 'cortex-a57',
     })!;
     expect(withOpts.machine).toBe('virt,secure=on');
+  });
+});
+
+describe('writeWarnings names and counts the written registers only, capped', () => {
+  // The warnings as they were first written: the whole verdict, then each finding filtered to the
+  // written registers (the oracle for predictLoad's `only` and the cap).
+  function oracle(vcpu: { accelerator: 'tcg'; arrays: CpregArrays; model: RegisterModel }, writes: [bigint, bigint][]) {
+    const held = asFreshQemuHoldsThem(vcpu.arrays, vcpu.model);
+    const next = { ...held, cpregValues: held.cpregValues.slice() };
+    const written = new Set<bigint>();
+    for (const [id, value] of writes) {
+      writeValueAt(next, indexOfReg(next, id), value);
+      written.add(id);
+    }
+    const v = predictLoad(next, { accelerator: 'tcg', arrays: held, model: vcpu.model });
+    return [...v.reasons, ...v.warnings]
+      .filter((f) => ['constant-differs', 'bits-not-kept', 'overwritten-on-load'].includes(f.rule))
+      .map((f) => ({ rule: f.rule, regs: f.registers.filter((r) => written.has(r.id)) }))
+      .filter((f) => f.regs.length > 0);
+  }
+
+  const m = findRegisterModel({ qemu: '7.2', cpu: 'max' })!;
+  const vcpu = { accelerator: 'tcg' as const, arrays: own(m), model: m };
+  const ids = [...m.ids];
+
+  it('equals the unrestricted verdict filtered to the writes, each finding capped with its count', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.tuple(fc.nat(ids.length - 1), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })), {
+          selector: ([i]) => i,
+          maxLength: 120,
+        }),
+        fc.integer({ min: 1, max: 20 }),
+        fc.boolean(),
+        (picked, cap, ascending) => {
+          const writes = picked.map(([i, v]): [bigint, bigint] => [
+            ids[i]!,
+            ((ids[i]! >> 52n) & 0xfn) === 2n ? v & 0xffffffffn : v,
+          ]);
+          if (ascending) writes.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+          const want = oracle(vcpu, writes);
+          const got = writeWarnings(
+            vcpu,
+            { ids: writes.map((w) => w[0]), values: writes.map((w) => w[1]) },
+            { maxRegistersPerFinding: cap },
+          );
+          expect(got.map((f) => [f.rule, f.count, f.registers])).toEqual(
+            want.map((f) => [f.rule, f.regs.length, f.regs.slice(0, cap)]),
+          );
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });

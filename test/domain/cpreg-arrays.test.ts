@@ -1,5 +1,6 @@
 import { listFor } from '../../domain/accelerators';
-import { layoutArrays, readValueAt, slotsFor, writeValueAt } from '../../domain/cpreg-arrays';
+import fc from 'fast-check';
+import { indexesIn, indexOfReg, layoutArrays, readValueAt, slotsFor, writeValueAt } from '../../domain/cpreg-arrays';
 import { encodeV22 } from '../../domain/vmstate/v22';
 import { decodeV23, encodeV23 } from '../../domain/vmstate/v23';
 import { DEMUX_CCSIDR_IDS, describeWithReference, kernelLists, readReferenceJson } from '../helpers/reference';
@@ -69,5 +70,25 @@ describe('cpreg arrays (indirect addressing)', () => {
         );
       });
     });
+  });
+});
+
+describe('indexesIn: every id where indexOfReg finds it', () => {
+  const list = BigUint64Array.from([
+    ...new Set(Array.from({ length: 300 }, (_, i) => 0x6030000000130000n + BigInt(i * 3))),
+  ]);
+  const a = layoutArrays(list);
+  it('for ids in any order, in the list or not, few or many', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: -5, max: 905 }), { maxLength: 400 }), fc.boolean(), (offsets, sorted) => {
+        const ids = offsets.map((o) => 0x6030000000130000n + BigInt(o));
+        if (sorted) ids.sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+        const at = indexesIn(a, ids);
+        expect(Array.from(at)).toEqual(ids.map((id) => indexOfReg(a, id)));
+        expect(indexesIn(a, ids)).toBe(at); // remembered per ids array and list
+        const other = layoutArrays(list.slice());
+        expect(Array.from(indexesIn(other, ids))).toEqual(Array.from(at)); // another list: looked up again
+      }),
+    );
   });
 });
