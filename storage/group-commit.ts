@@ -1,8 +1,11 @@
 /**
  * Group commit: work requested during one event-loop turn is queued and handed, at
- * setImmediate, to `runBatch` as one batch — one transaction, one WAL sync — and only then
- * is any of it answered. Sequential callers (each awaiting its answer) still get one durable
- * commit each; concurrent callers share one.
+ * setImmediate, to `runBatch` as one batch — one transaction — and only once a WAL sync after
+ * it completed is any of it answered. One sync is in flight at a time: what is requested while
+ * it runs waits for it and then commits as one batch with one sync of its own (a sync per batch,
+ * started while others ran, made 16 clients' writes into batches of 5 and as many syncs).
+ * Sequential callers (each awaiting its answer) still get one durable commit each; concurrent
+ * callers share one.
  */
 
 /** Per item: its value, or the error that failed it alone (the rest of the batch commits). */
@@ -20,54 +23,70 @@ interface Pending<T, R> {
 export class GroupCommitter<T, R> {
   private queue: Pending<T, R>[] = [];
   private scheduled = false;
+  /** A sync is in flight: new work waits for it (it schedules the next flush when it ends). */
+  private syncing = false;
   /** Batches run so far (a test and the bench read it). */
   batches = 0;
 
   constructor(
     private readonly runBatch: BatchRunner<T, R>,
     private readonly maxBatch = 1000,
-    /** Makes a committed batch durable (an fsync off the event loop); answers wait for it. */
+    /** Makes everything committed so far durable (an fsync off the event loop); answers wait for it. */
     private readonly durable?: () => Promise<void>,
-    /** Called after a batch is durable and answered (feeds wake on it). */
+    /** Called after batches are durable and answered (feeds wake on it). */
     private readonly afterBatch?: () => void,
   ) {}
 
   submit(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.schedule();
     });
   }
 
-  /** Runs everything queued now (also used by close() so nothing queued is lost). */
+  private schedule(): void {
+    if (this.scheduled || this.syncing || this.queue.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /**
+   * Commits everything queued now, then syncs once for all of it (also used by close(), even
+   * while a sync is in flight, so nothing queued is lost).
+   */
   flush(): void {
     this.scheduled = false;
+    const committed: Array<{ batch: Pending<T, R>[]; outcomes: Outcome<R>[] }> = [];
     while (this.queue.length) {
       const batch = this.queue.splice(0, this.maxBatch);
       this.batches++;
-      let outcomes: Outcome<R>[];
       try {
-        outcomes = this.runBatch(batch.map((p) => p.item));
+        committed.push({ batch, outcomes: this.runBatch(batch.map((p) => p.item)) });
       } catch (error) {
         for (const p of batch) p.reject(error);
-        continue;
       }
-      const answer = () =>
+    }
+    if (committed.length === 0) return;
+    const answer = () => {
+      for (const { batch, outcomes } of committed) {
         batch.forEach((p, k) => {
           const o = outcomes[k]!; // runBatch answers one outcome per item
           if (o.ok) p.resolve(o.value);
           else p.reject(o.error);
         });
-      const answered = () => {
-        answer();
-        this.afterBatch?.();
-      };
-      if (!this.durable) answered();
-      else this.durable().then(answered, (error) => batch.forEach((p) => p.reject(error)));
-    }
+      }
+      this.afterBatch?.();
+    };
+    if (!this.durable) return answer();
+    this.syncing = true;
+    this.durable()
+      .then(answer, (error: unknown) => {
+        for (const { batch } of committed) for (const p of batch) p.reject(error);
+      })
+      .finally(() => {
+        this.syncing = false;
+        this.schedule();
+      });
   }
 
   get pending(): number {

@@ -27,6 +27,50 @@ describe('group commit', () => {
     await expect(Promise.all([c.submit(1), c.submit(2)])).rejects.toThrow('disk on fire');
   });
 
+  test('one sync in flight: what comes while it runs commits after it, as one batch with one sync; a flush commits at once', async () => {
+    const ran: number[][] = [];
+    const syncs: Array<() => void> = [];
+    const answered: number[] = [];
+    const c = new GroupCommitter<number, number>(
+      (items) => {
+        ran.push([...items]);
+        return items.map((i) => ({ ok: true, value: i }));
+      },
+      1000,
+      () => new Promise<void>((r) => syncs.push(r)),
+    );
+    const turn = () => new Promise((r) => setImmediate(r));
+    const first = [1, 2].map((i) => c.submit(i).then((v) => answered.push(v)));
+    await turn();
+    expect(ran).toEqual([[1, 2]]);
+    expect(syncs).toHaveLength(1);
+    const second = [3, 4].map((i) => c.submit(i).then((v) => answered.push(v)));
+    await turn();
+    await turn();
+    expect(ran).toHaveLength(1); // waits for the sync in flight
+    expect(answered).toEqual([]); // nothing answered before its sync
+    syncs[0]!();
+    await Promise.all(first);
+    expect(answered).toEqual([1, 2]);
+    await turn();
+    await turn();
+    expect(ran).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    expect(syncs).toHaveLength(2);
+    const third = c.submit(5).then((v) => answered.push(v));
+    c.flush(); // close(): commits now, even with a sync in flight, and syncs it too
+    expect(ran).toEqual([[1, 2], [3, 4], [5]]);
+    expect(syncs).toHaveLength(3);
+    syncs[2]!();
+    await third;
+    expect(answered).toEqual([1, 2, 5]); // 3 and 4 still wait for their own sync
+    syncs[1]!();
+    await Promise.all(second);
+    expect(answered).toEqual([1, 2, 5, 3, 4]);
+  });
+
   test('the asynchronous committer (PostgreSQL): one batch in flight, what comes meanwhile goes into the next', async () => {
     const ran: number[][] = [];
     let release!: () => void;
