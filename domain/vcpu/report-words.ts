@@ -1,4 +1,4 @@
-import { rememberIndexes, slotsFor } from '../cpreg-arrays';
+import { rememberIndexes } from '../cpreg-arrays';
 import { DomainError } from '../errors';
 import type { RegId } from '../regid';
 import { listRegs } from '../vmstate/check';
@@ -59,8 +59,11 @@ export function readReportWords(state: VcpuState, r: ReportWords): ReadReport {
 
   const vw = new Uint32Array(a.cpregValues.buffer, a.cpregValues.byteOffset, 2 * a.cpregValues.length);
   const vi = a.cpregValueIndexes;
+  // a register's slots from the layout (the next one's first slot), not from a BigInt read of its id
+  const m = a.cpregValues.length;
+  const slotsAt = (i: number) => (i + 1 < n ? vi[i + 1]! : m) - vi[i]!;
   let words = 0;
-  for (let k = 0; k < r.n; k++) words += 2 + 2 * slotsFor(list[at[k]!]!);
+  for (let k = 0; k < r.n; k++) words += 2 + 2 * slotsAt(at[k]!);
   const message = new Int32Array(paddedLength(words));
   const ids: RegId[] = [];
   const values: bigint[] = [];
@@ -71,7 +74,7 @@ export function readReportWords(state: VcpuState, r: ReportWords): ReadReport {
     const i = at[k]!;
     const hi = rw[4 * k + 2]!;
     const lo = rw[4 * k + 3]!;
-    const slots = slotsFor(list[i]!);
+    const slots = slotsAt(i);
     message[o++] = rw[4 * k]! | 0;
     message[o++] = rw[4 * k + 1]! | 0;
     o += 2 * (slots - 1); // a wide register's upper slots: zero
