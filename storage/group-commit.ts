@@ -79,14 +79,23 @@ export class GroupCommitter<T, R> {
     };
     if (!this.durable) return answer();
     this.syncing = true;
-    this.durable()
-      .then(answer, (error: unknown) => {
-        for (const { batch } of committed) for (const p of batch) p.reject(error);
-      })
-      .finally(() => {
-        this.syncing = false;
-        this.schedule();
-      });
+    this.durable().then(
+      () => this.afterSync(answer),
+      (error: unknown) =>
+        this.afterSync(() => {
+          for (const { batch } of committed) for (const p of batch) p.reject(error);
+        }),
+    );
+  }
+
+  /**
+   * A sync ended: what waited for it commits and starts its own sync first, then the synced
+   * batches are settled, so the next sync runs while their answers are written.
+   */
+  private afterSync(settle: () => void): void {
+    this.syncing = false;
+    if (this.queue.length) this.flush();
+    settle();
   }
 
   get pending(): number {
