@@ -225,8 +225,39 @@ function deviceEdits(json: Uint8Array, dev: JsonNode, cpu: CpuCpregBlock, to: Bl
       if (!prev) throw bad(`${name} is the first field`);
       edits.push({ at: prev.end, length: items[i]!.end - prev.end, bytes: new Uint8Array(0) });
     }
+    if (!convertsBack(json, dev, cpu, edits)) {
+      throw bad(
+        `the entries of ${FIELD_CPREG_VALUE_LEN} and ${FIELD_CPREG_VALUE_INDEXES} are not as QEMU writes them ` +
+          `(copies of ${FIELD_CPREG_LEN} and ${FIELD_CPREG_INDEXES}, types int32 le and uint32): ` +
+          'converted to v22 the entry could not be converted back exactly',
+      );
+    }
   }
   return edits;
+}
+
+/**
+ * Whether the device's entry with the edits to v22 applied gives it back byte for byte when
+ * converted to v23 again: what removing the v23 entries loses (their text), QEMU's own are
+ * rebuilt exactly, so a conversion is refused rather than made irreversible by an entry of
+ * another form.
+ */
+function convertsBack(json: Uint8Array, dev: JsonNode, cpu: CpuCpregBlock, toV22: Edit[]): boolean {
+  const own = json.subarray(dev.start, dev.end);
+  const v22 = concatBytes(
+    applyEdits(
+      own,
+      toV22.map((e) => ({ ...e, at: e.at - dev.start })),
+    ),
+  );
+  let back: Uint8Array;
+  try {
+    const root = parseJsonSpans(v22);
+    back = concatBytes(applyEdits(v22, deviceEdits(v22, root, cpu, 'v23', CPU_V23)));
+  } catch {
+    return false;
+  }
+  return back.length === own.length && back.every((b, i) => b === own[i]);
 }
 
 /** An object node's text with some members' values replaced (strings quoted, numbers as digits). */

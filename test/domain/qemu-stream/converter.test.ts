@@ -185,6 +185,16 @@ describe('refusals', () => {
     expect(() => new StreamConverter('v24' as BlobFormat)).toThrow(DomainError);
   });
 
+  it('a v23 entry not as QEMU writes it (another type for M) is refused to v22: it could not come back exactly', () => {
+    const v23 = Buffer.from(convert(input, 'v23'));
+    const name = v23.indexOf('"cpreg_vmstate_value_array_len"');
+    const type = v23.indexOf('int32 le', name);
+    expect(name).toBeGreaterThan(0);
+    expect(type - name).toBeLessThan(60);
+    v23.write('int32 be', type, 'latin1'); // same length: the vmdesc's length field still holds
+    expect(() => convert(v23, 'v22')).toThrow(/not as QEMU writes them/);
+  });
+
   it('fuzz: a corrupted device tail is refused with a DomainError or converts reversibly', () => {
     const tailStart = info.sections.find((s) => s.kind === 'full')!.offset;
     fc.assert(
