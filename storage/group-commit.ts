@@ -23,7 +23,7 @@ interface Pending<T, R> {
 export class GroupCommitter<T, R> {
   private queue: Pending<T, R>[] = [];
   private scheduled = false;
-  /** A sync is in flight: new work waits for it (it schedules the next flush when it ends). */
+  /** A sync is in flight: new work waits in the queue, and is flushed when the sync ends (afterSync). */
   private syncing = false;
   /** Batches run so far (a test and the bench read it). */
   batches = 0;
