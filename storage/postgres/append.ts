@@ -86,8 +86,10 @@ export class PgAppender {
   /**
    * Longest time a batch that met a version conflict keeps the head lock for the retries of
    * its losers (ms): the command handler decides them again on fresh state and appends at once.
+   * The wait itself follows how long retries take (retryMs); on a loaded machine a retry took
+   * over 20 ms, missed every window, and a write lost 21 times in a row (a 409).
    */
-  conflictHoldMs = 20;
+  conflictHoldMs = 100;
   /** How long the retries took to come (a moving average, ms). */
   private retryMs = 5;
 
@@ -204,7 +206,9 @@ export class PgAppender {
         // three times as long as retries have been taking, 10 ms at least, conflictHoldMs at most
         const t0 = performance.now();
         const more = await hold.more(Math.min(this.conflictHoldMs, Math.max(10, 3 * this.retryMs)), lost.length);
+        // learn how long retries take; one that missed the window took longer: wait twice as long next time
         if (more.length) this.retryMs = 0.8 * this.retryMs + 0.2 * (performance.now() - t0);
+        else this.retryMs = Math.min(this.conflictHoldMs, 2 * Math.max(this.retryMs, 5));
         if (!more.length) break;
         from = out.length;
         const extra = await c.query<LookupRow>(lookupSql(c, more));
