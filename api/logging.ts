@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import type { NextFunction, Request, Response } from 'express';
 import pino from 'pino';
 import { handedOver } from './handover';
+import { HEADER_ID } from './request-meta';
 
 export type Logger = pino.Logger;
 
@@ -107,7 +108,6 @@ export class LineWriter implements pino.DestinationStream {
   }
 }
 
-const HEADER_ID = /^[\x21-\x7e]{1,128}$/;
 const INFO = 30;
 
 /** The client's X-Request-Id when it is sane, else a fresh one. */

@@ -6,7 +6,8 @@ import type { MetadataInput } from '../app/command-handler';
 import { conditionHolds, type VersionCondition } from '../app/conditions';
 import { badRequest, HttpProblem } from './problem';
 
-const HEADER_ID = /^[\x21-\x7e]{1,128}$/;
+/** An id a client may give in a header (X-Request-Id, X-Correlation-Id, …): 1 to 128 visible ASCII characters. */
+export const HEADER_ID = /^[\x21-\x7e]{1,128}$/;
 
 function optionalId(headers: IncomingHttpHeaders, header: string): string | undefined {
   const v = headers[header];

@@ -8,7 +8,7 @@
  * verify is refused. The copy is verified afterwards and must end at the source's head.
  */
 import Database from 'better-sqlite3';
-import { canonicalEventText, chainHash, GENESIS_HASH } from '../canonical';
+import { ChainWalk } from '../chain-walk';
 import { SchemaVersionError, type VerifyReport } from '../event-store';
 import { EVENT_COLUMNS, type EventRow } from '../rows';
 import { loadMigrations } from '../sqlite/migrate';
@@ -129,33 +129,28 @@ async function copyInto(src: Database.Database, target: PostgresEventStore, o: C
         labels += rows.length;
       }
 
-      // events in position order, the chain recomputed from the stored bytes as they go
-      let prevHash: Buffer = GENESIS_HASH;
-      let prevPos = 0;
+      // events in position order, the chain recomputed from the stored bytes as they go (the
+      // walk verify runs: positions, stream versions, hashes)
+      const walk = new ChainWalk();
       for (const rows of chunks(
         src
           .prepare(`SELECT ${EVENT_COLUMNS} FROM events ORDER BY position`)
           .raw(true)
           .iterate() as IterableIterator<EventRow>,
       )) {
-        for (const [position, streamId, version, type, schemaVersion, dataText, metadataText, hash] of rows) {
-          if (position !== prevPos + 1) throw new CopyError(`the source's position ${position} follows ${prevPos}`);
-          const expected = chainHash(
-            prevHash,
-            canonicalEventText({ position, streamId, version, type, schemaVersion, dataText, metadataText }),
-          );
-          if (!expected.equals(hash))
-            throw new CopyError(`the source does not verify: event ${position}'s hash does not match its bytes`);
-          prevHash = hash;
-          prevPos = position;
+        for (const row of rows) {
+          const broken = walk.step(row);
+          if (broken) throw new CopyError(`the source does not verify: ${broken.reason}`);
         }
         await c.query(
           `INSERT INTO events (position, stream_id, version, type, schema_version, data, metadata, hash)
            SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::integer[], $6::text[], $7::text[], $8::bytea[])`,
           columns(rows, 8),
         );
-        o.onProgress?.(prevPos, total);
+        o.onProgress?.(walk.prevPos, total);
       }
+      const prevPos = walk.prevPos;
+      const prevHash = walk.headHash;
       if (seq > prevPos)
         throw new CopyError(
           `the source does not verify: positions up to ${seq} were given, its events end at ${prevPos}`,

@@ -139,7 +139,9 @@ needsPostgres('cpreg store copy: SQLite → PostgreSQL', () => {
     await seed(src);
     src.db.prepare('UPDATE events SET data = \'{"n":666}\' WHERE position = 17').run();
     await src.close();
-    await expect(copySqliteToPostgres(file, db.url)).rejects.toThrow(/event 17's hash does not match its bytes/);
+    await expect(copySqliteToPostgres(file, db.url)).rejects.toThrow(
+      /does not verify: hash of event 17 does not match its bytes/,
+    );
     const target = await PostgresEventStore.open({ url: db.url });
     try {
       expect(await target.verify()).toMatchObject({ ok: true, events: 0 });
