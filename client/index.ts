@@ -122,16 +122,12 @@ function writeHeaders(o: WriteOptions): Record<string, string> {
   return h;
 }
 
-/** Every vCPU (all pages), optionally those with all of `labels` (`key=value`). */
-export async function listAllVcpus(api: CpregClient, labels: string[] = []): Promise<VcpuListItem[]> {
-  const items: VcpuListItem[] = [];
+/** Every item of a listing paged by an `after` cursor (`next`), 1,000 at a time. */
+async function allPages<T>(page: (after: string | undefined) => Promise<{ items: T[]; next?: string | null }>) {
+  const items: T[] = [];
   let after: string | undefined;
-  for (let page = 0; page < 100_000; page++) {
-    const p = unwrap(
-      await api.GET('/v1/cpus', {
-        params: { query: { limit: 1000, ...(labels.length ? { label: labels } : {}), ...(after ? { after } : {}) } },
-      }),
-    );
+  for (let n = 0; n < 100_000; n++) {
+    const p = await page(after);
     items.push(...p.items);
     if (!p.next) break;
     after = p.next;
@@ -139,21 +135,22 @@ export async function listAllVcpus(api: CpregClient, labels: string[] = []): Pro
   return items;
 }
 
+const listQuery = (labels: string[], after: string | undefined) => ({
+  limit: 1000,
+  ...(labels.length ? { label: labels } : {}),
+  ...(after ? { after } : {}),
+});
+
+/** Every vCPU (all pages), optionally those with all of `labels` (`key=value`). */
+export function listAllVcpus(api: CpregClient, labels: string[] = []): Promise<VcpuListItem[]> {
+  return allPages(async (after) => unwrap(await api.GET('/v1/cpus', { params: { query: listQuery(labels, after) } })));
+}
+
 /** Every host profile (all pages), optionally those with all of `labels`. */
-export async function listAllHostProfiles(api: CpregClient, labels: string[] = []): Promise<HostProfile[]> {
-  const items: HostProfile[] = [];
-  let after: string | undefined;
-  for (let page = 0; page < 100_000; page++) {
-    const p = unwrap(
-      await api.GET('/v1/host-profiles', {
-        params: { query: { limit: 1000, ...(labels.length ? { label: labels } : {}), ...(after ? { after } : {}) } },
-      }),
-    );
-    items.push(...p.items);
-    if (!p.next) break;
-    after = p.next;
-  }
-  return items;
+export function listAllHostProfiles(api: CpregClient, labels: string[] = []): Promise<HostProfile[]> {
+  return allPages(async (after) =>
+    unwrap(await api.GET('/v1/host-profiles', { params: { query: listQuery(labels, after) } })),
+  );
 }
 
 /** A vCPU's whole history (all pages), oldest first; `after` a version to start after. */
