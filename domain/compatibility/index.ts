@@ -4,7 +4,7 @@
  *
  *   predictLoad(incoming: CpregArrays, destination: Destination | PreparedDestination): LoadVerdict
  *   prepareDestination(destination): PreparedDestination    // compile once for many verdicts
- *   writeWarnings(vcpu: VcpuRegisters, writes: RegisterWrite[] | RegisterWrites, opts?): CompatibilityFinding[]
+ *   writeWarnings(vcpu: VcpuRegisters, writes: RegisterWrites, opts?): CompatibilityFinding[]
  *   fingerprintModels(arrays, { qemu?, binary? }): RegisterModel[]
  *   identifyModel(arrays, { qemu?, cpu?, binary?, machineType? }): RegisterModel | undefined
  *   destinationFor({ accelerator, arrays, qemu?, cpuModel?, machineType?, writableMasks? }): Destination
@@ -25,7 +25,6 @@ export type {
   FindingBasis,
   LoadVerdict,
   RegisterFinding,
-  RegisterWrite,
   RegisterWrites,
   VcpuRegisters,
 } from './types';

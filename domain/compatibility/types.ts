@@ -102,11 +102,6 @@ export interface VcpuRegisters {
 }
 
 /** One value of a PUT/PATCH/sync. */
-export interface RegisterWrite {
-  readonly id: RegId;
-  readonly value: bigint;
-}
-
 /** Writes as two parallel arrays (a RegValues): values[k] is the value of ids[k]. */
 export interface RegisterWrites {
   readonly ids: readonly RegId[];

@@ -2,14 +2,7 @@ import { cloneArrays, indexesIn, readValueAt, slotsFor, writeValueAt } from '../
 import { sizeField } from '../regid';
 import { isReadOnlyIdRegister } from '../vmstate/read-only-ids';
 import { asFreshQemuHoldsThem } from './destination';
-import type {
-  CompatibilityFinding,
-  CompatibilityRule,
-  Destination,
-  RegisterWrite,
-  RegisterWrites,
-  VcpuRegisters,
-} from './types';
+import type { CompatibilityFinding, CompatibilityRule, Destination, RegisterWrites, VcpuRegisters } from './types';
 import { predictLoad } from './verdict';
 
 const M64 = (1n << 64n) - 1n;
@@ -72,10 +65,9 @@ export interface WriteWarningOptions {
  */
 export function writeWarnings(
   vcpu: VcpuRegisters,
-  writes: readonly RegisterWrite[] | RegisterWrites,
+  w: RegisterWrites,
   opts: WriteWarningOptions = {},
 ): CompatibilityFinding[] {
-  const w = 'ids' in writes ? writes : { ids: writes.map((x) => x.id), values: writes.map((x) => x.value) };
   const at = indexesIn(vcpu.arrays, w.ids);
   if (!mayWarn(vcpu, w, at)) return [];
   const held = asFreshQemuHoldsThem(vcpu.arrays, vcpu.model);

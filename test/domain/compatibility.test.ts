@@ -298,16 +298,25 @@ describe('predictLoad: without a model, and KVM destinations', () => {
   });
 });
 
+/** Register writes as writeWarnings takes them (two parallel arrays). */
+const writes = (w: Array<{ id: bigint; value: bigint }>) => ({
+  ids: w.map((x) => x.id),
+  values: w.map((x) => x.value),
+});
+
 describe('writeWarnings: a PUT/PATCH on the vCPU’s own QEMU', () => {
   const vcpu = { accelerator: 'tcg' as const, arrays: own(SYNTHETIC), model: SYNTHETIC };
 
   it('warns for a constant set to another value, bits not kept and a value QEMU will overwrite', () => {
-    const w = writeWarnings(vcpu, [
-      { id: ID_AA64MMFR0, value: 0n },
-      { id: CSSELR, value: 0x10n },
-      { id: TPIDRURW, value: 0x1234n },
-      { id: SCTLR, value: 0x30d5198dn },
-    ]);
+    const w = writeWarnings(
+      vcpu,
+      writes([
+        { id: ID_AA64MMFR0, value: 0n },
+        { id: CSSELR, value: 0x10n },
+        { id: TPIDRURW, value: 0x1234n },
+        { id: SCTLR, value: 0x30d5198dn },
+      ]),
+    );
     expect(w.map((f) => [f.rule, f.registers.map((r) => r.id)])).toEqual([
       ['constant-differs', [ID_AA64MMFR0]],
       ['bits-not-kept', [CSSELR]],
@@ -317,18 +326,21 @@ describe('writeWarnings: a PUT/PATCH on the vCPU’s own QEMU', () => {
   });
 
   it('gives nothing for writable values, or TPIDRURW written together with TPIDR_EL0', () => {
-    expect(writeWarnings(vcpu, [{ id: SCTLR, value: 0n }])).toEqual([]);
+    expect(writeWarnings(vcpu, writes([{ id: SCTLR, value: 0n }]))).toEqual([]);
     expect(
-      writeWarnings(vcpu, [
-        { id: TPIDRURW, value: 0x9abcdef0n },
-        { id: TPIDR_EL0, value: 0x123456789abcdef0n },
-      ]),
+      writeWarnings(
+        vcpu,
+        writes([
+          { id: TPIDRURW, value: 0x9abcdef0n },
+          { id: TPIDR_EL0, value: 0x123456789abcdef0n },
+        ]),
+      ),
     ).toEqual([]);
   });
 
   it('names only the written registers (not the ones a write changes as a consequence)', () => {
     // TPIDR_EL0 written alone changes TPIDRURW's state too: that is expected, not a warning.
-    expect(writeWarnings(vcpu, [{ id: TPIDR_EL0, value: 0x42n }])).toEqual([]);
+    expect(writeWarnings(vcpu, writes([{ id: TPIDR_EL0, value: 0x42n }]))).toEqual([]);
   });
 });
 
