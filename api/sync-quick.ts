@@ -41,7 +41,10 @@ export function quickSyncFromText(text: string): SyncFromAccelerator | undefined
     // read and checked by the scanner already: what commandOf makes of the same report
     const n = s.words.length / 4;
     if (n > MAX_REGISTERS || !failedOk(s.failed)) return undefined;
-    return { type: 'SyncFromAccelerator', values: { kind: 'words', n, words: s.words }, failed: failedOf(s.failed) };
+    const values = s.names
+      ? { kind: 'words' as const, n, words: s.words, names: s.names }
+      : { kind: 'words' as const, n, words: s.words };
+    return { type: 'SyncFromAccelerator', values, failed: failedOf(s.failed) };
   }
   return commandOf(s.regs, (k) => s.values[k], s.failed, true);
 }

@@ -26,6 +26,11 @@ export interface SyncText {
    * high, value low per register), read without a string per key or value.
    */
   words?: Uint32Array;
+  /**
+   * With words, when some keys are register names (not `0x…`): names[k] is key k (its id words
+   * are 0), undefined where the key is an id. No key repeats.
+   */
+  names?: (string | undefined)[];
 }
 
 export function scanSyncText(t: string): SyncText | undefined {
@@ -52,7 +57,9 @@ export function scanSyncText(t: string): SyncText | undefined {
       const at = j.p;
       const words = wordMembers(j);
       if (words) out.words = words;
-      else if (((j.p = at), !members(j, out))) return undefined;
+      else if (((j.p = at), namedWordMembers(j, out))) {
+        /* out.words and out.names */
+      } else if (((j.p = at), !members(j, out))) return undefined;
       seen |= 2;
     } else if (key === 'failed') {
       if (seen & 4) return undefined;
@@ -147,6 +154,92 @@ function wordMembers(j: PlainJson): Uint32Array | undefined {
   j.p = p + 1;
   return scratch.slice(0, 4 * n);
 }
+
+/**
+ * `{"<reg>": "0x<1..16 hex>", …}` where a key is a 16-digit id (as wordMembers reads one) or a
+ * register name (a key without "0x"), at least one a name, none twice, in any order → the words
+ * and the names, at their keys' positions; false for anything else, wherever it stops. Why:
+ * agents and people name registers (TPIDR_EL0) as often as they give ids.
+ */
+function namedWordMembers(j: PlainJson, o: SyncText): boolean {
+  const t = j.t;
+  if (!j.eat(0x7b)) return false;
+  j.ws();
+  // An agent names the same registers in the same order every time: while the keys are the last
+  // report's, they are matched in place (no string made) and known to be distinct.
+  const last = lastLayout;
+  const keys: string[] = [];
+  const names: (string | undefined)[] = [];
+  let same = last !== undefined;
+  let n = 0;
+  let named = 0;
+  for (;;) {
+    let key: string | undefined;
+    const known = same && n < last!.keys.length ? last!.keys[n]! : undefined;
+    if (
+      known !== undefined &&
+      t.charCodeAt(j.p) === 0x22 &&
+      t.startsWith(known, j.p + 1) &&
+      t.charCodeAt(j.p + 1 + known.length) === 0x22
+    ) {
+      key = known;
+      j.p += known.length + 2;
+    } else {
+      same = false;
+      key = j.str();
+      if (key === undefined || key.length === 0 || key.length > 128 || key === '__proto__' || indexLike(key))
+        return false;
+    }
+    keys.push(key);
+    if (scratch.length < 4 * (n + 1)) {
+      const grown = new Uint32Array(2 * scratch.length);
+      grown.set(scratch);
+      scratch = grown;
+    }
+    if (key.charCodeAt(0) === 48 && (key.charCodeAt(1) | 0x20) === 120) {
+      // an id: only as the syncs' quick path reads one (anything else is the schema's to judge)
+      if (key.length !== 18 || hexRun(key, 2, 16) !== 18 || key.charCodeAt(1) !== 120) return false;
+      if (!wellFormedWords(half.hi, half.lo)) return false;
+      scratch[4 * n] = half.hi;
+      scratch[4 * n + 1] = half.lo;
+      names.push(undefined);
+    } else {
+      scratch[4 * n] = 0;
+      scratch[4 * n + 1] = 0;
+      names.push(key);
+      named++;
+    }
+    j.ws();
+    if (!j.eat(0x3a)) return false;
+    j.ws();
+    // the value: "0x" and 1 to 16 digits
+    const p = j.p;
+    if (t.charCodeAt(p) !== 0x22 || t.charCodeAt(p + 1) !== 48 || t.charCodeAt(p + 2) !== 120) return false;
+    const q = hexRun(t, p + 3, 16);
+    if (q === p + 3 || t.charCodeAt(q) !== 0x22) return false;
+    scratch[4 * n + 2] = half.hi;
+    scratch[4 * n + 3] = half.lo;
+    n++;
+    j.p = q + 1;
+    j.ws();
+    if (j.eat(0x7d)) break;
+    if (!j.eat(0x2c)) return false;
+    j.ws();
+  }
+  if (named === 0) return false; // ids only, not ascending: members() reads them
+  if (same && n === last!.keys.length) o.names = last!.names;
+  else {
+    // JSON.parse keeps a repeated key once (its last value): not ours to copy
+    if (new Set(keys).size !== n) return false;
+    lastLayout = { keys, names };
+    o.names = names;
+  }
+  o.words = scratch.slice(0, 4 * n);
+  return true;
+}
+
+/** The keys of the last report read by namedWordMembers (distinct), and its names (never mutated). */
+let lastLayout: { keys: readonly string[]; names: (string | undefined)[] } | undefined;
 
 function skipWs(t: string, p: number): number {
   for (let c = t.charCodeAt(p); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = t.charCodeAt(++p));

@@ -12,13 +12,17 @@ import {
   type VcpuState,
 } from '../domain/vcpu';
 import type { Aggregate } from './aggregate';
+import { nativeDigest } from './report-digest';
 import type { Command, CommandHandler, Decided } from './command-handler';
 import type { States } from './states';
+
+/** Reports hashed by node:crypto (the same digest as the domain's own SHA-256). */
+const DECIDE = { digest: nativeDigest };
 
 export const vcpuAggregate: Aggregate<VcpuCommand, VcpuEvent, VcpuState> = {
   kind: 'vcpu',
   noun: 'vCPU',
-  decide,
+  decide: (command, state) => decide(command, state, DECIDE),
   fold: foldEvents,
   foldStored: foldSerialized,
   serializeEvent,

@@ -51,6 +51,11 @@ export interface ReportWords {
   readonly kind: 'words';
   readonly n: number;
   readonly words: Uint32Array;
+  /**
+   * Where the report named a register by name rather than by id: names[k] is register k's name
+   * (its id words are then 0, and the name is resolved as a pair's name is); undefined for an id.
+   */
+  readonly names?: readonly (string | undefined)[];
 }
 
 export interface SyncToAccelerator {

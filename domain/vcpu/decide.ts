@@ -20,13 +20,19 @@ import type {
   VcpuCommand,
 } from './commands';
 import type { RegValues, VcpuEvent } from './events';
-import { reportSha256 } from './report-digest';
+import { reportSha256, type MessageDigest } from './report-digest';
 import { readReportWords, type ReadReport } from './report-words';
 import { resolveAll, resolveIndexes } from './resolve';
 import type { VcpuState } from './state';
 
+/** How a decider computes what it does not take from the command. */
+export interface DecideOptions {
+  /** The SHA-256 a sync's report is hashed with (default: the one written out in report-digest.ts). */
+  digest?: MessageDigest;
+}
+
 /** decide(command, state) → events, or a DomainError. Pure: the same inputs give the same events. */
-export function decide(command: VcpuCommand, state: VcpuState | undefined): VcpuEvent[] {
+export function decide(command: VcpuCommand, state: VcpuState | undefined, opts: DecideOptions = {}): VcpuEvent[] {
   if (command.type === 'CreateVcpu' || command.type === 'CreateVcpuFromBlob') {
     if (state) throw new DomainError('vcpu-exists', 'this vCPU already exists');
     return command.type === 'CreateVcpu' ? create(command) : createFromBlob(command);
@@ -36,7 +42,7 @@ export function decide(command: VcpuCommand, state: VcpuState | undefined): Vcpu
     case 'WriteRegisters':
       return [{ type: 'RegistersWritten', written: assignments(state, command.values, 'write') }];
     case 'SyncFromAccelerator':
-      return [syncFrom(state, command)];
+      return [syncFrom(state, command, opts.digest)];
     case 'SyncToAccelerator':
       return [syncTo(state, command)];
     case 'RecordExport':
@@ -133,7 +139,7 @@ function indexed(
   return { ids, values, indexes };
 }
 
-function syncFrom(state: VcpuState, c: SyncFromAccelerator): VcpuEvent {
+function syncFrom(state: VcpuState, c: SyncFromAccelerator, digest?: MessageDigest): VcpuEvent {
   const failedRefs = c.failed ?? [];
   const words = isReportWords(c.values) ? c.values : undefined;
   const pairs = words ? undefined : (c.values as readonly RegAssignment[]);
@@ -144,7 +150,7 @@ function syncFrom(state: VcpuState, c: SyncFromAccelerator): VcpuEvent {
   // The accelerator reports QEMU's raw slots: a 32-bit register's may carry upper bits (TCG).
   let report: Omit<ReadReport, 'read'> & { isRead: (id: RegId) => boolean };
   if (words && count) {
-    const r = readReportWords(state, words);
+    const r = readReportWords(state, words, digest);
     report = { ...r, isRead: (id) => r.read[indexOfReg(state.arrays, id)] === 1 };
   } else {
     const read = count
@@ -154,7 +160,7 @@ function syncFrom(state: VcpuState, c: SyncFromAccelerator): VcpuEvent {
     report = {
       changed: changedValues(state.arrays, read),
       reported: read.ids.length,
-      reportSha256: reportSha256(read),
+      reportSha256: reportSha256(read, digest),
       isRead: (id) => (readSet ??= new Set(read.ids)).has(id),
     };
   }

@@ -32,10 +32,18 @@ export function reportBytes(rv: RegValues): Uint8Array {
   return bytes;
 }
 
+/**
+ * A SHA-256 of the first n words of `message` (big-endian 32-bit words held as ints; the array is
+ * paddedLength(n) long, zero after n, and the digest's to overwrite), as lowercase hex. A decider
+ * hashes reports with the one it is given: any correct SHA-256 gives the same; digestOfMessage,
+ * written out below, is the default.
+ */
+export type MessageDigest = (message: Int32Array, n: number) => string;
+
 /** Lowercase hex SHA-256 of reportBytes(rv). */
-export function reportSha256(rv: RegValues): string {
+export function reportSha256(rv: RegValues, digest: MessageDigest = digestOfMessage): string {
   const n = wordLength(rv);
-  return digestOfMessage(fill(rv, n, paddedLength(n)), n);
+  return digest(fill(rv, n, paddedLength(n)), n);
 }
 
 /** Words a message of n words takes with SHA-256's padding (a multiple of 16). */

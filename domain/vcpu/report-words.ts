@@ -3,9 +3,10 @@ import { DomainError } from '../errors';
 import type { RegId } from '../regid';
 import { listRegs } from '../vmstate/check';
 import { bits64, findReg, idWordsOf } from '../words';
+import { resolveNameIndex } from './resolve';
 import type { ReportWords } from './commands';
 import type { RegValues } from './events';
-import { digestOfMessage, paddedLength } from './report-digest';
+import { digestOfMessage, paddedLength, type MessageDigest } from './report-digest';
 import type { VcpuState } from './state';
 
 /** What a sync from the accelerator makes of its report (syncFrom in decide.ts). */
@@ -28,12 +29,12 @@ const HI = LE ? 1 : 0;
  * report's order; the values that differ from the slots, ascending by id, as bigints (only
  * those); the SHA-256 of the canonical bytes of the whole report (report-digest.ts).
  */
-export function readReportWords(state: VcpuState, r: ReportWords): ReadReport {
+export function readReportWords(state: VcpuState, r: ReportWords, digest: MessageDigest = digestOfMessage): ReadReport {
   const a = state.arrays;
   const list = a.cpregIndexes;
   const n = list.length;
   const lw = idWordsOf(list);
-  const rw = r.words;
+  const rw = r.names ? namedWords(state, r, lw) : r.words;
   const at = new Int32Array(r.n);
   let unknown: RegId[] | undefined;
   for (let k = 0; k < r.n; k++) {
@@ -54,8 +55,13 @@ export function readReportWords(state: VcpuState, r: ReportWords): ReadReport {
   let sorted = true;
   for (let k = 1; k < r.n && sorted; k++) sorted = at[k - 1]! < at[k]!;
   const order = new Int32Array(r.n);
-  for (let k = 0; k < r.n; k++) order[k] = k;
-  if (!sorted) order.sort((x, y) => at[x]! - at[y]!);
+  if (sorted) for (let k = 0; k < r.n; k++) order[k] = k;
+  else {
+    // positions are distinct (checked above): placed by position, read back in list order
+    const byPosition = new Int32Array(n).fill(-1);
+    for (let k = 0; k < r.n; k++) byPosition[at[k]!] = k;
+    for (let i = 0, j = 0; i < n; i++) if (byPosition[i]! >= 0) order[j++] = byPosition[i]!;
+  }
 
   const vw = new Uint32Array(a.cpregValues.buffer, a.cpregValues.byteOffset, 2 * a.cpregValues.length);
   const vi = a.cpregValueIndexes;
@@ -90,5 +96,23 @@ export function readReportWords(state: VcpuState, r: ReportWords): ReadReport {
     changedAt.push(i);
   }
   rememberIndexes(list, ids, Int32Array.from(changedAt)); // the fold, warnings and answer look them up
-  return { changed: { ids, values }, reported: r.n, reportSha256: digestOfMessage(message, words), read };
+  return { changed: { ids, values }, reported: r.n, reportSha256: digest(message, words), read };
+}
+
+/**
+ * The report's words with the id words of its named registers filled in (a copy: the command
+ * is decided again on a retry). Names resolve first, in the report's order, as a pairs report's
+ * do (resolveIndexes): the first unknown or ambiguous name is refused before any unknown id.
+ */
+function namedWords(state: VcpuState, r: ReportWords, lw: Uint32Array): Uint32Array {
+  const names = r.names!;
+  const words = r.words.slice(0, 4 * r.n);
+  for (let k = 0; k < r.n; k++) {
+    const name = names[k];
+    if (name === undefined) continue;
+    const i = resolveNameIndex(state, name);
+    words[4 * k] = lw[2 * i + 1]!;
+    words[4 * k + 1] = lw[2 * i]!;
+  }
+  return words;
 }

@@ -28,15 +28,33 @@ function resolveRegister(state: VcpuState, ref: RegRef): RegId {
 const MAX_REMEMBERED = 4096;
 
 /** One name index per cpreg list (a vCPU's states share their ids array) and accelerator. */
-const nameIndexes = new WeakMap<BigUint64Array, { accelerator: string; index: NameIndex; found: Map<string, RegId> }>();
+const nameIndexes = new WeakMap<
+  BigUint64Array,
+  { accelerator: string; index: NameIndex; found: Map<string, RegId>; at: Map<string, number> }
+>();
 function nameIndexOf(state: VcpuState) {
   const ids = state.arrays.cpregIndexes;
   let e = nameIndexes.get(ids);
   if (!e || e.accelerator !== state.accelerator) {
-    e = { accelerator: state.accelerator, index: indexByName(ids, state.accelerator), found: new Map() };
+    e = { accelerator: state.accelerator, index: indexByName(ids, state.accelerator), found: new Map(), at: new Map() };
     nameIndexes.set(ids, e);
   }
   return e;
+}
+
+/**
+ * The list position of the register a name names (resolveRegister's answer, or its refusal),
+ * remembered per list as resolved: a report that names hundreds of registers looks each up once.
+ */
+export function resolveNameIndex(state: VcpuState, name: string): number {
+  const e = nameIndexOf(state);
+  let i = e.at.get(name);
+  if (i === undefined) {
+    i = indexOfReg(state.arrays, resolveRegister(state, name)); // a name resolves into the list, or throws
+    if (e.at.size >= MAX_REMEMBERED) e.at.clear();
+    e.at.set(name, i);
+  }
+  return i;
 }
 
 /**

@@ -156,12 +156,12 @@ const arbSyncText = fc
 /** A command with its report as [id, value] pairs (ReportWords spelled out). */
 function asPairs(c: SyncFromAccelerator | undefined): SyncFromAccelerator | undefined {
   if (!c || Array.isArray(c.values)) return c;
-  const { n, words } = c.values as ReportWords;
+  const { n, words, names } = c.values as ReportWords;
   const big = (h: number, l: number) => (BigInt(h) << 32n) | BigInt(l);
-  const values = Array.from(
-    { length: n },
-    (_, k) => [big(words[4 * k]!, words[4 * k + 1]!), big(words[4 * k + 2]!, words[4 * k + 3]!)] as const,
-  );
+  const values = Array.from({ length: n }, (_, k) => {
+    if (names?.[k] !== undefined) expect([words[4 * k], words[4 * k + 1]]).toEqual([0, 0]); // a name's id words are 0
+    return [names?.[k] ?? big(words[4 * k]!, words[4 * k + 1]!), big(words[4 * k + 2]!, words[4 * k + 3]!)] as const;
+  });
   return { ...c, values };
 }
 
@@ -246,4 +246,87 @@ test("the scanner's word path (ids ascending, values of up to 16 digits) is the 
   );
   expect(words).toBeGreaterThan(300);
   expect(taken).toBeGreaterThan(words);
+});
+
+test('a report that names registers (names and ids mixed, any order) is read as words and names, exactly the command of JSON.parse', () => {
+  const names = [
+    'TPIDR_EL0',
+    'SCTLR_EL1',
+    'DACR',
+    'S3_3_C13_C0_2',
+    'tpidr_el0',
+    'NO_SUCH_REG',
+    '7',
+    '__proto__',
+    '0X1',
+    '0x1',
+  ];
+  const keys = fc.oneof(
+    { weight: 3, arbitrary: fc.constantFrom(...names) },
+    { weight: 2, arbitrary: fc.constantFrom(...ids) },
+    { weight: 1, arbitrary: fc.string({ maxLength: 12 }) },
+  );
+  const vals = fc.oneof(
+    { weight: 6, arbitrary: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((v) => '0x' + v.toString(16)) },
+    { weight: 1, arbitrary: fc.constantFrom('0x', '0x' + '1'.repeat(17), '0xAbC', '0X1', '0x1 ') },
+  );
+  let named = 0;
+  let taken = 0;
+  fc.assert(
+    fc.property(fc.array(fc.tuple(keys, vals), { minLength: 1, maxLength: 8 }), ws, (members, w) => {
+      const text =
+        `{"direction":"from-accelerator",${w}"values":{` +
+        members.map(([k, v]) => `${w}${JSON.stringify(k)}${w}:${w}${JSON.stringify(v)}`).join(',') +
+        `}}`;
+      const scanned = scanSyncText(text);
+      if (scanned?.names) {
+        named++;
+        expect(scanned.names.some((x) => x !== undefined)).toBe(true);
+        expect(new Set(members.map((m) => m[0])).size).toBe(members.length); // no key twice
+      }
+      const fromText = outcome(() => asPairs(quickSyncFromText(text)));
+      if (fromText === undefined) return;
+      taken++;
+      expect(fromText).toEqual(outcome(() => asPairs(quickSyncFrom(JSON.parse(text)))));
+    }),
+    { numRuns: 3000 },
+  );
+  expect(named).toBeGreaterThan(300);
+  expect(taken).toBeGreaterThanOrEqual(named);
+  // what an agent that names its registers sends: words and names, no pair per value
+  const text = JSON.stringify({ direction: 'from-accelerator', values: { TPIDR_EL0: '0x5', [ids[0]!]: '0xab' } });
+  expect(scanSyncText(text)).toMatchObject({ names: ['TPIDR_EL0', undefined] });
+  expect(asPairs(quickSyncFromText(text))).toEqual({
+    type: 'SyncFromAccelerator',
+    values: [
+      ['TPIDR_EL0', 5n],
+      [0x603000000013de82n, 0xabn],
+    ],
+    failed: [],
+  });
+  // the same registers again and again (an agent's layout, read in place), then layouts near it
+  const layout = ['TPIDR_EL0', ids[1]!, 'SCTLR_EL1', 'DACR'];
+  const body = (keys: string[], v: number) =>
+    `{"direction":"from-accelerator","values":{${keys.map((k, i) => `"${k}":"0x${(v + i).toString(16)}"`).join(',')}}}`;
+  for (const keys of [
+    layout,
+    layout,
+    layout.slice(0, 3),
+    layout,
+    [...layout, 'TPIDRRO_EL0'],
+    layout,
+    [...layout, 'DACR'],
+    layout,
+    ['TPIDR_EL0', ids[1]!, 'SCTLR_EL', 'DACR'],
+    ['TPIDR_EL0', ids[1]!, 'SCTLR_EL1x', 'DACR'],
+  ]) {
+    for (const v of [1, 0x1234]) {
+      const text = body(keys, v);
+      expect(outcome(() => asPairs(quickSyncFromText(text)))).toEqual(
+        new Set(keys).size === keys.length ? outcome(() => asPairs(quickSyncFrom(JSON.parse(text)))) : undefined,
+      );
+    }
+  }
+  // a repeated name is JSON.parse's to settle
+  expect(scanSyncText('{"direction":"from-accelerator","values":{"DACR":"0x1","DACR":"0x2"}}')?.names).toBe(undefined);
 });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { readValueAt, slotsFor, writeValueAt } from '../../domain/cpreg-arrays';
 import { decide, foldEvents, type RegAssignment, type VcpuCommand, type VcpuState } from '../../domain/vcpu';
+import { registerName } from '../../domain/names';
 import { kvmList } from '../helpers/kvm-list';
 
 /**
@@ -89,4 +90,43 @@ test('given a whole list reported with 3 values changed, the event holds those 3
   expect((e as unknown as { reportSha256: string }).reportSha256).toBe(
     (p as unknown as { reportSha256: string }).reportSha256,
   );
+});
+
+test('a report as words that names some registers is decided exactly as the same report as pairs with those names', () => {
+  const nameOf = (id: bigint) => registerName(id, 'kvm');
+  let ok = 0;
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(arbIndex, fc.bigInt({ min: 0n, max: (1n << 130n) - 1n })), { maxLength: 6 }),
+      fc.array(
+        fc.tuple(arbId, fc.bigInt({ min: 0n, max: M64 }), fc.constantFrom('id', 'name', 'name', 'lower', 'unknown')),
+        { minLength: 1, maxLength: 40 },
+      ),
+      fc.array(arbId, { maxLength: 2 }),
+      (held, report, failed) => {
+        const state = stateWith(held);
+        const refs = report.map(([id, , how]) =>
+          how === 'id'
+            ? id
+            : how === 'unknown'
+              ? 'NO_SUCH_REGISTER'
+              : how === 'lower'
+                ? nameOf(id).toLowerCase()
+                : nameOf(id),
+        );
+        const pairs = report.map(([, v], k) => [refs[k]!, v] as const);
+        const words = toWords(report.map(([id, v], k) => [typeof refs[k] === 'string' ? 0n : id, v] as const));
+        const names = refs.map((r) => (typeof r === 'string' ? r : undefined));
+        const asPairs: VcpuCommand = { type: 'SyncFromAccelerator', values: pairs as RegAssignment[], failed };
+        const asWords: VcpuCommand = { type: 'SyncFromAccelerator', values: { ...words, names }, failed };
+        const decided = outcome(() => decide(asWords, state));
+        if ('events' in decided) ok++;
+        expect(decided).toEqual(outcome(() => decide(asPairs, state)));
+        // deciding again (a retry) gives the same: the command's words are not changed
+        expect(outcome(() => decide(asWords, state))).toEqual(outcome(() => decide(asPairs, state)));
+      },
+    ),
+    { numRuns: 1500 },
+  );
+  expect(ok).toBeGreaterThan(300); // decided, not only refused
 });
