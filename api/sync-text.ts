@@ -57,7 +57,7 @@ export function scanSyncText(t: string): SyncText | undefined {
       const at = j.p;
       const words = wordMembers(j);
       if (words) out.words = words;
-      else if (((j.p = at), namedWordMembers(j, out))) {
+      else if (((j.p = at), keyedWordMembers(j, out))) {
         /* out.words and out.names */
       } else if (((j.p = at), !members(j, out))) return undefined;
       seen |= 2;
@@ -157,11 +157,11 @@ function wordMembers(j: PlainJson): Uint32Array | undefined {
 
 /**
  * `{"<reg>": "0x<1..16 hex>", …}` where a key is a 16-digit id (as wordMembers reads one) or a
- * register name (a key without "0x"), at least one a name, none twice, in any order → the words
- * and the names, at their keys' positions; false for anything else, wherever it stops. Why:
- * agents and people name registers (TPIDR_EL0) as often as they give ids.
+ * register name (a key without "0x"), none twice, in any order → the words, and the names at
+ * their keys' positions when there are any; false for anything else, wherever it stops. Why:
+ * agents and people name registers (TPIDR_EL0) as often as they give ids, in any order.
  */
-function namedWordMembers(j: PlainJson, o: SyncText): boolean {
+function keyedWordMembers(j: PlainJson, o: SyncText): boolean {
   const t = j.t;
   if (!j.eat(0x7b)) return false;
   j.ws();
@@ -169,7 +169,7 @@ function namedWordMembers(j: PlainJson, o: SyncText): boolean {
   // report's, they are matched in place (no string made) and known to be distinct.
   const last = lastLayout;
   const keys: string[] = [];
-  const names: (string | undefined)[] = [];
+  let names: (string | undefined)[] = [];
   let same = last !== undefined;
   let n = 0;
   let named = 0;
@@ -226,19 +226,18 @@ function namedWordMembers(j: PlainJson, o: SyncText): boolean {
     if (!j.eat(0x2c)) return false;
     j.ws();
   }
-  if (named === 0) return false; // ids only, not ascending: members() reads them
-  if (same && n === last!.keys.length) o.names = last!.names;
+  if (same && n === last!.keys.length) names = last!.names;
   else {
     // JSON.parse keeps a repeated key once (its last value): not ours to copy
     if (new Set(keys).size !== n) return false;
     lastLayout = { keys, names };
-    o.names = names;
   }
+  if (named > 0) o.names = names;
   o.words = scratch.slice(0, 4 * n);
   return true;
 }
 
-/** The keys of the last report read by namedWordMembers (distinct), and its names (never mutated). */
+/** The keys of the last report read by keyedWordMembers (distinct), and its names (never mutated). */
 let lastLayout: { keys: readonly string[]; names: (string | undefined)[] } | undefined;
 
 function skipWs(t: string, p: number): number {
