@@ -4,7 +4,8 @@
  * every figure min / median / max of the per-round ratios:
  *  - PUT /v1/cpus/{id}/registers/TPIDR_EL0, 16 clients on 16 vCPUs (target ≥ 0.7);
  *  - POST /v1/cpus/{id}/syncs from-accelerator with 300 values (TCG `-cpu max`), every value
- *    changed since the last sync, and 3 of them changed (the steady state) (target ≥ 0.6);
+ *    changed since the last sync, and 3 of them changed (the steady state) (target ≥ 0.6); the
+ *    steady state also keyed by register name, and with the ids in another order than the list's;
  *  - the bytes on disk per steady-state sync, measured on the server's own database;
  *  - the server's CPU time per request (utime + stime of its process, threads included), next to
  *    the bare route's: what the shared machine disturbs least.
@@ -76,6 +77,11 @@ function cpuSeconds(pid: number): number {
 
 /** 16 TCG vCPUs made from a real QEMU 7.2 `-cpu max` cpreg block; the 300 values a sync reports. */
 async function setup(port: number): Promise<string[]> {
+  return (await setupKeys(port)).ids;
+}
+
+/** The 300 registers as ids and as the names the service gives them (a report may use either). */
+async function setupKeys(port: number): Promise<{ ids: string[]; names: string[] }> {
   const blob = fs.readFileSync(FIXTURE);
   const ids: string[] = [];
   for (let c = 0; c < CLIENTS; c++) {
@@ -90,14 +96,31 @@ async function setup(port: number): Promise<string[]> {
     );
     if (r.status !== 201) throw new Error(`setup: ${r.status} ${r.text}`);
   }
-  const state = await jsonRequest<{ registers: Array<{ id: string; size: number }> }>(
+  const state = await jsonRequest<{ registers: Array<{ id: string; name: string; size: number }> }>(
     { host: '127.0.0.1', port },
     'GET',
     '/v1/cpus/bench.0',
   );
-  for (const r of state.json?.registers ?? []) if (r.size <= 8 && ids.length < 300) ids.push(r.id);
+  const names: string[] = [];
+  for (const r of state.json?.registers ?? [])
+    if (r.size <= 8 && ids.length < 300) {
+      ids.push(r.id);
+      names.push(r.name);
+    }
   if (ids.length !== 300) throw new Error(`the fixture has ${ids.length} registers of ≤ 8 bytes, 300 wanted`);
-  return ids;
+  if (new Set(names).size !== 300) throw new Error('two of the 300 registers share a name');
+  return { ids, names };
+}
+
+/** The same keys in another (fixed, pseudo-random) order: a report need not be in list order. */
+function shuffled(keys: readonly string[]): string[] {
+  const rng = mulberry32(7);
+  const out = [...keys];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
 }
 
 type Scenario = (c: number, n: number) => RawRequest;
@@ -266,7 +289,7 @@ async function main(): Promise<void> {
   const bare = await spawnServer({ entry: BARE });
   children.push(bare);
   const s = await real('main');
-  const ids = await setup(s.port);
+  const { ids, names } = await setupKeys(s.port);
   const scenarios: Array<{ name: string; target: number; bare: Scenario; real: Scenario; bytes?: boolean }> = [
     {
       name: 'PUT of one register (TPIDR_EL0), 16 clients on 16 vCPUs',
@@ -286,6 +309,18 @@ async function main(): Promise<void> {
       bare: syncSteady(ids),
       real: syncSteady(ids),
       bytes: true,
+    },
+    {
+      name: 'POST /syncs from-accelerator, 300 values keyed by register name (TPIDR_EL0 …), 3 changed, 16 vCPUs',
+      target: 0.6,
+      bare: syncSteady(names),
+      real: syncSteady(names),
+    },
+    {
+      name: 'POST /syncs from-accelerator, 300 ids in another order than the list, 3 changed, 16 vCPUs',
+      target: 0.6,
+      bare: syncSteady(shuffled(ids)),
+      real: syncSteady(shuffled(ids)),
     },
   ];
   const dbFile = path.join(tmp, 'main.db');
