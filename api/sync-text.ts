@@ -30,7 +30,7 @@ export interface SyncText {
    * With words, when some keys are register names (not `0x…`): names[k] is key k (its id words
    * are 0), undefined where the key is an id. No key repeats.
    */
-  names?: (string | undefined)[];
+  names?: readonly (string | undefined)[];
 }
 
 export function scanSyncText(t: string): SyncText | undefined {
@@ -57,9 +57,7 @@ export function scanSyncText(t: string): SyncText | undefined {
       const at = j.p;
       const words = wordMembers(j);
       if (words) out.words = words;
-      else if (((j.p = at), keyedWordMembers(j, out))) {
-        /* out.words and out.names */
-      } else if (((j.p = at), !members(j, out))) return undefined;
+      else if (((j.p = at), !keyedWordMembers(j, out)) && ((j.p = at), !members(j, out))) return undefined;
       seen |= 2;
     } else if (key === 'failed') {
       if (seen & 4) return undefined;
@@ -169,7 +167,7 @@ function keyedWordMembers(j: PlainJson, o: SyncText): boolean {
   // report's, they are matched in place (no string made) and known to be distinct.
   const last = lastLayout;
   const keys: string[] = [];
-  let names: (string | undefined)[] = [];
+  const names: (string | undefined)[] = [];
   let same = last !== undefined;
   let n = 0;
   let named = 0;
@@ -226,19 +224,19 @@ function keyedWordMembers(j: PlainJson, o: SyncText): boolean {
     if (!j.eat(0x2c)) return false;
     j.ws();
   }
-  if (same && n === last!.keys.length) names = last!.names;
-  else {
+  let layout = same && n === last!.keys.length ? last : undefined;
+  if (!layout) {
     // JSON.parse keeps a repeated key once (its last value): not ours to copy
     if (new Set(keys).size !== n) return false;
-    lastLayout = { keys, names };
+    lastLayout = layout = { keys, names };
   }
-  if (named > 0) o.names = names;
+  if (named > 0) o.names = layout.names;
   o.words = scratch.slice(0, 4 * n);
   return true;
 }
 
 /** The keys of the last report read by keyedWordMembers (distinct), and its names (never mutated). */
-let lastLayout: { keys: readonly string[]; names: (string | undefined)[] } | undefined;
+let lastLayout: { keys: readonly string[]; names: readonly (string | undefined)[] } | undefined;
 
 function skipWs(t: string, p: number): number {
   for (let c = t.charCodeAt(p); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = t.charCodeAt(++p));

@@ -14,47 +14,37 @@ function resolveRegister(state: VcpuState, ref: RegRef): RegId {
     }
     return ref;
   }
-  const e = nameIndexOf(state);
-  let id = e.found.get(ref);
-  if (id === undefined) {
-    id = e.index.find(ref); // throws for an unknown or ambiguous name: never remembered
-    if (e.found.size >= MAX_REMEMBERED) e.found.clear();
-    e.found.set(ref, id);
-  }
-  return id;
-}
-
-/** Names resolved per list, as written (a client names the same few registers again and again). */
-const MAX_REMEMBERED = 4096;
-
-/** One name index per cpreg list (a vCPU's states share their ids array) and accelerator. */
-const nameIndexes = new WeakMap<
-  BigUint64Array,
-  { accelerator: string; index: NameIndex; found: Map<string, RegId>; at: Map<string, number> }
->();
-function nameIndexOf(state: VcpuState) {
-  const ids = state.arrays.cpregIndexes;
-  let e = nameIndexes.get(ids);
-  if (!e || e.accelerator !== state.accelerator) {
-    e = { accelerator: state.accelerator, index: indexByName(ids, state.accelerator), found: new Map(), at: new Map() };
-    nameIndexes.set(ids, e);
-  }
-  return e;
+  return state.arrays.cpregIndexes[resolveNameIndex(state, ref)]!; // a list position
 }
 
 /**
- * The list position of the register a name names (resolveRegister's answer, or its refusal),
- * remembered per list as resolved: a report that names hundreds of registers looks each up once.
+ * The list position of the register a name names, or the name index's refusal (an unknown or
+ * ambiguous name, never remembered). Remembered per list as written: a client names the same
+ * registers again and again, and a report may name hundreds of them.
  */
 export function resolveNameIndex(state: VcpuState, name: string): number {
   const e = nameIndexOf(state);
   let i = e.at.get(name);
   if (i === undefined) {
-    i = indexOfReg(state.arrays, resolveRegister(state, name)); // a name resolves into the list, or throws
+    i = indexOfReg(state.arrays, e.index.find(name)); // the index holds the list's ids only
     if (e.at.size >= MAX_REMEMBERED) e.at.clear();
     e.at.set(name, i);
   }
   return i;
+}
+
+const MAX_REMEMBERED = 4096;
+
+/** One name index per cpreg list (a vCPU's states share their ids array) and accelerator. */
+const nameIndexes = new WeakMap<BigUint64Array, { accelerator: string; index: NameIndex; at: Map<string, number> }>();
+function nameIndexOf(state: VcpuState) {
+  const ids = state.arrays.cpregIndexes;
+  let e = nameIndexes.get(ids);
+  if (!e || e.accelerator !== state.accelerator) {
+    e = { accelerator: state.accelerator, index: indexByName(ids, state.accelerator), at: new Map() };
+    nameIndexes.set(ids, e);
+  }
+  return e;
 }
 
 /**
