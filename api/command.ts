@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import type { VcpuDecided } from '../app/vcpu-aggregate';
 import type { VcpuCommand } from '../domain/vcpu';
 import type { AppContext } from './context';
-import { findingView } from './finding-view';
+import { findingsText, findingView } from './finding-view';
 import { etagOf, idempotencyOf, metadataOf, versionCondition } from './request-meta';
 
 /** What a write route answers (kept whole with an Idempotency-Key and sent again to a repeat). */
@@ -18,11 +18,11 @@ export interface Rendered {
 /** The answer's JSON text. */
 export const bodyText = (r: Rendered): string => r.text ?? JSON.stringify(r.body);
 /**
- * A route's answer from what was decided. `last`, when given, is a member (`"warnings":[…]`) a
- * route that writes its text places as its object's last key; a route that gives a body leaves
- * it to answerOf.
+ * A route's answer from what was decided. `last`, when given, makes a member (`"warnings":[…]`)
+ * a route that writes its text places as its object's last key; a route that gives a body leaves
+ * it to answerOf (and never makes the text).
  */
-export type Render = (decided: VcpuDecided, last?: string) => Rendered;
+export type Render = (decided: VcpuDecided, last?: () => string) => Rendered;
 
 /**
  * A write route's one call: the command on one vCPU with the request's conditions
@@ -60,10 +60,10 @@ export function answerOf(render: Render, advised: boolean): (decided: readonly V
   return (decided) => {
     const d = decided[0]!; // one command, one decision
     if (!advised) return render(d);
-    const warnings = d.warnings.map((f) => findingView(d.state, f));
     // as the spread below places it: the text's last key (not spliced in after: that copies the text)
-    const r = render(d, '"warnings":' + JSON.stringify(warnings));
-    return r.text === undefined ? { ...r, body: { ...(r.body as object), warnings } } : r;
+    const r = render(d, () => '"warnings":' + findingsText(d.state, d.warnings));
+    if (r.text !== undefined) return r;
+    return { ...r, body: { ...(r.body as object), warnings: d.warnings.map((f) => findingView(d.state, f)) } };
   };
 }
 

@@ -2,7 +2,7 @@ import type { Finding, FindingRegister } from '../app/fleet';
 import { formatRegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
 import type { VcpuState } from '../domain/vcpu';
-import { infoOf } from './views';
+import { idHeadText, infoOf } from './views';
 
 const hex64 = (v: bigint) => '0x' + v.toString(16).padStart(16, '0');
 
@@ -42,4 +42,38 @@ export function findingView(state: VcpuState, f: Finding) {
     count: f.count ?? f.registers.length,
     registers: f.registers.map((r) => registerView(state, r)),
   };
+}
+
+/** A `basis` as JSON: its few values written once each. */
+const basisTexts = new Map<string, string>();
+const basisText = (b: string) => basisTexts.get(b) ?? (basisTexts.set(b, JSON.stringify(b)), JSON.stringify(b));
+
+/** JSON.stringify(registerView(state, r)), the register's id and names from text made once per list. */
+function registerText(state: VcpuState, r: FindingRegister): string {
+  let t = idHeadText(state, r.id);
+  if (r.basis !== undefined) t += ',"basis":' + basisText(r.basis);
+  if (r.incoming !== undefined) t += ',"incoming":"' + formatValue(r.id, r.incoming) + '"';
+  if (r.destination !== undefined) t += ',"destination":"' + formatValue(r.id, r.destination) + '"';
+  if (r.keeps !== undefined) t += ',"kept":"' + hex64(r.keeps) + '"';
+  if (r.becomes !== undefined) t += ',"becomes":"' + formatValue(r.id, r.becomes) + '"';
+  if (r.by !== undefined)
+    t += ',"overwrittenBy":"' + formatRegId(r.by) + '","overwrittenByName":' + JSON.stringify(infoOf(state, r.by).name);
+  return t + '}';
+}
+
+/**
+ * JSON.stringify(findings.map((f) => findingView(state, f))), written as text: a sync that sets
+ * a hundred constants names each of them, and the objects and their stringify cost more than this.
+ */
+export function findingsText(state: VcpuState, findings: readonly Finding[]): string {
+  const out = new Array<string>(findings.length);
+  for (let k = 0; k < findings.length; k++) {
+    const f = findings[k]!; // k < length
+    const regs = new Array<string>(f.registers.length);
+    for (let j = 0; j < regs.length; j++) regs[j] = registerText(state, f.registers[j]!);
+    out[k] =
+      `{"rule":${JSON.stringify(f.rule)},"message":${JSON.stringify(f.message)},` +
+      `"count":${f.count ?? f.registers.length},"registers":[${regs.join(',')}]}`;
+  }
+  return '[' + out.join(',') + ']';
 }

@@ -77,14 +77,17 @@ export function namedValues(rv: RegValues, s: VcpuState): Schemas['NamedValue'][
  * id text, name and generic per register index of a list (under one accelerator), and the JSON
  * text of a NamedValue up to its value (`{"id":…,"value":"`): made once.
  */
-const namedIds = new WeakMap<BigUint64Array, { accelerator: string; byIndex: NamedId[]; heads: string[] }>();
+const namedIds = new WeakMap<
+  BigUint64Array,
+  { accelerator: string; byIndex: NamedId[]; heads: string[]; idHeads: string[] }
+>();
 type NamedId = { id: string; name: string; generic: boolean };
 
 function namesOf(s: VcpuState) {
   const list = s.arrays.cpregIndexes;
   let e = namedIds.get(list);
   if (!e || e.accelerator !== s.accelerator)
-    namedIds.set(list, (e = { accelerator: s.accelerator, byIndex: [], heads: [] }));
+    namedIds.set(list, (e = { accelerator: s.accelerator, byIndex: [], heads: [], idHeads: [] }));
   return e;
 }
 
@@ -97,6 +100,22 @@ export function namedValueOf(s: VcpuState, id: RegId): NamedId {
   const named = { id: formatRegId(id), name: info.name, generic: info.generic };
   if (i >= 0) e.byIndex[i] = named;
   return named;
+}
+
+/**
+ * `{"id":…,"name":…,"generic":…` of a register of this vCPU (an object's first keys, unclosed),
+ * made once per register of a list.
+ */
+export function idHeadText(s: VcpuState, id: RegId): string {
+  const e = namesOf(s);
+  const i = indexOfReg(s.arrays, id);
+  let t = i < 0 ? undefined : e.idHeads[i];
+  if (t === undefined) {
+    const n = namedValueOf(s, id);
+    t = `{"id":${JSON.stringify(n.id)},"name":${JSON.stringify(n.name)},"generic":${n.generic}`;
+    if (i >= 0) e.idHeads[i] = t;
+  }
+  return t;
 }
 
 /**

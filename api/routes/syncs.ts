@@ -25,7 +25,7 @@ export const syncResult: Render = ({ streamId: id, events, before, state, versio
       `{"id":${JSON.stringify(id)},"version":${version},"direction":"from-accelerator",` +
       `"changed":${namedValuesText(changedSince(before, e.changed, e.reported), state)},` +
       `"reported":${e.reported},"reportSha256":${JSON.stringify(e.reportSha256)},` +
-      `"failed":${JSON.stringify(e.failed.map(formatRegId))}${last === undefined ? '' : ',' + last}}`;
+      `"failed":${JSON.stringify(e.failed.map(formatRegId))}${last === undefined ? '' : ',' + last()}}`;
     return { status: 200, text, headers: withEtag(version) };
   }
   const to = e as RegisteredEvent<'SyncedToAccelerator'>;
