@@ -37,9 +37,13 @@ export function readReportWords(state: VcpuState, r: ReportWords, digest: Messag
   const rw = r.names ? namedWords(state, r, lw) : r.words;
   const at = new Int32Array(r.n);
   let unknown: RegId[] | undefined;
-  for (let k = 0; k < r.n; k++) {
-    const i = findReg(lw, rw[4 * k]!, rw[4 * k + 1]!);
-    if (i < 0) (unknown ??= []).push(bits64(rw[4 * k]!, rw[4 * k + 1]!));
+  // a report in list order names the register after the last one found: tried before a search
+  for (let k = 0, next = 0; k < r.n; k++) {
+    const hi = rw[4 * k]!;
+    const lo = rw[4 * k + 1]!;
+    const i = next < n && lw[2 * next + 1] === hi && lw[2 * next] === lo ? next : findReg(lw, hi, lo);
+    if (i < 0) (unknown ??= []).push(bits64(hi, lo));
+    else next = i + 1;
     at[k] = i;
   }
   if (unknown) throw new DomainError('unknown-register', `not in this vCPU's list: ${listRegs(unknown)}`, unknown);
