@@ -9,7 +9,7 @@ import { bodyTimedOut } from './limits';
 import { answerLogger, requestIdOf } from './logging';
 import { metadataFromHeaders } from './request-meta';
 import { asRegisterProblem, putCommand, written } from './routes/registers';
-import { syncResult } from './routes/syncs';
+import { syncResultBytes } from './routes/syncs';
 import { plainValueBody } from './plain-json';
 import { quickSyncFromText } from './sync-quick';
 
@@ -54,7 +54,7 @@ const HOT: readonly HotRoute[] = [
     path: /^\/v1\/cpus\/([^/%?#]+)\/syncs$/,
     route: '/v1/cpus/:id/syncs',
     command: (text) => quickSyncFromText(text),
-    render: syncResult,
+    render: syncResultBytes,
   },
 ];
 
@@ -109,7 +109,8 @@ export function withFastLane(ctx: AppContext, app: http.RequestListener): http.R
 
     // in the app's order: X-Request-Id, the route's headers, then Content-Type and Content-Length
     const answer = (a: Rendered) => {
-      const body = Buffer.from(bodyText(a)); // encoded once: its length and its bytes
+      // encoded once: its length and its bytes
+      const body = a.bytes ? Buffer.from(a.bytes.buffer, a.bytes.byteOffset, a.bytes.length) : Buffer.from(bodyText(a));
       res.statusCode = a.status;
       for (const [k, v] of Object.entries(a.headers ?? {})) res.setHeader(k, v);
       res.setHeader('Content-Type', 'application/json; charset=utf-8');

@@ -1,7 +1,7 @@
 import { indexesIn, indexOfReg, readValueAt, slotsFor } from '../domain/cpreg-arrays';
 import { nameContext, registerInfo, type NameContext, type RegisterInfo } from '../domain/names';
 import { formatRegId, sizeBytes, type RegId } from '../domain/regid';
-import { formatValue } from '../domain/values';
+import { formatValue, valueTextRoom, writeValueText } from '../domain/values';
 import { regValueTexts, type LoadReport, type RegValues, type VcpuState } from '../domain/vcpu';
 import { eventJsonText, type JsonEvent, type RawEvent, type StoredEvent } from '../app/vcpu-queries';
 import type { components } from './generated/openapi';
@@ -75,11 +75,11 @@ export function namedValues(rv: RegValues, s: VcpuState): Schemas['NamedValue'][
 
 /**
  * id text, name and generic per register index of a list (under one accelerator), and the JSON
- * text of a NamedValue up to its value (`{"id":…,"value":"`): made once.
+ * text of a NamedValue up to its value (`{"id":…,"value":"`, also as UTF-8 bytes): made once.
  */
 const namedIds = new WeakMap<
   BigUint64Array,
-  { accelerator: string; byIndex: NamedId[]; heads: string[]; idHeads: string[] }
+  { accelerator: string; byIndex: NamedId[]; heads: string[]; headBytes: Uint8Array[]; idHeads: string[] }
 >();
 type NamedId = { id: string; name: string; generic: boolean };
 
@@ -87,7 +87,7 @@ function namesOf(s: VcpuState) {
   const list = s.arrays.cpregIndexes;
   let e = namedIds.get(list);
   if (!e || e.accelerator !== s.accelerator)
-    namedIds.set(list, (e = { accelerator: s.accelerator, byIndex: [], heads: [], idHeads: [] }));
+    namedIds.set(list, (e = { accelerator: s.accelerator, byIndex: [], heads: [], headBytes: [], idHeads: [] }));
   return e;
 }
 
@@ -128,17 +128,59 @@ export function namedValuesText(rv: RegValues, s: VcpuState): string {
   const at = indexesIn(s.arrays, rv.ids);
   const parts: string[] = new Array(rv.ids.length);
   for (let k = 0; k < rv.ids.length; k++) {
-    const id = rv.ids[k]!;
     const i = at[k]!;
     let head = i < 0 ? undefined : e.heads[i];
     if (head === undefined) {
-      const n = namedValueOf(s, id);
-      head = `{"id":${JSON.stringify(n.id)},"name":${JSON.stringify(n.name)},"generic":${n.generic},"value":"`;
+      head = valueHead(s, rv.ids[k]!);
       if (i >= 0) e.heads[i] = head;
     }
     parts[k] = head + values[k]! + '"}'; // values is parallel to ids
   }
   return '[' + parts.join(',') + ']';
+}
+
+/** `{"id":…,"name":…,"generic":…,"value":"` of a register: a NamedValue's text up to its value. */
+function valueHead(s: VcpuState, id: RegId): string {
+  const n = namedValueOf(s, id);
+  return `{"id":${JSON.stringify(n.id)},"name":${JSON.stringify(n.name)},"generic":${n.generic},"value":"`;
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * namedValuesText's UTF-8 bytes, written as bytes: each register's head made once per list, each
+ * value's digits written in place (writeValueText) — no string per value, none to encode.
+ */
+export function namedValuesBytes(rv: RegValues, s: VcpuState): Uint8Array {
+  const e = namesOf(s);
+  const at = indexesIn(s.arrays, rv.ids);
+  const n = rv.ids.length;
+  const heads: Uint8Array[] = new Array(n);
+  let room = 2;
+  for (let k = 0; k < n; k++) {
+    const id = rv.ids[k]!;
+    const i = at[k]!;
+    let head = i < 0 ? undefined : e.headBytes[i];
+    if (head === undefined) {
+      head = utf8.encode(valueHead(s, id));
+      if (i >= 0) e.headBytes[i] = head;
+    }
+    heads[k] = head;
+    room += head.length + valueTextRoom(id) + 3;
+  }
+  const out = new Uint8Array(room);
+  let p = 0;
+  out[p++] = 0x5b; // [
+  for (let k = 0; k < n; k++) {
+    if (k > 0) out[p++] = 0x2c; // ,
+    const head = heads[k]!;
+    out.set(head, p);
+    p = writeValueText(out, p + head.length, rv.ids[k]!, rv.values[k]!); // values is parallel to ids
+    out[p++] = 0x22; // "
+    out[p++] = 0x7d; // }
+  }
+  out[p++] = 0x5d; // ]
+  return out.subarray(0, p);
 }
 
 export function loadReportView(

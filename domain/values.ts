@@ -49,3 +49,42 @@ export function fitsRegister(id: RegId, value: bigint): boolean {
 export function fitsSlots(id: RegId, value: bigint): boolean {
   return value >= 0n && value < limitOf(Math.max(8, sizeBytes(id)));
 }
+
+/** Room writeValueText needs for a value of this register of up to 64 bits: `0x` and its digits. */
+export const valueTextRoom = (id: RegId): number => 2 + Math.max(16, 2 * sizeBytes(id));
+
+const word64 = new BigUint64Array(1);
+const word32 = new Uint32Array(word64.buffer);
+/** Typed arrays use the host's byte order: the low half of a 64-bit slot comes first on little-endian. */
+const LOW = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
+const M64 = (1n << 64n) - 1n;
+/** The ASCII codes of the hex digits. */
+const DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+
+/**
+ * The ASCII of formatValue(id, value) written into `out` at `at` (which has valueTextRoom(id)
+ * bytes there, for a value of up to 64 bits); answers the offset after it. Why: an answer or an
+ * event of hundreds of values is written as bytes, without a string per value.
+ */
+export function writeValueText(out: Uint8Array, at: number, id: RegId, value: bigint): number {
+  if (value < 0n || value > M64) {
+    // wider than a slot: as formatValue writes it (the caller made room for it)
+    const t = formatValue(id, value);
+    for (let k = 0; k < t.length; k++) out[at + k] = t.charCodeAt(k);
+    return at + t.length;
+  }
+  word64[0] = value;
+  const hi = word32[1 - LOW]!;
+  const lo = word32[LOW]!;
+  const digits = hi !== 0 ? 8 + ((35 - Math.clz32(hi)) >> 2) : Math.max(1, (35 - Math.clz32(lo)) >> 2);
+  const own = 2 * sizeBytes(id);
+  const width = digits <= own ? own : 16; // as formatValue: the register's width, or its slot's
+  const end = at + 2 + Math.max(digits, width);
+  out[at] = 48; // 0
+  out[at + 1] = 120; // x
+  for (let p = at + 2; p < end - digits; p++) out[p] = 48;
+  let p = end - 1;
+  for (let k = 0, x = lo; k < 8 && p >= end - digits; k++, x >>>= 4) out[p--] = DIGITS[x & 15]!;
+  for (let x = hi; p >= end - digits; x >>>= 4) out[p--] = DIGITS[x & 15]!;
+  return end;
+}

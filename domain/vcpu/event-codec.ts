@@ -2,7 +2,7 @@ import { isAccelerator } from '../accelerator';
 import { knownIndexes } from '../cpreg-arrays';
 import { isKvmLevel } from '../accelerators/kvm';
 import { formatRegId, RegId } from '../regid';
-import { formatValue } from '../values';
+import { formatValue, valueTextRoom, writeValueText } from '../values';
 import { isBlobFormat } from '../vmstate/format';
 import type { CreateSource, RegValues, StreamOrigin, VcpuEvent } from './events';
 import { CorruptHistoryError } from './evolve';
@@ -74,12 +74,60 @@ export interface SerializedVcpuEvent {
 
 export function serializeEvent(e: VcpuEvent): SerializedVcpuEvent {
   const text = dataTextOf(e);
-  return {
-    type: e.type,
-    schemaVersion: schemaVersionOf(e.type),
-    data: dataOf(e),
-    ...(text === undefined ? {} : { dataText: text }),
-  };
+  if (text !== undefined) return new WithDataText(e, text);
+  return { type: e.type, schemaVersion: schemaVersionOf(e.type), data: dataOf(e) };
+}
+
+/**
+ * An event serialized with its dataText, whose `data` object is made only if read: the stores
+ * write the text, and the object of a sync's hundreds of values would only be thrown away.
+ * JSON.stringify gives the plain object (toJSON).
+ */
+class WithDataText implements SerializedVcpuEvent {
+  readonly type: string;
+  readonly schemaVersion: number;
+  #data: Json | undefined;
+  readonly #event: VcpuEvent;
+  constructor(
+    event: VcpuEvent,
+    readonly dataText: string,
+  ) {
+    this.#event = event;
+    this.type = event.type;
+    this.schemaVersion = schemaVersionOf(event.type);
+  }
+  get data(): Json {
+    return (this.#data ??= dataOf(this.#event));
+  }
+  toJSON(): SerializedVcpuEvent {
+    return { type: this.type, schemaVersion: this.schemaVersion, data: this.data, dataText: this.dataText };
+  }
+}
+
+const ascii = new TextDecoder();
+
+/**
+ * hexArray of a value set's value texts: those made already (regValueTexts), or written as bytes
+ * (writeValueText) — a sync's event needs no string per value.
+ */
+function valuesArrayText(rv: RegValues): string {
+  const made = texts.get(rv);
+  if (made) return hexArray(made.values);
+  const n = rv.ids.length;
+  if (n === 0) return '[]';
+  let room = 2;
+  for (let k = 0; k < n; k++) room += valueTextRoom(rv.ids[k]!) + 3;
+  const out = new Uint8Array(room);
+  let p = 0;
+  out[p++] = 0x5b; // [
+  for (let k = 0; k < n; k++) {
+    if (k > 0) out[p++] = 0x2c; // ,
+    out[p++] = 0x22; // "
+    p = writeValueText(out, p, rv.ids[k]!, rv.values[k]!); // values is parallel to ids
+    out[p++] = 0x22;
+  }
+  out[p++] = 0x5d; // ]
+  return ascii.decode(out.subarray(0, p));
 }
 
 /** A JSON array of strings that need no escaping (hex). */
@@ -94,26 +142,22 @@ function hexArray(a: readonly string[]): string {
  */
 function dataTextOf(e: VcpuEvent): string | undefined {
   switch (e.type) {
-    case 'RegistersWritten': {
-      const t = regValueTexts(e.written);
-      return '{"ids":' + hexArray(t.ids) + ',"values":' + hexArray(t.values) + '}';
-    }
-    case 'SyncedFromAccelerator': {
-      const t = regValueTexts(e.changed);
+    case 'RegistersWritten':
+      return '{"ids":' + hexArray(idTexts(e.written.ids)) + ',"values":' + valuesArrayText(e.written) + '}';
+    case 'SyncedFromAccelerator':
       return (
         '{"failed":' +
         hexArray(e.failed.map(formatRegId)) +
         ',"ids":' +
-        hexArray(t.ids) +
+        hexArray(idTexts(e.changed.ids)) +
         ',"reportSha256":' +
         JSON.stringify(e.reportSha256) +
         ',"reported":' +
         JSON.stringify(e.reported) +
         ',"values":' +
-        hexArray(t.values) +
+        valuesArrayText(e.changed) +
         '}'
       );
-    }
     default:
       return undefined;
   }

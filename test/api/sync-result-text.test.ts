@@ -3,11 +3,11 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { answerOf } from '../../api/command';
 import { findingView } from '../../api/finding-view';
-import { syncResult } from '../../api/routes/syncs';
+import { syncResult, syncResultBytes } from '../../api/routes/syncs';
 import { namedValues } from '../../api/views';
 import { writeAdvice } from '../../app/vcpu-compatibility';
 import { formatRegId } from '../../domain/regid';
-import { decide, foldEvents, type VcpuEvent } from '../../domain/vcpu';
+import { decide, foldEvents, type VcpuEvent, type VcpuState } from '../../domain/vcpu';
 import { decodeV22 } from '../../domain/vmstate/v22';
 
 // A real QEMU 7.2 `-cpu max` list (TCG): constants, kept bits and AArch32 views give warnings.
@@ -60,4 +60,45 @@ test('a sync from the accelerator answers exactly the text of its SyncResult obj
     ),
     { numRuns: 60 },
   );
+});
+
+/** A vCPU made from the real block with its values (its QEMU's model applies: measured warnings). */
+const fromBlob: VcpuState = foldEvents(
+  undefined,
+  decide({ type: 'CreateVcpuFromBlob', accelerator: 'tcg', format: 'v22', blob: fs.readFileSync(FIXTURE) }, undefined),
+)!;
+
+test("the fast lane's bytes of a sync's answer are the UTF-8 of its text, whatever the vCPU id and values", () => {
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.tuple(fc.nat(ids.length - 1), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })), {
+        selector: ([i]) => i,
+        minLength: 1,
+        maxLength: 300,
+      }),
+      fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }),
+      fc.boolean(),
+      (picked, streamId, advised) => {
+        const values = picked.map(
+          ([i, v]) => [ids[i]!, ((ids[i]! >> 52n) & 0xfn) === 2n ? v & 0xffffffffn : v] as const,
+        );
+        const events = decide({ type: 'SyncFromAccelerator', values, failed: [] }, fromBlob);
+        const state = foldEvents(fromBlob, events)!;
+        const warnings = writeAdvice(fromBlob, events);
+        const decided = { streamId, before: fromBlob, state, version: 7, events, warnings };
+        const text = answerOf(syncResult, advised)([decided]);
+        const bytes = answerOf(syncResultBytes, advised)([decided]);
+        expect(bytes.text).toBeUndefined();
+        expect(Buffer.from(bytes.bytes!).equals(Buffer.from(text.text!, 'utf8'))).toBe(true);
+        expect({ ...bytes, bytes: undefined }).toEqual({ ...text, text: undefined });
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
+
+test('a sync to the accelerator answers the same body either way (it names what to write)', () => {
+  const events = decide({ type: 'SyncToAccelerator', level: 'full' }, fromBlob);
+  const decided = { streamId: 'cpu0', before: fromBlob, state: fromBlob, version: 2, events, warnings: [] };
+  expect(syncResultBytes(decided)).toEqual(syncResult(decided));
 });
