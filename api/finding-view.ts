@@ -2,7 +2,8 @@ import type { Finding, FindingRegister } from '../app/fleet';
 import { formatRegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
 import type { VcpuState } from '../domain/vcpu';
-import { idHeadText, infoOf } from './views';
+import { piece, type ByteWriter } from './byte-writer';
+import { idHeadBytes, idHeadText, infoOf } from './views';
 
 const hex64 = (v: bigint) => '0x' + v.toString(16).padStart(16, '0');
 
@@ -76,4 +77,55 @@ export function findingsText(state: VcpuState, findings: readonly Finding[]): st
       `"count":${f.count ?? f.registers.length},"registers":[${regs.join(',')}]}`;
   }
   return '[' + out.join(',') + ']';
+}
+
+/** findingsText's UTF-8 bytes, written into `w` (each value's digits in place). */
+export function writeFindings(w: ByteWriter, state: VcpuState, findings: readonly Finding[]): void {
+  w.byte(0x5b); // [
+  for (let k = 0; k < findings.length; k++) {
+    const f = findings[k]!; // k < length
+    if (k > 0) w.byte(0x2c);
+    w.text(
+      `{"rule":${JSON.stringify(f.rule)},"message":${JSON.stringify(f.message)},` +
+        `"count":${f.count ?? f.registers.length},"registers":[`,
+    );
+    for (let j = 0; j < f.registers.length; j++) {
+      const r = f.registers[j]!;
+      if (j > 0) w.byte(0x2c);
+      w.bytes(idHeadBytes(state, r.id));
+      if (r.basis !== undefined) w.bytes(basisBytes(r.basis));
+      if (r.incoming !== undefined) writeValue(w, INCOMING, r.id, r.incoming);
+      if (r.destination !== undefined) writeValue(w, DESTINATION, r.id, r.destination);
+      if (r.keeps !== undefined) writeValue(w, KEPT, U64, r.keeps); // hex64: 16 digits
+      if (r.becomes !== undefined) writeValue(w, BECOMES, r.id, r.becomes);
+      if (r.by !== undefined)
+        w.text(
+          `,"overwrittenBy":"${formatRegId(r.by)}","overwrittenByName":${JSON.stringify(infoOf(state, r.by).name)}`,
+        );
+      w.byte(0x7d); // }
+    }
+    w.byte(0x5d);
+    w.byte(0x7d);
+  }
+  w.byte(0x5d); // ]
+}
+
+/** Any 64-bit register id: its values are written as hex64 writes them (16 digits). */
+const U64 = 0x6030000000130000n;
+
+const INCOMING = piece(',"incoming":"');
+const DESTINATION = piece(',"destination":"');
+const KEPT = piece(',"kept":"');
+const BECOMES = piece(',"becomes":"');
+const basisPieces = new Map<string, Uint8Array>();
+function basisBytes(b: string): Uint8Array {
+  let p = basisPieces.get(b);
+  if (!p) basisPieces.set(b, (p = piece(',"basis":' + basisText(b))));
+  return p;
+}
+
+function writeValue(w: ByteWriter, key: Uint8Array, id: bigint, v: bigint): void {
+  w.bytes(key);
+  w.value(id, v);
+  w.byte(0x22); // "
 }

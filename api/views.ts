@@ -1,7 +1,8 @@
 import { indexesIn, indexOfReg, readValueAt, slotsFor } from '../domain/cpreg-arrays';
 import { nameContext, registerInfo, type NameContext, type RegisterInfo } from '../domain/names';
 import { formatRegId, sizeBytes, type RegId } from '../domain/regid';
-import { formatValue, valueTextRoom, writeValueText } from '../domain/values';
+import { formatValue } from '../domain/values';
+import type { ByteWriter } from './byte-writer';
 import { regValueTexts, type LoadReport, type RegValues, type VcpuState } from '../domain/vcpu';
 import { eventJsonText, type JsonEvent, type RawEvent, type StoredEvent } from '../app/vcpu-queries';
 import type { components } from './generated/openapi';
@@ -79,7 +80,14 @@ export function namedValues(rv: RegValues, s: VcpuState): Schemas['NamedValue'][
  */
 const namedIds = new WeakMap<
   BigUint64Array,
-  { accelerator: string; byIndex: NamedId[]; heads: string[]; headBytes: Uint8Array[]; idHeads: string[] }
+  {
+    accelerator: string;
+    byIndex: NamedId[];
+    heads: string[];
+    headBytes: Uint8Array[];
+    idHeads: string[];
+    idHeadBytes: Uint8Array[];
+  }
 >();
 type NamedId = { id: string; name: string; generic: boolean };
 
@@ -87,7 +95,10 @@ function namesOf(s: VcpuState) {
   const list = s.arrays.cpregIndexes;
   let e = namedIds.get(list);
   if (!e || e.accelerator !== s.accelerator)
-    namedIds.set(list, (e = { accelerator: s.accelerator, byIndex: [], heads: [], headBytes: [], idHeads: [] }));
+    namedIds.set(
+      list,
+      (e = { accelerator: s.accelerator, byIndex: [], heads: [], headBytes: [], idHeads: [], idHeadBytes: [] }),
+    );
   return e;
 }
 
@@ -148,16 +159,15 @@ function valueHead(s: VcpuState, id: RegId): string {
 const utf8 = new TextEncoder();
 
 /**
- * namedValuesText's UTF-8 bytes, written as bytes: each register's head made once per list, each
- * value's digits written in place (writeValueText) — no string per value, none to encode.
+ * namedValuesText's UTF-8 bytes, written into `w`: each register's head made once per list, each
+ * value's digits written in place — no string per value, none to encode.
  */
-export function namedValuesBytes(rv: RegValues, s: VcpuState): Uint8Array {
+export function writeNamedValues(w: ByteWriter, rv: RegValues, s: VcpuState): void {
   const e = namesOf(s);
   const at = indexesIn(s.arrays, rv.ids);
-  const n = rv.ids.length;
-  const heads: Uint8Array[] = new Array(n);
-  let room = 2;
-  for (let k = 0; k < n; k++) {
+  w.byte(0x5b); // [
+  for (let k = 0; k < rv.ids.length; k++) {
+    if (k > 0) w.byte(0x2c); // ,
     const id = rv.ids[k]!;
     const i = at[k]!;
     let head = i < 0 ? undefined : e.headBytes[i];
@@ -165,22 +175,24 @@ export function namedValuesBytes(rv: RegValues, s: VcpuState): Uint8Array {
       head = utf8.encode(valueHead(s, id));
       if (i >= 0) e.headBytes[i] = head;
     }
-    heads[k] = head;
-    room += head.length + valueTextRoom(id) + 3;
+    w.bytes(head);
+    w.value(id, rv.values[k]!); // values is parallel to ids
+    w.byte(0x22); // "
+    w.byte(0x7d); // }
   }
-  const out = new Uint8Array(room);
-  let p = 0;
-  out[p++] = 0x5b; // [
-  for (let k = 0; k < n; k++) {
-    if (k > 0) out[p++] = 0x2c; // ,
-    const head = heads[k]!;
-    out.set(head, p);
-    p = writeValueText(out, p + head.length, rv.ids[k]!, rv.values[k]!); // values is parallel to ids
-    out[p++] = 0x22; // "
-    out[p++] = 0x7d; // }
+  w.byte(0x5d); // ]
+}
+
+/** idHeadText's UTF-8 bytes, made once per register of a list. */
+export function idHeadBytes(s: VcpuState, id: RegId): Uint8Array {
+  const e = namesOf(s);
+  const i = indexOfReg(s.arrays, id);
+  let b = i < 0 ? undefined : e.idHeadBytes[i];
+  if (b === undefined) {
+    b = utf8.encode(idHeadText(s, id));
+    if (i >= 0) e.idHeadBytes[i] = b;
   }
-  out[p++] = 0x5d; // ]
-  return out.subarray(0, p);
+  return b;
 }
 
 export function loadReportView(

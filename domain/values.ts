@@ -67,8 +67,9 @@ const DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
  * event of hundreds of values is written as bytes, without a string per value.
  */
 export function writeValueText(out: Uint8Array, at: number, id: RegId, value: bigint): number {
-  if (value < 0n || value > M64) {
-    // wider than a slot: as formatValue writes it (the caller made room for it)
+  const own = 2 * sizeBytes(id);
+  if (value < 0n || value > M64 || own > 512) {
+    // wider than a slot, or an id of no register size: as formatValue writes it (the caller made room for it)
     const t = formatValue(id, value);
     for (let k = 0; k < t.length; k++) out[at + k] = t.charCodeAt(k);
     return at + t.length;
@@ -77,7 +78,6 @@ export function writeValueText(out: Uint8Array, at: number, id: RegId, value: bi
   const hi = word32[1 - LOW]!;
   const lo = word32[LOW]!;
   const digits = hi !== 0 ? 8 + ((35 - Math.clz32(hi)) >> 2) : Math.max(1, (35 - Math.clz32(lo)) >> 2);
-  const own = 2 * sizeBytes(id);
   const width = digits <= own ? own : 16; // as formatValue: the register's width, or its slot's
   const end = at + 2 + Math.max(digits, width);
   out[at] = 48; // 0

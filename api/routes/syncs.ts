@@ -10,7 +10,8 @@ import { jsonFromText, jsonTextBody, requireJson } from '../bodies';
 import { quickSyncFrom, quickSyncFromText } from '../sync-quick';
 import { assignments, regRef } from '../reg-refs';
 import { onlyQuery, parseBody, syncBody } from '../schemas';
-import { namedValues, namedValuesBytes, namedValuesText } from '../views';
+import { ByteWriter } from '../byte-writer';
+import { namedValues, namedValuesText, writeNamedValues } from '../views';
 import type { RegisteredEvent } from './event-types';
 import type { components } from '../generated/openapi';
 
@@ -19,34 +20,41 @@ import type { components } from '../generated/openapi';
  * report's SHA-256 — not every value again (that is the caller's own report).
  */
 export const syncResult: Render = (decided, last) => {
-  const from = fromAccelerator(decided, last);
+  const from = fromAccelerator(decided);
   if (!from) return toAccelerator(decided);
-  const text = from.head + namedValuesText(from.changed, decided.state) + from.tail;
+  const text =
+    from.head + namedValuesText(from.changed, decided.state) + from.tail + (last ? ',' + last.text() : '') + '}';
   return { status: 200, text, headers: withEtag(decided.version) };
 };
 
 /** syncResult's answer as its UTF-8 bytes (the fast lane's: it writes them as they are). */
 export const syncResultBytes: Render = (decided, last) => {
-  const from = fromAccelerator(decided, last);
+  const from = fromAccelerator(decided);
   if (!from) return toAccelerator(decided);
-  const changed = namedValuesBytes(from.changed, decided.state);
-  const head = Buffer.from(from.head);
-  const tail = Buffer.from(from.tail);
-  const bytes = Buffer.allocUnsafe(head.length + changed.length + tail.length);
-  bytes.set(head, 0);
-  bytes.set(changed, head.length);
-  bytes.set(tail, head.length + changed.length);
-  return { status: 200, bytes, headers: withEtag(decided.version) };
+  // room for the values named and the warnings' registers (at most 16 per rule) without growing
+  const w = new ByteWriter(512 + 96 * from.changed.ids.length + (last ? 12_288 : 0));
+  w.text(from.head);
+  writeNamedValues(w, from.changed, decided.state);
+  w.text(from.tail);
+  if (last) {
+    w.byte(0x2c); // ,
+    last.write(w);
+  }
+  w.byte(0x7d); // }
+  return { status: 200, bytes: w.done(), headers: withEtag(decided.version) };
 };
 
 /**
  * The text of a SyncResult {id, version, direction, changed, reported, reportSha256, failed[,
- * warnings]} from the accelerator around its `changed` list, and the values that list names.
+ * warnings]} from the accelerator around its `changed` list (open: the warnings and `}` follow),
+ * and the values that list names.
  */
-function fromAccelerator(
-  { streamId: id, events, before, version }: VcpuDecided,
-  last: (() => string) | undefined,
-): { head: string; changed: RegValues; tail: string } | undefined {
+function fromAccelerator({
+  streamId: id,
+  events,
+  before,
+  version,
+}: VcpuDecided): { head: string; changed: RegValues; tail: string } | undefined {
   const e = events[0]!; // a sync decides exactly one event
   if (e.type !== 'SyncedFromAccelerator') return undefined;
   return {
@@ -54,7 +62,7 @@ function fromAccelerator(
     changed: changedSince(before, e.changed, e.reported),
     tail:
       `,"reported":${e.reported},"reportSha256":${JSON.stringify(e.reportSha256)},` +
-      `"failed":${JSON.stringify(e.failed.map(formatRegId))}${last === undefined ? '' : ',' + last()}}`,
+      `"failed":${JSON.stringify(e.failed.map(formatRegId))}`,
   };
 }
 

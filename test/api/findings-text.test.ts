@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { findingsText, findingView } from '../../api/finding-view';
+import { ByteWriter } from '../../api/byte-writer';
+import { findingsText, findingView, writeFindings } from '../../api/finding-view';
 import type { Finding, FindingRegister } from '../../app/fleet';
 import { decide, foldEvents } from '../../domain/vcpu';
 import { decodeV22 } from '../../domain/vmstate/v22';
@@ -50,4 +51,15 @@ test('a register named again is written from the same text (the per-list cache a
   const text = findingsText(state, [f]);
   expect(JSON.parse(text)[0].registers[0]).toEqual(JSON.parse(text)[0].registers[1]);
   expect(text).toBe(JSON.stringify([findingView(state, f)]));
+});
+
+test('writeFindings writes the UTF-8 of findingsText (a small writer grows as it must)', () => {
+  fc.assert(
+    fc.property(fc.array(finding, { maxLength: 4 }), fc.integer({ min: 1, max: 64 }), (findings, size) => {
+      const w = new ByteWriter(size);
+      writeFindings(w, state, findings);
+      expect(Buffer.from(w.done()).equals(Buffer.from(findingsText(state, findings), 'utf8'))).toBe(true);
+    }),
+    { numRuns: 300 },
+  );
 });
