@@ -2,6 +2,7 @@
  * 64-bit ids and values as two unsigned 32-bit halves: what the hot paths read hex text into and
  * compare, without a BigInt per value (a sync's report, a stored write folded from its text).
  */
+import type { RegId } from './regid';
 
 /** The halves hexHalves read last (one read at a time: callers take them before the next). */
 export const half = { hi: 0, lo: 0 };
@@ -46,6 +47,15 @@ export function bits64(hi: number, lo: number): bigint {
   scratch32[HI] = hi;
   scratch32[1 - HI] = lo;
   return scratch64[0]!;
+}
+
+/** A list's ids as bigints, read out once per list (a typed array makes a new bigint per read). */
+const idBigints = new WeakMap<BigUint64Array, readonly RegId[]>();
+
+export function idsOf(list: BigUint64Array): readonly RegId[] {
+  let ids = idBigints.get(list);
+  if (!ids) idBigints.set(list, (ids = Array.from(list)));
+  return ids;
 }
 
 /** A list's ids as 32-bit words, low word of id i at 2i, high at 2i + 1 (made once per list: lists are never mutated). */

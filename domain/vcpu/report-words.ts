@@ -2,7 +2,7 @@ import { rememberIndexes } from '../cpreg-arrays';
 import { DomainError } from '../errors';
 import type { RegId } from '../regid';
 import { listRegs } from '../vmstate/check';
-import { bits64, findReg, idWordsOf } from '../words';
+import { bits64, findReg, idsOf, idWordsOf } from '../words';
 import { resolveNameIndex } from './resolve';
 import type { ReportWords } from './commands';
 import type { RegValues } from './events';
@@ -75,6 +75,7 @@ export function readReportWords(state: VcpuState, r: ReportWords, digest: Messag
   let words = 0;
   for (let k = 0; k < r.n; k++) words += 2 + 2 * slotsAt(at[k]!);
   const message = new Int32Array(paddedLength(words));
+  const listIds = idsOf(list);
   const ids: RegId[] = [];
   const values: bigint[] = [];
   const changedAt: number[] = [];
@@ -95,7 +96,7 @@ export function readReportWords(state: VcpuState, r: ReportWords, digest: Messag
     let same = vw[2 * s + HI] === hi && vw[2 * s + LO] === lo;
     for (let x = 1; x < slots && same; x++) same = vw[2 * (s + x)] === 0 && vw[2 * (s + x) + 1] === 0;
     if (same) continue;
-    ids.push(list[i]!);
+    ids.push(listIds[i]!);
     values.push(bits64(hi, lo));
     changedAt.push(i);
   }
