@@ -1,5 +1,5 @@
 import { wellFormedWords } from '../domain/regid';
-import { half, hexRun } from '../domain/words';
+import { half, hex8, hexRun } from '../domain/words';
 import { PlainJson } from './plain-json';
 
 /**
@@ -119,8 +119,9 @@ function wordMembers(j: PlainJson): Uint32Array | undefined {
   for (;;) {
     // the key: "0x" and exactly 16 digits
     if (t.charCodeAt(p) !== 0x22 || t.charCodeAt(p + 1) !== 48 || t.charCodeAt(p + 2) !== 120) return undefined;
-    if (hexRun(t, p + 3, 16) !== p + 19 || t.charCodeAt(p + 19) !== 0x22) return undefined;
-    const { hi, lo } = half;
+    const hi = hex8(t, p + 3);
+    const lo = hex8(t, p + 11);
+    if (hi < 0 || lo < 0 || t.charCodeAt(p + 19) !== 0x22) return undefined;
     if (!wellFormedWords(hi, lo)) return undefined;
     if (hi < lastHi || (hi === lastHi && lo <= lastLo)) return undefined;
     lastHi = hi;

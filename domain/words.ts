@@ -38,6 +38,23 @@ export function hexRun(t: string, at: number, max: number): number {
   return p;
 }
 
+/**
+ * Exactly 8 hex digits (either case) of `t` from `at` → their 32-bit value, or -1 where any of
+ * them is not a hex digit (or the text ends). Why: a register id's 16 digits are its two words.
+ */
+export function hex8(t: string, at: number): number {
+  let v = 0;
+  let bad = 0;
+  for (let k = 0; k < 8; k++) {
+    const c = t.charCodeAt(at + k); // NaN past the end: c & 127 is 0, no digit
+    // a code above 127 is no digit: (127 - c) >> 31 is -1 for it
+    const d = NIBBLE[c & 127]! | ((127 - c) >> 31);
+    bad |= d;
+    v = (v << 4) | (d & 15);
+  }
+  return bad < 0 ? -1 : v >>> 0;
+}
+
 const scratch64 = new BigUint64Array(1);
 const scratch32 = new Uint32Array(scratch64.buffer);
 const HI = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 1 : 0; // little-endian host: high word second
