@@ -130,6 +130,44 @@ function valuesArrayText(rv: RegValues): string {
   return ascii.decode(out.subarray(0, p));
 }
 
+/** The 16 digits of each id of a list, made once per list (lists never change). */
+const listIdDigits = new WeakMap<BigUint64Array, Uint8Array>();
+
+function idDigitsOf(list: BigUint64Array): Uint8Array {
+  let d = listIdDigits.get(list);
+  if (!d) {
+    d = new Uint8Array(16 * list.length);
+    for (let i = 0; i < list.length; i++) {
+      const t = formatRegId(list[i]!); // "0x" + 16 digits
+      for (let k = 0; k < 16; k++) d[16 * i + k] = t.charCodeAt(2 + k);
+    }
+    listIdDigits.set(list, d);
+  }
+  return d;
+}
+
+/** hexArray of the ids' texts, written as bytes from the list's digits where the decider found them. */
+function idsArrayText(ids: readonly RegId[]): string {
+  const known = knownIndexes(ids);
+  if (!known || ids.length === 0) return hexArray(idTexts(ids));
+  const digits = idDigitsOf(known.list);
+  const out = new Uint8Array(2 + 21 * ids.length);
+  let p = 0;
+  out[p++] = 0x5b; // [
+  for (let k = 0; k < ids.length; k++) {
+    if (k > 0) out[p++] = 0x2c; // ,
+    const i = known.at[k]!; // at is parallel to ids
+    if (i < 0) return hexArray(idTexts(ids)); // not in the list (never, for a decided set)
+    out[p++] = 0x22; // "
+    out[p++] = 48; // 0
+    out[p++] = 120; // x
+    for (let d = 16 * i, end = d + 16; d < end; d++) out[p++] = digits[d]!;
+    out[p++] = 0x22;
+  }
+  out[p++] = 0x5d; // ]
+  return ascii.decode(out.subarray(0, p));
+}
+
 /** A JSON array of strings that need no escaping (hex). */
 function hexArray(a: readonly string[]): string {
   return a.length === 0 ? '[]' : '["' + a.join('","') + '"]';
@@ -143,13 +181,13 @@ function hexArray(a: readonly string[]): string {
 function dataTextOf(e: VcpuEvent): string | undefined {
   switch (e.type) {
     case 'RegistersWritten':
-      return '{"ids":' + hexArray(idTexts(e.written.ids)) + ',"values":' + valuesArrayText(e.written) + '}';
+      return '{"ids":' + idsArrayText(e.written.ids) + ',"values":' + valuesArrayText(e.written) + '}';
     case 'SyncedFromAccelerator':
       return (
         '{"failed":' +
         hexArray(e.failed.map(formatRegId)) +
         ',"ids":' +
-        hexArray(idTexts(e.changed.ids)) +
+        idsArrayText(e.changed.ids) +
         ',"reportSha256":' +
         JSON.stringify(e.reportSha256) +
         ',"reported":' +
