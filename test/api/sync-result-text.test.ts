@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { answerOf } from '../../api/command';
 import { findingView } from '../../api/finding-view';
-import { syncResult, syncResultBytes } from '../../api/routes/syncs';
+import { changedSince, syncResult, syncResultBytes } from '../../api/routes/syncs';
 import { namedValues } from '../../api/views';
 import { writeAdvice } from '../../app/vcpu-compatibility';
 import { formatRegId } from '../../domain/regid';
@@ -101,4 +101,32 @@ test('a sync to the accelerator answers the same body either way (it names what 
   const events = decide({ type: 'SyncToAccelerator', level: 'full' }, fromBlob);
   const decided = { streamId: 'cpu0', before: fromBlob, state: fromBlob, version: 2, events, warnings: [] };
   expect(syncResultBytes(decided)).toEqual(syncResult(decided));
+});
+
+test('changedSince keeps exactly the values that differ from the state before (a schema-1 event holds the whole report)', () => {
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.tuple(fc.nat(ids.length - 1), fc.boolean(), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })), {
+        selector: ([i]) => i,
+        minLength: 1,
+        maxLength: 60,
+      }),
+      (picked) => {
+        const sorted = [...picked].sort((x, y) => x[0] - y[0]);
+        const before = fromBlob;
+        const held = (i: number) => before.arrays.cpregValues[before.arrays.cpregValueIndexes[i]!]!;
+        // a report of every picked register: some with the value held, some with another
+        const rv = {
+          ids: sorted.map(([i]) => ids[i]!),
+          values: sorted.map(([i, keep, v]) => (keep ? held(i) : v)),
+        };
+        const got = changedSince(before, rv, rv.ids.length);
+        const want = sorted.filter(([i, keep, v]) => !keep && v !== held(i)).map(([i, , v]) => [ids[i]!, v]);
+        expect(got.ids.map((id, k) => [id, got.values[k]])).toEqual(want);
+        // a report that changed some values is its own delta already
+        expect(changedSince(before, rv, rv.ids.length + 1)).toBe(rv);
+      },
+    ),
+    { numRuns: 200 },
+  );
 });
