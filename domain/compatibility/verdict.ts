@@ -73,6 +73,13 @@ const structures = new WeakMap<BigUint64Array, Map<RegisterModel | undefined, Ma
 export function prepareDestination(d: Destination): PreparedDestination {
   const hit = prepared.get(d);
   if (hit) return hit;
+  const p = prepareOnce(d);
+  prepared.set(d, p);
+  return p;
+}
+
+/** prepareDestination without remembering it: for a destination made for one verdict (a write's). */
+export function prepareOnce(d: Destination): PreparedDestination {
   const masks = d.accelerator === 'kvm' ? d.writableMasks : undefined;
   const model = d.accelerator === 'kvm' ? undefined : d.model;
   let byModel = structures.get(d.arrays.cpregIndexes);
@@ -93,7 +100,6 @@ export function prepareDestination(d: Destination): PreparedDestination {
     arrays: d.arrays,
     valueWords: words(d.arrays.cpregValues),
   };
-  prepared.set(d, p);
   return p;
 }
 

@@ -3,7 +3,7 @@ import { sizeField } from '../regid';
 import { isReadOnlyIdRegister } from '../vmstate/read-only-ids';
 import { asFreshQemuHoldsThem } from './destination';
 import type { CompatibilityFinding, CompatibilityRule, Destination, RegisterWrites, VcpuRegisters } from './types';
-import { predictLoad } from './verdict';
+import { predictLoad, prepareOnce } from './verdict';
 
 const M64 = (1n << 64n) - 1n;
 const LOW32 = 0xffffffffn;
@@ -90,7 +90,7 @@ export function writeWarnings(
           ...(vcpu.writableMasks ? { writableMasks: vcpu.writableMasks } : {}),
         }
       : { accelerator: vcpu.accelerator, arrays: held, ...(vcpu.model ? { model: vcpu.model } : {}) };
-  const v = predictLoad(next, dest, {
+  const v = predictLoad(next, prepareOnce(dest), {
     only: written,
     ...(opts.maxRegistersPerFinding === undefined ? {} : { maxRegistersPerFinding: opts.maxRegistersPerFinding }),
   });
