@@ -98,10 +98,20 @@ export function rememberIndexes(list: BigUint64Array, ids: readonly RegId[], at:
 
 const MASK64 = (1n << 64n) - 1n;
 
+/**
+ * Register i's slots, from the layout (the next register's first slot): what slotsFor its id
+ * says (the layout is made by that rule, and a blob whose indexes disagree is refused), without a
+ * bigint read of the id.
+ */
+function slotsAt(a: CpregArrays, i: number): number {
+  const vi = a.cpregValueIndexes;
+  return (i + 1 < vi.length ? vi[i + 1]! : a.cpregValues.length) - vi[i]!;
+}
+
 /** The value of register i as one bigint of its width (limbs in ascending slot order). */
 export function readValueAt(a: CpregArrays, i: number): bigint {
   const first = a.cpregValueIndexes[i]!;
-  const n = slotsFor(a.cpregIndexes[i]!);
+  const n = slotsAt(a, i);
   if (n === 1) return a.cpregValues[first]!;
   let v = 0n;
   for (let j = n - 1; j >= 0; j--) v = (v << 64n) | a.cpregValues[first + j]!;
@@ -111,7 +121,7 @@ export function readValueAt(a: CpregArrays, i: number): bigint {
 /** Stores a value that the caller has checked fits the register. Mutates `a.cpregValues`. */
 export function writeValueAt(a: CpregArrays, i: number, value: bigint): void {
   const first = a.cpregValueIndexes[i]!;
-  const n = slotsFor(a.cpregIndexes[i]!);
+  const n = slotsAt(a, i);
   if (n === 1) {
     a.cpregValues[first] = value;
     return;
