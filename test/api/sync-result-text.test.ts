@@ -29,35 +29,36 @@ function asObject(e: Extract<VcpuEvent, { type: 'SyncedFromAccelerator' }>, stat
   };
 }
 
+/** Distinct registers of the list (by position) with a value each. */
+const picks = (maxLength: number) =>
+  fc.uniqueArray(fc.tuple(fc.nat(ids.length - 1), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })), {
+    selector: ([i]) => i,
+    minLength: 1,
+    maxLength,
+  });
+
+/** The report of those values: a 32-bit register's kept to its 32 bits. */
+const reportOf = (picked: ReadonlyArray<readonly [number, bigint]>) =>
+  picked.map(([i, v]) => [ids[i]!, ((ids[i]! >> 52n) & 0xfn) === 2n ? v & 0xffffffffn : v] as const);
+
 test('a sync from the accelerator answers exactly the text of its SyncResult object, warnings last', () => {
   fc.assert(
-    fc.property(
-      fc.uniqueArray(fc.tuple(fc.nat(ids.length - 1), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })), {
-        selector: ([i]) => i,
-        minLength: 1,
-        maxLength: 40,
-      }),
-      fc.boolean(),
-      fc.option(fc.nat(ids.length - 1)),
-      (picked, advised, failedAt) => {
-        const values = picked.map(
-          ([i, v]) => [ids[i]!, ((ids[i]! >> 52n) & 0xfn) === 2n ? v & 0xffffffffn : v] as const,
-        );
-        const failed = failedAt === null || picked.some(([i]) => i === failedAt) ? [] : [ids[failedAt]!];
-        const events = decide({ type: 'SyncFromAccelerator', values, failed }, created);
-        const state = foldEvents(created, events)!;
-        const warnings = writeAdvice(created, events);
-        const decided = { streamId: 'cpu0', before: created, state, version: 2, events, warnings };
-        const r = answerOf(syncResult, advised)([decided]);
-        const e = events[0] as Extract<VcpuEvent, { type: 'SyncedFromAccelerator' }>;
-        const body = advised
-          ? { ...asObject(e, state, 2), warnings: warnings.map((f) => findingView(state, f)) }
-          : asObject(e, state, 2);
-        expect(r.text).toBe(JSON.stringify(body));
-        expect(r.status).toBe(200);
-        expect(r.headers).toEqual({ ETag: '"2"' });
-      },
-    ),
+    fc.property(picks(40), fc.boolean(), fc.option(fc.nat(ids.length - 1)), (picked, advised, failedAt) => {
+      const values = reportOf(picked);
+      const failed = failedAt === null || picked.some(([i]) => i === failedAt) ? [] : [ids[failedAt]!];
+      const events = decide({ type: 'SyncFromAccelerator', values, failed }, created);
+      const state = foldEvents(created, events)!;
+      const warnings = writeAdvice(created, events);
+      const decided = { streamId: 'cpu0', before: created, state, version: 2, events, warnings };
+      const r = answerOf(syncResult, advised)([decided]);
+      const e = events[0] as Extract<VcpuEvent, { type: 'SyncedFromAccelerator' }>;
+      const body = advised
+        ? { ...asObject(e, state, 2), warnings: warnings.map((f) => findingView(state, f)) }
+        : asObject(e, state, 2);
+      expect(r.text).toBe(JSON.stringify(body));
+      expect(r.status).toBe(200);
+      expect(r.headers).toEqual({ ETag: '"2"' });
+    }),
     { numRuns: 60 },
   );
 });
@@ -71,17 +72,11 @@ const fromBlob: VcpuState = foldEvents(
 test("the fast lane's bytes of a sync's answer are the UTF-8 of its text, whatever the vCPU id and values", () => {
   fc.assert(
     fc.property(
-      fc.uniqueArray(fc.tuple(fc.nat(ids.length - 1), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })), {
-        selector: ([i]) => i,
-        minLength: 1,
-        maxLength: 300,
-      }),
+      picks(300),
       fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }),
       fc.boolean(),
       (picked, streamId, advised) => {
-        const values = picked.map(
-          ([i, v]) => [ids[i]!, ((ids[i]! >> 52n) & 0xfn) === 2n ? v & 0xffffffffn : v] as const,
-        );
+        const values = reportOf(picked);
         const events = decide({ type: 'SyncFromAccelerator', values, failed: [] }, fromBlob);
         const state = foldEvents(fromBlob, events)!;
         const warnings = writeAdvice(fromBlob, events);
