@@ -50,7 +50,7 @@ export function fitsSlots(id: RegId, value: bigint): boolean {
   return value >= 0n && value < limitOf(Math.max(8, sizeBytes(id)));
 }
 
-/** Room writeValueText needs for a value of this register of up to 64 bits: `0x` and its digits. */
+/** Room writeValueText needs for a value that fits this register's slots (fitsSlots): `0x` and its digits. */
 export const valueTextRoom = (id: RegId): number => 2 + Math.max(16, 2 * sizeBytes(id));
 
 const word64 = new BigUint64Array(1);
@@ -63,8 +63,8 @@ const DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
 /**
  * The ASCII of formatValue(id, value) written into `out` at `at` (which has valueTextRoom(id)
- * bytes there, for a value of up to 64 bits); answers the offset after it. Why: an answer or an
- * event of hundreds of values is written as bytes, without a string per value.
+ * bytes there, for a value that fits the register's slots); answers the offset after it. Why: an
+ * answer or an event of hundreds of values is written as bytes, without a string per value.
  */
 export function writeValueText(out: Uint8Array, at: number, id: RegId, value: bigint): number {
   const own = 2 * sizeBytes(id);
