@@ -52,6 +52,16 @@ export class ByteWriter {
   done(): Uint8Array {
     return this.buf.subarray(0, this.p);
   }
+
+  /** What was written, as the text it encodes. */
+  decoded(): string {
+    return utf8Text(this.done());
+  }
+}
+
+/** UTF-8 bytes as text. */
+export function utf8Text(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('utf8');
 }
 
 const pieces = new Map<string, Uint8Array>();

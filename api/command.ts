@@ -2,8 +2,8 @@ import type { Request, Response } from 'express';
 import type { VcpuDecided } from '../app/vcpu-aggregate';
 import type { VcpuCommand } from '../domain/vcpu';
 import type { AppContext } from './context';
-import { piece, type ByteWriter } from './byte-writer';
-import { findingsText, findingView, writeFindings } from './finding-view';
+import { piece, utf8Text, type ByteWriter } from './byte-writer';
+import { findingView, writeFindings } from './finding-view';
 import { etagOf, idempotencyOf, metadataOf, versionCondition } from './request-meta';
 
 /** What a write route answers (kept whole with an Idempotency-Key and sent again to a repeat). */
@@ -22,21 +22,13 @@ export interface Rendered {
 }
 
 /** The answer's JSON text. */
-export const bodyText = (r: Rendered): string =>
-  r.text ??
-  (r.bytes ? Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.length).toString('utf8') : JSON.stringify(r.body));
+export const bodyText = (r: Rendered): string => r.text ?? (r.bytes ? utf8Text(r.bytes) : JSON.stringify(r.body));
 /**
- * A route's answer from what was decided. `last`, when given, makes a member (`"warnings":[…]`)
- * a route that writes its text (or bytes) places as its object's last key; a route that gives a
- * body leaves it to answerOf (and never makes the text).
+ * A route's answer from what was decided. `last`, when given, writes a member (`"warnings":[…]`)
+ * that a route writing its own bytes places as its object's last key; a route that gives a body
+ * leaves it to answerOf (and never writes it).
  */
-export type Render = (decided: VcpuDecided, last?: LastMember) => Rendered;
-
-/** The last member of a route's object, as text or written as bytes. */
-export interface LastMember {
-  text(): string;
-  write(w: ByteWriter): void;
-}
+export type Render = (decided: VcpuDecided, last?: (w: ByteWriter) => void) => Rendered;
 
 /**
  * A write route's one call: the command on one vCPU with the request's conditions
@@ -75,12 +67,9 @@ export function answerOf(render: Render, advised: boolean): (decided: readonly V
     const d = decided[0]!; // one command, one decision
     if (!advised) return render(d);
     // as the spread below places it: the text's last key (not spliced in after: that copies the text)
-    const r = render(d, {
-      text: () => '"warnings":' + findingsText(d.state, d.warnings),
-      write: (w) => {
-        w.bytes(piece('"warnings":'));
-        writeFindings(w, d.state, d.warnings);
-      },
+    const r = render(d, (w) => {
+      w.bytes(piece('"warnings":'));
+      writeFindings(w, d.state, d.warnings);
     });
     if (r.text !== undefined || r.bytes !== undefined) return r;
     return { ...r, body: { ...(r.body as object), warnings: d.warnings.map((f) => findingView(d.state, f)) } };

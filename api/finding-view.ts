@@ -2,8 +2,8 @@ import type { Finding, FindingRegister } from '../app/fleet';
 import { formatRegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
 import type { VcpuState } from '../domain/vcpu';
-import { piece, type ByteWriter } from './byte-writer';
-import { idHeadBytes, idHeadText, infoOf } from './views';
+import { ByteWriter, piece } from './byte-writer';
+import { idHeadBytes, infoOf } from './views';
 
 const hex64 = (v: bigint) => '0x' + v.toString(16).padStart(16, '0');
 
@@ -49,37 +49,18 @@ export function findingView(state: VcpuState, f: Finding) {
 const basisTexts = new Map<string, string>();
 const basisText = (b: string) => basisTexts.get(b) ?? (basisTexts.set(b, JSON.stringify(b)), JSON.stringify(b));
 
-/** JSON.stringify(registerView(state, r)), the register's id and names from text made once per list. */
-function registerText(state: VcpuState, r: FindingRegister): string {
-  let t = idHeadText(state, r.id);
-  if (r.basis !== undefined) t += ',"basis":' + basisText(r.basis);
-  if (r.incoming !== undefined) t += ',"incoming":"' + formatValue(r.id, r.incoming) + '"';
-  if (r.destination !== undefined) t += ',"destination":"' + formatValue(r.id, r.destination) + '"';
-  if (r.keeps !== undefined) t += ',"kept":"' + hex64(r.keeps) + '"';
-  if (r.becomes !== undefined) t += ',"becomes":"' + formatValue(r.id, r.becomes) + '"';
-  if (r.by !== undefined)
-    t += ',"overwrittenBy":"' + formatRegId(r.by) + '","overwrittenByName":' + JSON.stringify(infoOf(state, r.by).name);
-  return t + '}';
-}
-
 /**
- * JSON.stringify(findings.map((f) => findingView(state, f))), written as text: a sync that sets
- * a hundred constants names each of them, and the objects and their stringify cost more than this.
+ * JSON.stringify(findings.map((f) => findingView(state, f))): writeFindings' bytes as text. A
+ * sync that sets a hundred constants names each of them, and the objects and their stringify
+ * cost more than writing the bytes.
  */
 export function findingsText(state: VcpuState, findings: readonly Finding[]): string {
-  const out = new Array<string>(findings.length);
-  for (let k = 0; k < findings.length; k++) {
-    const f = findings[k]!; // k < length
-    const regs = new Array<string>(f.registers.length);
-    for (let j = 0; j < regs.length; j++) regs[j] = registerText(state, f.registers[j]!);
-    out[k] =
-      `{"rule":${JSON.stringify(f.rule)},"message":${JSON.stringify(f.message)},` +
-      `"count":${f.count ?? f.registers.length},"registers":[${regs.join(',')}]}`;
-  }
-  return '[' + out.join(',') + ']';
+  const w = new ByteWriter();
+  writeFindings(w, state, findings);
+  return w.decoded();
 }
 
-/** findingsText's UTF-8 bytes, written into `w` (each value's digits in place). */
+/** The findings' JSON (findingsText) as UTF-8, written into `w` (each value's digits in place). */
 export function writeFindings(w: ByteWriter, state: VcpuState, findings: readonly Finding[]): void {
   w.byte(0x5b); // [
   for (let k = 0; k < findings.length; k++) {

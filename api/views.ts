@@ -75,19 +75,13 @@ export function namedValues(rv: RegValues, s: VcpuState): Schemas['NamedValue'][
 }
 
 /**
- * id text, name and generic per register index of a list (under one accelerator), and the JSON
- * text of a NamedValue up to its value (`{"id":…,"value":"`, also as UTF-8 bytes): made once.
+ * id text, name and generic per register index of a list (under one accelerator), and the UTF-8
+ * of its JSON object's first keys (`{"id":…,"name":…,"generic":…`), alone and followed by
+ * `,"value":"` (a NamedValue up to its value): made once.
  */
 const namedIds = new WeakMap<
   BigUint64Array,
-  {
-    accelerator: string;
-    byIndex: NamedId[];
-    heads: string[];
-    headBytes: Uint8Array[];
-    idHeads: string[];
-    idHeadBytes: Uint8Array[];
-  }
+  { accelerator: string; byIndex: NamedId[]; idHeads: Uint8Array[]; valueHeads: Uint8Array[] }
 >();
 type NamedId = { id: string; name: string; generic: boolean };
 
@@ -95,10 +89,7 @@ function namesOf(s: VcpuState) {
   const list = s.arrays.cpregIndexes;
   let e = namedIds.get(list);
   if (!e || e.accelerator !== s.accelerator)
-    namedIds.set(
-      list,
-      (e = { accelerator: s.accelerator, byIndex: [], heads: [], headBytes: [], idHeads: [], idHeadBytes: [] }),
-    );
+    namedIds.set(list, (e = { accelerator: s.accelerator, byIndex: [], idHeads: [], valueHeads: [] }));
   return e;
 }
 
@@ -113,86 +104,42 @@ export function namedValueOf(s: VcpuState, id: RegId): NamedId {
   return named;
 }
 
-/**
- * `{"id":…,"name":…,"generic":…` of a register of this vCPU (an object's first keys, unclosed),
- * made once per register of a list.
- */
-export function idHeadText(s: VcpuState, id: RegId): string {
-  const e = namesOf(s);
-  const i = indexOfReg(s.arrays, id);
-  let t = i < 0 ? undefined : e.idHeads[i];
-  if (t === undefined) {
-    const n = namedValueOf(s, id);
-    t = `{"id":${JSON.stringify(n.id)},"name":${JSON.stringify(n.name)},"generic":${n.generic}`;
-    if (i >= 0) e.idHeads[i] = t;
-  }
-  return t;
-}
-
-/**
- * JSON.stringify(namedValues(rv, s)), written from texts made once per register: a sync's
- * answer names hundreds of values, and an object per value costs more than the text.
- */
-export function namedValuesText(rv: RegValues, s: VcpuState): string {
-  const e = namesOf(s);
-  const values = regValueTexts(rv).values;
-  const at = indexesIn(s.arrays, rv.ids);
-  const parts: string[] = new Array(rv.ids.length);
-  for (let k = 0; k < rv.ids.length; k++) {
-    const i = at[k]!;
-    let head = i < 0 ? undefined : e.heads[i];
-    if (head === undefined) {
-      head = valueHead(s, rv.ids[k]!);
-      if (i >= 0) e.heads[i] = head;
-    }
-    parts[k] = head + values[k]! + '"}'; // values is parallel to ids
-  }
-  return '[' + parts.join(',') + ']';
-}
-
-/** `{"id":…,"name":…,"generic":…,"value":"` of a register: a NamedValue's text up to its value. */
-function valueHead(s: VcpuState, id: RegId): string {
-  const n = namedValueOf(s, id);
-  return `{"id":${JSON.stringify(n.id)},"name":${JSON.stringify(n.name)},"generic":${n.generic},"value":"`;
-}
-
 const utf8 = new TextEncoder();
 
+/** The register's JSON head as UTF-8, from the per-list cache `heads` (position i of the list, or -1). */
+function headOf(s: VcpuState, id: RegId, i: number, heads: Uint8Array[], tail: string): Uint8Array {
+  let b = i < 0 ? undefined : heads[i];
+  if (b === undefined) {
+    const n = namedValueOf(s, id);
+    b = utf8.encode(`{"id":${JSON.stringify(n.id)},"name":${JSON.stringify(n.name)},"generic":${n.generic}${tail}`);
+    if (i >= 0) heads[i] = b;
+  }
+  return b;
+}
+
+/** `{"id":…,"name":…,"generic":…` of a register (an object's first keys, unclosed) as UTF-8. */
+export function idHeadBytes(s: VcpuState, id: RegId): Uint8Array {
+  return headOf(s, id, indexOfReg(s.arrays, id), namesOf(s).idHeads, '');
+}
+
 /**
- * namedValuesText's UTF-8 bytes, written into `w`: each register's head made once per list, each
- * value's digits written in place — no string per value, none to encode.
+ * JSON.stringify(namedValues(rv, s))'s UTF-8, written into `w`: each register's head made once per
+ * list, each value's digits written in place — a sync's answer names hundreds of values, and a
+ * string (or an object) per value cost more than the bytes.
  */
 export function writeNamedValues(w: ByteWriter, rv: RegValues, s: VcpuState): void {
-  const e = namesOf(s);
+  const heads = namesOf(s).valueHeads;
   const at = indexesIn(s.arrays, rv.ids);
   w.byte(0x5b); // [
   for (let k = 0; k < rv.ids.length; k++) {
     if (k > 0) w.byte(0x2c); // ,
     const id = rv.ids[k]!;
-    const i = at[k]!;
-    let head = i < 0 ? undefined : e.headBytes[i];
-    if (head === undefined) {
-      head = utf8.encode(valueHead(s, id));
-      if (i >= 0) e.headBytes[i] = head;
-    }
-    w.bytes(head);
+    w.bytes(headOf(s, id, at[k]!, heads, ',"value":"'));
     w.value(id, rv.values[k]!); // values is parallel to ids
     w.byte(0x22); // "
     w.byte(0x7d); // }
   }
   w.byte(0x5d); // ]
-}
-
-/** idHeadText's UTF-8 bytes, made once per register of a list. */
-export function idHeadBytes(s: VcpuState, id: RegId): Uint8Array {
-  const e = namesOf(s);
-  const i = indexOfReg(s.arrays, id);
-  let b = i < 0 ? undefined : e.idHeadBytes[i];
-  if (b === undefined) {
-    b = utf8.encode(idHeadText(s, id));
-    if (i >= 0) e.idHeadBytes[i] = b;
-  }
-  return b;
 }
 
 export function loadReportView(

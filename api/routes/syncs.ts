@@ -10,8 +10,8 @@ import { jsonFromText, jsonTextBody, requireJson } from '../bodies';
 import { quickSyncFrom, quickSyncFromText } from '../sync-quick';
 import { assignments, regRef } from '../reg-refs';
 import { onlyQuery, parseBody, syncBody } from '../schemas';
-import { ByteWriter } from '../byte-writer';
-import { namedValues, namedValuesText, writeNamedValues } from '../views';
+import { ByteWriter, utf8Text } from '../byte-writer';
+import { namedValues, writeNamedValues } from '../views';
 import type { RegisteredEvent } from './event-types';
 import type { components } from '../generated/openapi';
 
@@ -20,14 +20,14 @@ import type { components } from '../generated/openapi';
  * report's SHA-256 — not every value again (that is the caller's own report).
  */
 export const syncResult: Render = (decided, last) => {
-  const from = fromAccelerator(decided);
-  if (!from) return toAccelerator(decided);
-  const text =
-    from.head + namedValuesText(from.changed, decided.state) + from.tail + (last ? ',' + last.text() : '') + '}';
-  return { status: 200, text, headers: withEtag(decided.version) };
+  const { bytes, ...rest } = syncResultBytes(decided, last);
+  return bytes ? { ...rest, text: utf8Text(bytes) } : rest;
 };
 
-/** syncResult's answer as its UTF-8 bytes (the fast lane's: it writes them as they are). */
+/**
+ * syncResult's answer as its UTF-8 bytes: the fast lane writes them as they are; the app's route
+ * takes their text (an answer kept with an Idempotency-Key is a text).
+ */
 export const syncResultBytes: Render = (decided, last) => {
   const from = fromAccelerator(decided);
   if (!from) return toAccelerator(decided);
@@ -38,7 +38,7 @@ export const syncResultBytes: Render = (decided, last) => {
   w.text(from.tail);
   if (last) {
     w.byte(0x2c); // ,
-    last.write(w);
+    last(w);
   }
   w.byte(0x7d); // }
   return { status: 200, bytes: w.done(), headers: withEtag(decided.version) };
