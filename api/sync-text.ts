@@ -103,6 +103,14 @@ function members(j: PlainJson, o: SyncText): boolean {
 
 let scratch = new Uint32Array(4 * 512);
 
+/** Room in scratch for register n's four words (it grows, keeping what is there). */
+function roomFor(n: number): void {
+  if (scratch.length >= 4 * (n + 1)) return;
+  const grown = new Uint32Array(2 * scratch.length);
+  grown.set(scratch);
+  scratch = grown;
+}
+
 /**
  * `{"0x<16 hex>": "0x<1..16 hex>", …}` with ids well formed and strictly ascending (so no key
  * repeats, and JSON.parse keeps them in this order) → the words; undefined for anything else
@@ -134,11 +142,7 @@ function wordMembers(j: PlainJson): Uint32Array | undefined {
     const q = hexRun(t, p + 3, 16);
     if (q === p + 3 || t.charCodeAt(q) !== 0x22) return undefined;
     const { hi: vhi, lo: vlo } = half;
-    if (scratch.length < 4 * (n + 1)) {
-      const grown = new Uint32Array(2 * scratch.length);
-      grown.set(scratch);
-      scratch = grown;
-    }
+    roomFor(n);
     scratch[4 * n] = hi;
     scratch[4 * n + 1] = lo;
     scratch[4 * n + 2] = vhi;
@@ -190,11 +194,7 @@ function keyedWordMembers(j: PlainJson, o: SyncText): boolean {
         return false;
     }
     keys.push(key);
-    if (scratch.length < 4 * (n + 1)) {
-      const grown = new Uint32Array(2 * scratch.length);
-      grown.set(scratch);
-      scratch = grown;
-    }
+    roomFor(n);
     if (key.charCodeAt(0) === 48 && (key.charCodeAt(1) | 0x20) === 120) {
       // an id: only as the syncs' quick path reads one (anything else is the schema's to judge)
       if (key.length !== 18 || hexRun(key, 2, 16) !== 18 || key.charCodeAt(1) !== 120) return false;

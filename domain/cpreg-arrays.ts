@@ -103,9 +103,14 @@ const MASK64 = (1n << 64n) - 1n;
  * says (the layout is made by that rule, and a blob whose indexes disagree is refused), without a
  * bigint read of the id.
  */
-function slotsAt(a: CpregArrays, i: number): number {
+export function slotsAt(a: CpregArrays, i: number): number {
   const vi = a.cpregValueIndexes;
   return (i + 1 < vi.length ? vi[i + 1]! : a.cpregValues.length) - vi[i]!;
+}
+
+/** Whether register i holds `value` (a one-slot register's slot read alone). */
+export function holdsValueAt(a: CpregArrays, i: number, value: bigint): boolean {
+  return (slotsAt(a, i) === 1 ? a.cpregValues[a.cpregValueIndexes[i]!]! : readValueAt(a, i)) === value;
 }
 
 /** The value of register i as one bigint of its width (limbs in ascending slot order). */

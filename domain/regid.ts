@@ -33,8 +33,8 @@ const scratch64 = new BigUint64Array(1);
 const scratch32 = new Uint32Array(scratch64.buffer);
 const HI = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 1 : 0; // little-endian host: hi word second
 
-/** The high 32 bits of an id: the part that carries architecture and size. */
-function hiWord(id: RegId): number {
+/** The high 32 bits of an id (the part that carries architecture and size), or of any 64-bit value. */
+export function hiWord(id: RegId): number {
   scratch64[0] = id;
   return scratch32[HI]!;
 }

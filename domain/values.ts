@@ -1,5 +1,5 @@
 import { DomainError } from './errors';
-import { RegId, sizeBytes } from './regid';
+import { hiWord, loWord, RegId, sizeBytes } from './regid';
 
 /** Values travel as `0x` + hex digits; at most a U2048 register's 512 digits (plus leading zeros). */
 const VALUE_TEXT = /^0x[0-9a-fA-F]{1,600}$/;
@@ -53,10 +53,6 @@ export function fitsSlots(id: RegId, value: bigint): boolean {
 /** Room writeValueText needs for a value that fits this register's slots (fitsSlots): `0x` and its digits. */
 export const valueTextRoom = (id: RegId): number => 2 + Math.max(16, 2 * sizeBytes(id));
 
-const word64 = new BigUint64Array(1);
-const word32 = new Uint32Array(word64.buffer);
-/** Typed arrays use the host's byte order: the low half of a 64-bit slot comes first on little-endian. */
-const LOW = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
 const M64 = (1n << 64n) - 1n;
 /** The ASCII codes of the hex digits. */
 const DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
@@ -74,9 +70,8 @@ export function writeValueText(out: Uint8Array, at: number, id: RegId, value: bi
     for (let k = 0; k < t.length; k++) out[at + k] = t.charCodeAt(k);
     return at + t.length;
   }
-  word64[0] = value;
-  const hi = word32[1 - LOW]!;
-  const lo = word32[LOW]!;
+  const hi = hiWord(value); // its 32-bit halves without a bigint shift (value < 2^64)
+  const lo = loWord(value);
   const digits = hi !== 0 ? 8 + ((35 - Math.clz32(hi)) >> 2) : Math.max(1, (35 - Math.clz32(lo)) >> 2);
   const width = digits <= own ? own : 16; // as formatValue: the register's width, or its slot's
   const end = at + 2 + Math.max(digits, width);

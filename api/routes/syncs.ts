@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { indexesIn, readValueAt } from '../../domain/cpreg-arrays';
+import { holdsValueAt, indexesIn } from '../../domain/cpreg-arrays';
 import { formatRegId } from '../../domain/regid';
 import type { RegValues, VcpuCommand, VcpuState } from '../../domain/vcpu';
 import { runCommand, withEtag, type Render, type Rendered } from '../command';
@@ -86,19 +86,9 @@ export function changedSince(before: VcpuState | undefined, rv: RegValues, repor
   if (!before || rv.ids.length < reported) return rv;
   const a = before.arrays;
   const at = indexesIn(a, rv.ids);
-  // compared word for word where a register has one slot (a BigInt read per value is garbage)
-  const vw = new Uint32Array(a.cpregValues.buffer, a.cpregValues.byteOffset, 2 * a.cpregValues.length);
-  const vi = a.cpregValueIndexes;
-  const n = vi.length;
-  const m = a.cpregValues.length;
   const same = (k: number) => {
     const i = at[k]!; // k < length; values is parallel to ids
-    if (i < 0) return false;
-    const v = rv.values[k]!;
-    const s = vi[i]!;
-    if ((i + 1 < n ? vi[i + 1]! : m) - s !== 1 || v < 0n || v > M64) return readValueAt(a, i) === v;
-    word64[0] = v;
-    return vw[2 * s] === word32[0] && vw[2 * s + 1] === word32[1];
+    return i >= 0 && holdsValueAt(a, i, rv.values[k]!);
   };
   let k = 0;
   while (k < rv.ids.length && !same(k)) k++;
@@ -112,11 +102,6 @@ export function changedSince(before: VcpuState | undefined, rv: RegValues, repor
   }
   return { ids, values };
 }
-
-const M64 = (1n << 64n) - 1n;
-// the same byte order as the slots' view above: word i of the one is word i of the other
-const word64 = new BigUint64Array(1);
-const word32 = new Uint32Array(word64.buffer);
 
 export function syncRoutes(ctx: AppContext): Router {
   const r = Router();

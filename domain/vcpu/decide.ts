@@ -1,5 +1,5 @@
 import { checkBlobIdsFor, kvmWrittenAt, listFor } from '../accelerators';
-import { indexOfReg, layoutArrays, readValueAt, slotsFor, writeValueAt, type CpregArrays } from '../cpreg-arrays';
+import { holdsValueAt, indexOfReg, layoutArrays, readValueAt, writeValueAt, type CpregArrays } from '../cpreg-arrays';
 import { checkListSize } from '../accelerators/list-checks';
 import { DomainError } from '../errors';
 import { checkLabels } from '../labels';
@@ -190,10 +190,8 @@ function changedValues(a: CpregArrays, rv: RegValues & { indexes: readonly numbe
   const values: bigint[] = [];
   // k < rv.ids.length; values and indexes are parallel to ids
   for (let k = 0; k < rv.ids.length; k++) {
-    const i = rv.indexes[k]!;
     const v = rv.values[k]!;
-    const held = slotsFor(rv.ids[k]!) === 1 ? a.cpregValues[a.cpregValueIndexes[i]!]! : readValueAt(a, i);
-    if (held === v) continue;
+    if (holdsValueAt(a, rv.indexes[k]!, v)) continue;
     ids.push(rv.ids[k]!);
     values.push(v);
   }

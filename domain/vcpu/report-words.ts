@@ -1,4 +1,4 @@
-import { rememberIndexes } from '../cpreg-arrays';
+import { rememberIndexes, slotsAt } from '../cpreg-arrays';
 import { DomainError } from '../errors';
 import type { RegId } from '../regid';
 import { listRegs } from '../vmstate/check';
@@ -69,11 +69,8 @@ export function readReportWords(state: VcpuState, r: ReportWords, digest: Messag
 
   const vw = new Uint32Array(a.cpregValues.buffer, a.cpregValues.byteOffset, 2 * a.cpregValues.length);
   const vi = a.cpregValueIndexes;
-  // a register's slots from the layout (the next one's first slot), not from a BigInt read of its id
-  const m = a.cpregValues.length;
-  const slotsAt = (i: number) => (i + 1 < n ? vi[i + 1]! : m) - vi[i]!;
   let words = 0;
-  for (let k = 0; k < r.n; k++) words += 2 + 2 * slotsAt(at[k]!);
+  for (let k = 0; k < r.n; k++) words += 2 + 2 * slotsAt(a, at[k]!);
   const message = new Int32Array(paddedLength(words));
   const listIds = idsOf(list);
   const ids: RegId[] = [];
@@ -85,7 +82,7 @@ export function readReportWords(state: VcpuState, r: ReportWords, digest: Messag
     const i = at[k]!;
     const hi = rw[4 * k + 2]!;
     const lo = rw[4 * k + 3]!;
-    const slots = slotsAt(i);
+    const slots = slotsAt(a, i);
     message[o++] = rw[4 * k]! | 0;
     message[o++] = rw[4 * k + 1]! | 0;
     o += 2 * (slots - 1); // a wide register's upper slots: zero
