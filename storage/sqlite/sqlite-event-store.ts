@@ -25,6 +25,7 @@ import { GroupCommitter } from '../group-commit';
 import type { StoreObserver } from '../observer';
 import type { SnapshotRejection, SnapshotSeal } from '../snapshot-seal';
 import { WalSync } from './wal-sync';
+import { Checkpointer, type CheckpointerOptions } from './checkpointer';
 import { Appender } from './append';
 import { IdempotencyKeys } from './idempotency';
 import { loadMigrations, migrate, type Migration } from './migrate';
@@ -52,6 +53,8 @@ export interface SqliteStoreOptions {
   onSnapshotRejected?: (r: SnapshotRejection) => void;
   /** Told of batches, syncs and appended events (metrics). */
   observer?: StoreObserver;
+  /** When the WAL is checkpointed off the event loop (checkpointer.ts; defaults for the service). */
+  checkpoints?: CheckpointerOptions;
 }
 
 /** The better-sqlite3 event store: every call answers synchronously underneath. */
@@ -68,6 +71,7 @@ export class SqliteEventStore implements EventStore {
   private readonly committer: GroupCommitter<AppendGroup, AppendGroupResult>;
   private closed = false;
   private readonly walSync: WalSync | undefined;
+  private readonly checkpointer: Checkpointer | undefined;
 
   constructor(opts: SqliteStoreOptions) {
     this.file = opts.file;
@@ -88,12 +92,15 @@ export class SqliteEventStore implements EventStore {
     // Commits skip the fsync (NORMAL); the WAL is synced off the event loop before any answer.
     this.walSync = this.file === ':memory:' ? undefined : new WalSync(this.file);
     if (this.walSync) this.db.pragma('synchronous = NORMAL');
+    this.checkpointer = this.walSync && new Checkpointer(this.db, this.file, opts.checkpoints);
     const walSync = this.walSync;
+    const checkpointer = this.checkpointer;
     const obs = opts.observer;
     this.committer = new GroupCommitter(
       (batch) => {
         obs?.batch(batch.length);
         const out = this.appender.runBatch(batch);
+        checkpointer?.afterCommit();
         if (obs) obs.appended(out.reduce((n, o) => n + (o.ok && !o.value.replayed ? eventsOf(o.value) : 0), 0));
         return out;
       },
@@ -132,6 +139,7 @@ export class SqliteEventStore implements EventStore {
       snapshotsSkipped: this.snapshots.skipped,
       snapshotsForeign: this.snapshots.foreign,
       walSyncs: this.walSync?.syncs ?? 0,
+      checkpoints: this.checkpointer?.stats ?? { asked: 0, ownCheckpoints: 0 },
     };
   }
 
@@ -225,6 +233,7 @@ export class SqliteEventStore implements EventStore {
     this.committer.flush();
     this.closed = true;
     await this.walSync?.close();
+    await this.checkpointer?.close();
     this.db.close();
   }
 }

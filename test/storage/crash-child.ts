@@ -8,7 +8,12 @@ import { SqliteEventStore } from '../../storage/sqlite/sqlite-event-store';
 
 const [file, migrationsDir, lanesArg] = process.argv.slice(2);
 if (!file || !migrationsDir) throw new Error('usage: node crash-child.js <db file> <migrations dir> [lanes]');
-const store = new SqliteEventStore({ file, migrationsDir });
+// checkpoints every 64 KiB of WAL (and the writer's own at 256 KiB): kills land during them too
+const store = new SqliteEventStore({
+  file,
+  migrationsDir,
+  checkpoints: { stepBytes: 64 * 1024, capBytes: 256 * 1024 },
+});
 const lanes = Number(lanesArg ?? 4);
 
 const big = (i: number) => {
