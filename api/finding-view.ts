@@ -3,7 +3,7 @@ import { formatRegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
 import type { VcpuState } from '../domain/vcpu';
 import { ByteWriter, piece } from './byte-writer';
-import { idHeadBytes, infoOf } from './views';
+import { idHeadBytes, infoOf, overwrittenByBytes } from './views';
 
 const hex64 = (v: bigint) => '0x' + v.toString(16).padStart(16, '0');
 
@@ -79,10 +79,7 @@ export function writeFindings(w: ByteWriter, state: VcpuState, findings: readonl
       if (r.destination !== undefined) writeValue(w, DESTINATION, r.id, r.destination);
       if (r.keeps !== undefined) writeValue(w, KEPT, U64, r.keeps); // hex64: 16 digits
       if (r.becomes !== undefined) writeValue(w, BECOMES, r.id, r.becomes);
-      if (r.by !== undefined)
-        w.text(
-          `,"overwrittenBy":"${formatRegId(r.by)}","overwrittenByName":${JSON.stringify(infoOf(state, r.by).name)}`,
-        );
+      if (r.by !== undefined) w.bytes(overwrittenByBytes(state, r.by));
       w.byte(0x7d); // }
     }
     w.byte(0x5d);

@@ -1,8 +1,8 @@
 import { indexesIn, indexOfReg, readValueAt, slotsFor } from '../domain/cpreg-arrays';
 import { nameContext, registerInfo, type NameContext, type RegisterInfo } from '../domain/names';
-import { formatRegId, sizeBytes, type RegId } from '../domain/regid';
+import { formatRegId, hiWord, loWord, sizeBytes, type RegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
-import type { ByteWriter } from './byte-writer';
+import { utf8Text, type ByteWriter } from './byte-writer';
 import { regValueTexts, type LoadReport, type RegValues, type VcpuState } from '../domain/vcpu';
 import { eventJsonText, type JsonEvent, type RawEvent, type StoredEvent } from '../app/vcpu-queries';
 import type { components } from './generated/openapi';
@@ -81,7 +81,7 @@ export function namedValues(rv: RegValues, s: VcpuState): Schemas['NamedValue'][
  */
 const namedIds = new WeakMap<
   BigUint64Array,
-  { accelerator: string; byIndex: NamedId[]; idHeads: Uint8Array[]; valueHeads: Uint8Array[] }
+  { accelerator: string; byIndex: NamedId[]; idHeads: Uint8Array[]; valueHeads: Uint8Array[]; byKeys: Uint8Array[] }
 >();
 type NamedId = { id: string; name: string; generic: boolean };
 
@@ -89,7 +89,7 @@ function namesOf(s: VcpuState) {
   const list = s.arrays.cpregIndexes;
   let e = namedIds.get(list);
   if (!e || e.accelerator !== s.accelerator)
-    namedIds.set(list, (e = { accelerator: s.accelerator, byIndex: [], idHeads: [], valueHeads: [] }));
+    namedIds.set(list, (e = { accelerator: s.accelerator, byIndex: [], idHeads: [], valueHeads: [], byKeys: [] }));
   return e;
 }
 
@@ -122,22 +122,109 @@ export function idHeadBytes(s: VcpuState, id: RegId): Uint8Array {
   return headOf(s, id, indexOfReg(s.arrays, id), namesOf(s).idHeads, '');
 }
 
+/** `,"overwrittenBy":…,"overwrittenByName":…` of a register (a finding's writer) as UTF-8, made once per list. */
+export function overwrittenByBytes(s: VcpuState, id: RegId): Uint8Array {
+  const i = indexOfReg(s.arrays, id);
+  const keys = namesOf(s).byKeys;
+  let b = i < 0 ? undefined : keys[i];
+  if (b === undefined) {
+    const n = namedValueOf(s, id);
+    b = utf8.encode(`,"overwrittenBy":${JSON.stringify(n.id)},"overwrittenByName":${JSON.stringify(n.name)}`);
+    if (i >= 0) keys[i] = b;
+  }
+  return b;
+}
+
 /**
- * JSON.stringify(namedValues(rv, s))'s UTF-8, written into `w`: each register's head made once per
- * list, each value's digits written in place — a sync's answer names hundreds of values, and a
- * string (or an object) per value cost more than the bytes.
+ * Every register of a list as a NamedValue's JSON (`{"id":…,"name":…,"generic":…,"value":"0x…"}`,
+ * its value's digits zero, as many as its size has), joined by commas: a run of registers at
+ * consecutive positions is one copy, then its values' digits. Made once per list.
+ */
+interface ValueTemplate {
+  bytes: Uint8Array;
+  /** Entry i is bytes[start[i], start[i + 1] - 1) (the comma after it left out). */
+  start: Int32Array;
+  /** Its value's digits (2 per byte of the register), 0 for a register wider than a slot (not in it). */
+  digits: Uint8Array;
+}
+const templates = new WeakMap<BigUint64Array, { accelerator: string; t: ValueTemplate }>();
+
+function templateOf(s: VcpuState): ValueTemplate {
+  const list = s.arrays.cpregIndexes;
+  const known = templates.get(list);
+  if (known && known.accelerator === s.accelerator) return known.t;
+  const n = list.length;
+  const heads = namesOf(s).valueHeads;
+  const parts: Uint8Array[] = [];
+  const start = new Int32Array(n + 1);
+  const digits = new Uint8Array(n);
+  let length = 0;
+  for (let i = 0; i < n; i++) {
+    const id = list[i]!;
+    start[i] = length;
+    const d = slotsFor(id) === 1 ? 2 * sizeBytes(id) : 0;
+    digits[i] = d;
+    const entry =
+      d === 0 ? COMMA : utf8.encode(`${utf8Text(headOf(s, id, i, heads, ',"value":"'))}0x${'0'.repeat(d)}"},`);
+    parts.push(entry);
+    length += entry.length;
+  }
+  start[n] = length;
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < n; i++) bytes.set(parts[i]!, start[i]!);
+  const t = { bytes, start, digits };
+  templates.set(list, { accelerator: s.accelerator, t });
+  return t;
+}
+const COMMA = Uint8Array.of(0x2c);
+const M64 = (1n << 64n) - 1n;
+/** 16^d for the digits a register's template entry has (2, 4 or 8: below 16, a value past them is written in full). */
+const LIMITS = new Map([2, 4, 8].map((d) => [d, 1n << BigInt(4 * d)]));
+
+/** Whether register i's value v is written by its template entry: exactly its digits, zero-padded. */
+function fits(t: ValueTemplate, i: number, v: bigint): boolean {
+  if (i < 0) return false;
+  const d = t.digits[i]!;
+  if (d === 16) return v >= 0n && v <= M64;
+  return d !== 0 && v >= 0n && v < LIMITS.get(d)!;
+}
+
+/**
+ * JSON.stringify(namedValues(rv, s))'s UTF-8, written into `w`. A sync's answer names hundreds of
+ * values, mostly at consecutive positions of the list: each run of them is copied from the list's
+ * template (templateOf) and its values' digits written over it; any other register (wider than a
+ * slot, a value with more digits than its size) is written from its head and its digits.
  */
 export function writeNamedValues(w: ByteWriter, rv: RegValues, s: VcpuState): void {
   const heads = namesOf(s).valueHeads;
+  const t = templateOf(s);
   const at = indexesIn(s.arrays, rv.ids);
+  const n = rv.ids.length;
   w.byte(0x5b); // [
-  for (let k = 0; k < rv.ids.length; k++) {
+  for (let k = 0; k < n;) {
     if (k > 0) w.byte(0x2c); // ,
-    const id = rv.ids[k]!;
-    w.bytes(headOf(s, id, at[k]!, heads, ',"value":"'));
-    w.value(id, rv.values[k]!); // values is parallel to ids
-    w.byte(0x22); // "
-    w.byte(0x7d); // }
+    const i = at[k]!;
+    if (!fits(t, i, rv.values[k]!)) {
+      const id = rv.ids[k]!;
+      w.bytes(headOf(s, id, i, heads, ',"value":"'));
+      w.value(id, rv.values[k]!); // values is parallel to ids
+      w.byte(0x22); // "
+      w.byte(0x7d); // }
+      k++;
+      continue;
+    }
+    let j = k + 1;
+    while (j < n && at[j] === at[j - 1]! + 1 && fits(t, at[j]!, rv.values[j]!)) j++;
+    const from = t.start[i]!;
+    const base = w.span(t.bytes, from, t.start[at[j - 1]! + 1]! - 1) - from;
+    for (let x = k; x < j; x++) {
+      const ix = at[x]!;
+      const d = t.digits[ix]!;
+      const v = rv.values[x]!;
+      // the digits end before the entry's `"}`
+      w.hexAt(base + t.start[ix + 1]! - 3 - d, d, d === 16 ? hiWord(v) : 0, loWord(v));
+    }
+    k = j;
   }
   w.byte(0x5d); // ]
 }
