@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { MessageDigest } from '../domain/vcpu';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -11,5 +11,5 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 export const nativeDigest: MessageDigest = (message, n) => {
   const bytes = Buffer.from(message.buffer, message.byteOffset, 4 * n);
   if (LITTLE_ENDIAN) bytes.swap32();
-  return createHash('sha256').update(bytes).digest('hex');
+  return hash('sha256', bytes, 'hex'); // one call: no Hash object per report
 };

@@ -130,41 +130,46 @@ function valuesArrayText(rv: RegValues): string {
   return ascii.decode(out.subarray(0, p));
 }
 
-/** The 16 digits of each id of a list, made once per list (lists never change). */
-const listIdDigits = new WeakMap<BigUint64Array, Uint8Array>();
+/**
+ * Each id of a list as a JSON string and a comma (`"0x<16 digits>",`: 21 bytes, so id i is at
+ * 21 i), made once per list (lists never change): a run of ids at consecutive positions is one copy.
+ */
+const listIdEntries = new WeakMap<BigUint64Array, Uint8Array>();
+const ENTRY = 21;
 
-function idDigitsOf(list: BigUint64Array): Uint8Array {
-  let d = listIdDigits.get(list);
+function idEntriesOf(list: BigUint64Array): Uint8Array {
+  let d = listIdEntries.get(list);
   if (!d) {
-    d = new Uint8Array(16 * list.length);
+    d = new Uint8Array(ENTRY * list.length);
     for (let i = 0; i < list.length; i++) {
-      const t = formatRegId(list[i]!); // "0x" + 16 digits
-      for (let k = 0; k < 16; k++) d[16 * i + k] = t.charCodeAt(2 + k);
+      const t = `"${formatRegId(list[i]!)}",`; // "0x" + 16 digits, quoted
+      for (let k = 0; k < ENTRY; k++) d[ENTRY * i + k] = t.charCodeAt(k);
     }
-    listIdDigits.set(list, d);
+    listIdEntries.set(list, d);
   }
   return d;
 }
 
-/** hexArray of the ids' texts, written as bytes from the list's digits where the decider found them. */
+/** hexArray of the ids' texts, copied from the list's entries (idEntriesOf) where the decider found them. */
 function idsArrayText(ids: readonly RegId[]): string {
   const known = knownIndexes(ids);
   if (!known || ids.length === 0) return hexArray(idTexts(ids));
-  const digits = idDigitsOf(known.list);
-  const out = new Uint8Array(2 + 21 * ids.length);
-  let p = 0;
-  out[p++] = 0x5b; // [
-  for (let k = 0; k < ids.length; k++) {
-    if (k > 0) out[p++] = 0x2c; // ,
-    const i = known.at[k]!; // at is parallel to ids
-    if (i < 0) return hexArray(idTexts(ids)); // not in the list (never, for a decided set)
-    out[p++] = 0x22; // "
-    out[p++] = 48; // 0
-    out[p++] = 120; // x
-    for (let d = 16 * i, end = d + 16; d < end; d++) out[p++] = digits[d]!;
-    out[p++] = 0x22;
+  const at = known.at; // parallel to ids
+  for (let k = 0; k < ids.length; k++) if (at[k]! < 0) return hexArray(idTexts(ids)); // not in the list (never, for a decided set)
+  const entries = idEntriesOf(known.list);
+  const out = new Uint8Array(1 + ENTRY * ids.length);
+  out[0] = 0x5b; // [
+  let p = 1;
+  for (let k = 0; k < ids.length;) {
+    let j = k + 1;
+    while (j < ids.length && at[j] === at[j - 1]! + 1) j++;
+    const from = ENTRY * at[k]!;
+    const to = ENTRY * (at[j - 1]! + 1);
+    out.set(entries.subarray(from, to), p);
+    p += to - from;
+    k = j;
   }
-  out[p++] = 0x5d; // ]
+  out[p - 1] = 0x5d; // ] over the last comma
   return ascii.decode(out.subarray(0, p));
 }
 
