@@ -27,7 +27,9 @@ function words(a: BigUint64Array): Uint32Array {
 interface Edge {
   target: number;
   shift: number | null;
-  cover: bigint;
+  /** The bits the writer sets, as 32-bit halves. */
+  coverLo: number;
+  coverHi: number;
 }
 
 /** A destination compiled for many verdicts: masks as 32-bit halves, edges by writer. */
@@ -148,7 +150,12 @@ function compileStructure(d: Destination): Structure {
     target[i] = 1;
     let list = edges.get(by);
     if (!list) edges.set(by, (list = []));
-    list.push({ target: i, shift: w.shift, cover: w.cover });
+    list.push({
+      target: i,
+      shift: w.shift,
+      coverLo: Number(w.cover & LOW32),
+      coverHi: Number((w.cover >> 32n) & LOW32),
+    });
   }
   const writer = new Uint8Array(n);
   for (const k of edges.keys()) writer[k] = 1;
@@ -171,13 +178,23 @@ function compileStructure(d: Destination): Structure {
   };
 }
 
-function shr(x: bigint, s: number): bigint {
-  return (s >= 0 ? x >> BigInt(s) : x << BigInt(-s)) & M64;
-}
-
-/** A slot's value from its 32-bit halves. */
-function slot(w: Uint32Array, s: number): bigint {
-  return (BigInt(w[2 * s + HI]!) << 32n) | BigInt(w[2 * s + LO]!);
+/** (hi, lo) shifted right by s bits (left by -s), within 64 bits, into `moved`. */
+const moved = { hi: 0, lo: 0 };
+function shifted(hi: number, lo: number, s: number): void {
+  const t = s < 0 ? -s : s;
+  if (t === 0) {
+    moved.hi = hi;
+    moved.lo = lo;
+  } else if (t >= 64) {
+    moved.hi = 0;
+    moved.lo = 0;
+  } else if (s > 0) {
+    moved.lo = t >= 32 ? hi >>> (t - 32) : ((lo >>> t) | (hi << (32 - t))) >>> 0;
+    moved.hi = t >= 32 ? 0 : hi >>> t;
+  } else {
+    moved.hi = t >= 32 ? (lo << (t - 32)) >>> 0 : ((hi << t) | (lo >>> (32 - t))) >>> 0;
+    moved.lo = t >= 32 ? 0 : (lo << t) >>> 0;
+  }
 }
 
 function plural(n: number, one: string, many = one + 's'): string {
@@ -303,8 +320,11 @@ export function predictLoad(
   const bits = collected();
   const missingRefused = collected();
   const missingWarned = collected();
-  let dirty: Uint8Array | undefined; // 1: state[k] holds it, 2: changed unpredictably
-  let state: bigint[] | undefined;
+  // 1: stateLo/stateHi[k] hold it, 2: changed unpredictably. Halves, not bigints: a write of
+  // every register runs every writer's edges, and a bigint per step was most of this loop's cost.
+  let dirty: Uint8Array | undefined;
+  let stateLo: Uint32Array | undefined;
+  let stateHi: Uint32Array | undefined;
   let lastWriter: Int32Array | undefined;
   let refusedAt: Uint8Array | undefined;
   const a = d.arrays;
@@ -341,9 +361,8 @@ export function predictLoad(
       cLo = wLo; // not predictable: assume it reads back
       cHi = wHi;
     } else if (dk === 1) {
-      const cur = state![k]!;
-      cLo = Number(cur & LOW32);
-      cHi = Number(cur >> 32n);
+      cLo = stateLo![k]!;
+      cHi = stateHi![k]!;
     }
     let keptLo = wLo;
     let keptHi = wHi;
@@ -381,26 +400,31 @@ export function predictLoad(
     const changed = keptLo !== dLo || keptHi !== dHi;
     if (isTarget && (changed || dk !== 0)) {
       dirty ??= new Uint8Array(d.n);
-      state ??= new Array<bigint>(d.n);
+      stateLo ??= new Uint32Array(d.n);
+      stateHi ??= new Uint32Array(d.n);
       dirty[k] = 1;
-      state[k] = (BigInt(keptHi) << 32n) | BigInt(keptLo);
+      stateLo[k] = keptLo;
+      stateHi[k] = keptHi;
     }
     if (isWriter) {
-      let kept: bigint | undefined;
       for (const e of d.edges.get(k)!) {
-        const td = dirty ? dirty[e.target]! : 0;
+        const t = e.target;
+        const td = dirty ? dirty[t]! : 0;
         // A writer that writes the destination's own value into an untouched register changes nothing.
         if (!changed && td === 0) continue;
-        kept ??= (BigInt(keptHi) << 32n) | BigInt(keptLo);
         dirty ??= new Uint8Array(d.n);
-        state ??= new Array<bigint>(d.n);
-        const old = td === 1 ? state[e.target]! : slot(vw, dVi[e.target]!);
-        if (e.shift === null || td === 2) dirty[e.target] = 2;
+        stateLo ??= new Uint32Array(d.n);
+        stateHi ??= new Uint32Array(d.n);
+        if (e.shift === null || td === 2) dirty[t] = 2;
         else {
-          dirty[e.target] = 1;
-          state[e.target] = (old & ~e.cover) | (shr(kept, e.shift) & e.cover);
+          const oLo = td === 1 ? stateLo[t]! : vw[2 * dVi[t]! + LO]!;
+          const oHi = td === 1 ? stateHi[t]! : vw[2 * dVi[t]! + HI]!;
+          shifted(keptHi, keptLo, e.shift);
+          dirty[t] = 1;
+          stateLo[t] = ((oLo & ~e.coverLo) | (moved.lo & e.coverLo)) >>> 0;
+          stateHi[t] = ((oHi & ~e.coverHi) | (moved.hi & e.coverHi)) >>> 0;
         }
-        (lastWriter ??= new Int32Array(d.n).fill(-1))[e.target] = k;
+        (lastWriter ??= new Int32Array(d.n).fill(-1))[t] = k;
       }
     }
   }
@@ -416,7 +440,7 @@ export function predictLoad(
     const by = lastWriter ? lastWriter[k]! : -1;
     if (d.target[k] && by > k && dirty?.[k]) {
       const w = readValueAt(incoming, s);
-      const fin = dirty[k] === 1 ? state![k]! : undefined;
+      const fin = dirty[k] === 1 ? (BigInt(stateHi![k]!) << 32n) | BigInt(stateLo![k]!) : undefined;
       if (fin === w) continue;
       if (overwritten.count++ < max) {
         overwritten.list.push({

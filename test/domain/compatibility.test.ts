@@ -101,6 +101,41 @@ const tcg = (model?: RegisterModel, base?: CpregArrays): Destination => ({
   ...(model ? { model } : {}),
 });
 
+describe('predictLoad: a writer with any shift and cover', () => {
+  // A (written first) and B (after it), whose write sets A's bits `cover` to B's value shifted
+  // right by `shift` (left when negative), within 64 bits.
+  const A = 0x603000000013ff20n;
+  const B = 0x603000000013ff28n;
+  const M64 = (1n << 64n) - 1n;
+  const u64 = fc.bigInt({ min: 0n, max: M64 });
+  const shr = (x: bigint, s: number) => (s >= 0 ? x >> BigInt(s) : x << BigInt(-s)) & M64;
+
+  it('given A and B set, then A becomes what B writes into it (overwritten-on-load), or keeps its value', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -70, max: 70 }), u64, u64, u64, (shift, cover, a, b) => {
+        const model = decodeModel({
+          qemu: '7.2',
+          binary: 'qemu-system-aarch64',
+          cpu: 'synthetic',
+          machine: 'virt',
+          machineType: 'virt-7.2',
+          regs: `${h(A)},F,0,o${h(B)}:${shift}:${h(cover)} ${h(B)},F,0`,
+        });
+        const dest = tcg(model);
+        const v = predictLoad(patched(dest.arrays, { [key(A)]: a, [key(B)]: b }), dest);
+        const becomes = (a & ~cover) | (shr(b, shift) & cover);
+        const over = v.warnings.filter((f) => f.rule === 'overwritten-on-load');
+        if (becomes === a) expect(over).toEqual([]);
+        else
+          expect(over[0]!.registers).toEqual([
+            { id: A, incoming: a, destination: 0n, by: B, becomes, basis: 'measured' },
+          ]);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
 describe('predictLoad: TCG destination with a measured model', () => {
   const dest = tcg(SYNTHETIC);
   const base = dest.arrays;
