@@ -2,7 +2,7 @@ import { indexesIn, indexOfReg, readValueAt, slotsFor } from '../domain/cpreg-ar
 import { nameContext, registerInfo, type NameContext, type RegisterInfo } from '../domain/names';
 import { formatRegId, hiWord, loWord, sizeBytes, type RegId } from '../domain/regid';
 import { formatValue } from '../domain/values';
-import { utf8Text, type ByteWriter } from './byte-writer';
+import type { ByteWriter } from './byte-writer';
 import { regValueTexts, type LoadReport, type RegValues, type VcpuState } from '../domain/vcpu';
 import { eventJsonText, type JsonEvent, type RawEvent, type StoredEvent } from '../app/vcpu-queries';
 import type { components } from './generated/openapi';
@@ -154,7 +154,6 @@ function templateOf(s: VcpuState): ValueTemplate {
   const known = templates.get(list);
   if (known && known.accelerator === s.accelerator) return known.t;
   const n = list.length;
-  const heads = namesOf(s).valueHeads;
   const parts: Uint8Array[] = [];
   const start = new Int32Array(n + 1);
   const digits = new Uint8Array(n);
@@ -164,8 +163,13 @@ function templateOf(s: VcpuState): ValueTemplate {
     start[i] = length;
     const d = slotsFor(id) === 1 ? 2 * sizeBytes(id) : 0;
     digits[i] = d;
+    const r = namedValueOf(s, id);
     const entry =
-      d === 0 ? COMMA : utf8.encode(`${utf8Text(headOf(s, id, i, heads, ',"value":"'))}0x${'0'.repeat(d)}"},`);
+      d === 0
+        ? COMMA
+        : utf8.encode(
+            `{"id":${JSON.stringify(r.id)},"name":${JSON.stringify(r.name)},"generic":${r.generic},"value":"0x${'0'.repeat(d)}"},`,
+          );
     parts.push(entry);
     length += entry.length;
   }
@@ -206,7 +210,9 @@ export function writeNamedValues(w: ByteWriter, rv: RegValues, s: VcpuState): vo
     const i = at[k]!;
     if (!fits(t, i, rv.values[k]!)) {
       const id = rv.ids[k]!;
-      w.bytes(headOf(s, id, i, heads, ',"value":"'));
+      // the head: the template's entry up to its value's "0x", or made for a register not in it
+      if (i >= 0 && t.digits[i]! > 0) w.span(t.bytes, t.start[i]!, t.start[i + 1]! - 5 - t.digits[i]!);
+      else w.bytes(headOf(s, id, i, heads, ',"value":"'));
       w.value(id, rv.values[k]!); // values is parallel to ids
       w.byte(0x22); // "
       w.byte(0x7d); // }
