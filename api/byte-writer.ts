@@ -1,8 +1,7 @@
 import type { RegId } from '../domain/regid';
-import { formatValue, valueTextRoom, writeValueText } from '../domain/values';
+import { formatValue, valueTextRoom, writeDigitsAt, writeValueText } from '../domain/values';
 
 const utf8 = new TextEncoder();
-const HEX = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 const M64 = (1n << 64n) - 1n;
 
 /**
@@ -47,10 +46,7 @@ export class ByteWriter {
 
   /** The `digits` lowest hex digits of the value (hi, lo: its 32-bit halves) over bytes already written at `at`. */
   hexAt(at: number, digits: number, hi: number, lo: number): void {
-    const b = this.buf;
-    let p = at + digits - 1;
-    for (let k = 0, x = lo; k < 8 && p >= at; k++, x >>>= 4) b[p--] = HEX[x & 15]!;
-    for (let x = hi; p >= at; x >>>= 4) b[p--] = HEX[x & 15]!;
+    writeDigitsAt(this.buf, at, digits, hi, lo);
   }
 
   /** Any text, as UTF-8 (JSON already: the caller escaped it). */

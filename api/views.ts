@@ -1,7 +1,7 @@
 import { indexesIn, indexOfReg, readValueAt, slotsFor } from '../domain/cpreg-arrays';
 import { nameContext, registerInfo, type NameContext, type RegisterInfo } from '../domain/names';
 import { formatRegId, hiWord, loWord, sizeBytes, type RegId } from '../domain/regid';
-import { formatValue } from '../domain/values';
+import { formatValue, ownDigits } from '../domain/values';
 import type { ByteWriter } from './byte-writer';
 import { regValueTexts, type LoadReport, type RegValues, type VcpuState } from '../domain/vcpu';
 import { eventJsonText, type JsonEvent, type RawEvent, type StoredEvent } from '../app/vcpu-queries';
@@ -181,16 +181,10 @@ function templateOf(s: VcpuState): ValueTemplate {
   return t;
 }
 const COMMA = Uint8Array.of(0x2c);
-const M64 = (1n << 64n) - 1n;
-/** 16^d for the digits a register's template entry has (2, 4 or 8: below 16, a value past them is written in full). */
-const LIMITS = new Map([2, 4, 8].map((d) => [d, 1n << BigInt(4 * d)]));
 
 /** Whether register i's value v is written by its template entry: exactly its digits, zero-padded. */
-function fits(t: ValueTemplate, i: number, v: bigint): boolean {
-  if (i < 0) return false;
-  const d = t.digits[i]!;
-  if (d === 16) return v >= 0n && v <= M64;
-  return d !== 0 && v >= 0n && v < LIMITS.get(d)!;
+function fits(t: ValueTemplate, i: number, id: RegId, v: bigint): boolean {
+  return i >= 0 && t.digits[i] !== 0 && ownDigits(id, v) !== 0;
 }
 
 /**
@@ -208,7 +202,7 @@ export function writeNamedValues(w: ByteWriter, rv: RegValues, s: VcpuState): vo
   for (let k = 0; k < n;) {
     if (k > 0) w.byte(0x2c); // ,
     const i = at[k]!;
-    if (!fits(t, i, rv.values[k]!)) {
+    if (!fits(t, i, rv.ids[k]!, rv.values[k]!)) {
       const id = rv.ids[k]!;
       // the head: the template's entry up to its value's "0x", or made for a register not in it
       if (i >= 0 && t.digits[i]! > 0) w.span(t.bytes, t.start[i]!, t.start[i + 1]! - 5 - t.digits[i]!);
@@ -220,7 +214,7 @@ export function writeNamedValues(w: ByteWriter, rv: RegValues, s: VcpuState): vo
       continue;
     }
     let j = k + 1;
-    while (j < n && at[j] === at[j - 1]! + 1 && fits(t, at[j]!, rv.values[j]!)) j++;
+    while (j < n && at[j] === at[j - 1]! + 1 && fits(t, at[j]!, rv.ids[j]!, rv.values[j]!)) j++;
     const from = t.start[i]!;
     const base = w.span(t.bytes, from, t.start[at[j - 1]! + 1]! - 1) - from;
     for (let x = k; x < j; x++) {

@@ -83,3 +83,23 @@ export function writeValueText(out: Uint8Array, at: number, id: RegId, value: bi
   for (let x = hi; p >= end - digits; x >>>= 4) out[p--] = DIGITS[x & 15]!;
   return end;
 }
+
+/**
+ * The digits formatValue gives a register's value when they are exactly its own (2 per byte of a
+ * register of at most 8 bytes, zero-padded): 0 when it writes another number of them (a value
+ * past the register's size, a register wider than a slot). Why: such a value can be written over a
+ * template of the register's text, digits zeroed, at a fixed place.
+ */
+export function ownDigits(id: RegId, value: bigint): number {
+  const d = 2 * sizeBytes(id);
+  if (d > 16 || value < 0n) return 0;
+  return value < (LIMITS[d] ?? 0n) ? d : 0;
+}
+const LIMITS: Record<number, bigint> = { 2: 1n << 8n, 4: 1n << 16n, 8: 1n << 32n, 16: 1n << 64n };
+
+/** The `digits` lowest hex digits of a value (hi, lo: its 32-bit halves) into out[at, at + digits). */
+export function writeDigitsAt(out: Uint8Array, at: number, digits: number, hi: number, lo: number): void {
+  let p = at + digits - 1;
+  for (let k = 0, x = lo; k < 8 && p >= at; k++, x >>>= 4) out[p--] = DIGITS[x & 15]!;
+  for (let x = hi; p >= at; x >>>= 4) out[p--] = DIGITS[x & 15]!;
+}

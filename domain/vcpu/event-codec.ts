@@ -1,8 +1,8 @@
 import { isAccelerator } from '../accelerator';
-import { knownIndexes } from '../cpreg-arrays';
+import { knownIndexes, slotsFor } from '../cpreg-arrays';
 import { isKvmLevel } from '../accelerators/kvm';
-import { formatRegId, RegId } from '../regid';
-import { formatValue, valueTextRoom, writeValueText } from '../values';
+import { formatRegId, hiWord, loWord, RegId, sizeBytes } from '../regid';
+import { formatValue, ownDigits, valueTextRoom, writeDigitsAt, writeValueText } from '../values';
 import { isBlobFormat } from '../vmstate/format';
 import type { CreateSource, RegValues, StreamOrigin, VcpuEvent } from './events';
 import { CorruptHistoryError } from './evolve';
@@ -107,26 +107,83 @@ class WithDataText implements SerializedVcpuEvent {
 const ascii = new TextDecoder();
 
 /**
- * hexArray of a value set's value texts: those made already (regValueTexts), or written as bytes
- * (writeValueText) — a sync's event needs no string per value.
+ * Each value of a list as a JSON string and a comma (`"0x<digits zeroed>",`, as many digits as
+ * the register's size has; just a comma for a register wider than a slot), made once per list:
+ * a run of values at consecutive positions is one copy, then their digits written over it.
+ */
+interface ValuesTemplate {
+  bytes: Uint8Array;
+  /** Entry i is bytes[start[i], start[i + 1]). */
+  start: Int32Array;
+}
+const valuesTemplates = new WeakMap<BigUint64Array, ValuesTemplate>();
+
+function valuesTemplateOf(list: BigUint64Array): ValuesTemplate {
+  let t = valuesTemplates.get(list);
+  if (t) return t;
+  const n = list.length;
+  const start = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) start[i + 1] = start[i]! + (slotsFor(list[i]!) === 1 ? 5 + 2 * sizeBytes(list[i]!) : 1);
+  const bytes = new Uint8Array(start[n]!).fill(48); // "0"
+  for (let i = 0; i < n; i++) {
+    const a = start[i]!;
+    const b = start[i + 1]!;
+    if (b - a > 1) {
+      bytes[a] = 0x22; // "
+      bytes[a + 2] = 120; // x
+      bytes[b - 2] = 0x22;
+    }
+    bytes[b - 1] = 0x2c; // ,
+  }
+  valuesTemplates.set(list, (t = { bytes, start }));
+  return t;
+}
+
+/**
+ * hexArray of a value set's value texts: those made already (regValueTexts), or written as bytes —
+ * runs of registers at consecutive positions copied from the list's template (valuesTemplateOf),
+ * any other value by writeValueText: a sync's event needs no string per value.
  */
 function valuesArrayText(rv: RegValues): string {
   const made = texts.get(rv);
   if (made) return hexArray(made.values);
   const n = rv.ids.length;
   if (n === 0) return '[]';
+  const known = knownIndexes(rv.ids);
+  const at = known?.at;
+  const t = known && valuesTemplateOf(known.list);
   let room = 2;
   for (let k = 0; k < n; k++) room += valueTextRoom(rv.ids[k]!) + 3;
   const out = new Uint8Array(room);
   let p = 0;
   out[p++] = 0x5b; // [
-  for (let k = 0; k < n; k++) {
-    if (k > 0) out[p++] = 0x2c; // ,
-    out[p++] = 0x22; // "
-    p = writeValueText(out, p, rv.ids[k]!, rv.values[k]!); // values is parallel to ids
-    out[p++] = 0x22;
+  for (let k = 0; k < n;) {
+    const i = at ? at[k]! : -1; // at is parallel to ids
+    const id = rv.ids[k]!;
+    const v = rv.values[k]!; // values is parallel to ids
+    if (!t || i < 0 || ownDigits(id, v) === 0) {
+      out[p++] = 0x22; // "
+      p = writeValueText(out, p, id, v);
+      out[p++] = 0x22;
+      out[p++] = 0x2c; // ,
+      k++;
+      continue;
+    }
+    let j = k + 1;
+    while (j < n && at![j] === at![j - 1]! + 1 && ownDigits(rv.ids[j]!, rv.values[j]!) !== 0) j++;
+    const from = t.start[i]!;
+    const to = t.start[at![j - 1]! + 1]!;
+    out.set(t.bytes.subarray(from, to), p);
+    for (let x = k; x < j; x++) {
+      const e = at![x]! + 1; // the entry ends `…digits",`
+      const d = 2 * sizeBytes(rv.ids[x]!);
+      const w = rv.values[x]!;
+      writeDigitsAt(out, p + t.start[e]! - from - 2 - d, d, d === 16 ? hiWord(w) : 0, loWord(w));
+    }
+    p += to - from;
+    k = j;
   }
-  out[p++] = 0x5d; // ]
+  out[p - 1] = 0x5d; // ] over the last comma
   return ascii.decode(out.subarray(0, p));
 }
 
