@@ -135,11 +135,7 @@ export function overwrittenByBytes(s: VcpuState, id: RegId): Uint8Array {
   return b;
 }
 
-/**
- * Every register of a list as a NamedValue's JSON (`{"id":…,"name":…,"generic":…,"value":"0x…"}`,
- * its value's digits zero, as many as its size has), joined by commas: a run of registers at
- * consecutive positions is one copy, then its values' digits. Made once per list.
- */
+/** A list's NamedValues with their digits zeroed (templateOf). */
 interface ValueTemplate {
   bytes: Uint8Array;
   /** Entry i is bytes[start[i], start[i + 1] - 1) (the comma after it left out). */
@@ -149,6 +145,11 @@ interface ValueTemplate {
 }
 const templates = new WeakMap<BigUint64Array, { accelerator: string; t: ValueTemplate }>();
 
+/**
+ * Every register of a list as a NamedValue's JSON (`{"id":…,"name":…,"generic":…,"value":"0x…"}`,
+ * its value's digits zero, as many as its size has), joined by commas: a run of registers at
+ * consecutive positions is one copy, then its values' digits. Made once per list.
+ */
 function templateOf(s: VcpuState): ValueTemplate {
   const list = s.arrays.cpregIndexes;
   const known = templates.get(list);

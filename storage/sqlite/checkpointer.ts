@@ -21,19 +21,24 @@ const MiB = 1024 * 1024;
  *
  * A WAL restarts (is written again from its start) only when a write begins after everything
  * was copied, which steady writes never allow: they commit during every checkpoint. So past
- * `capBytes` the writer runs one PASSIVE checkpoint itself after a commit (what the worker has
- * not copied yet: little), its next transaction restarts the WAL, and journal_size_limit trims
- * the file back. Should the worker fail, the connection's automatic checkpoint is turned on again.
+ * `capBytes` the writer runs a PASSIVE checkpoint itself after a commit, on the event loop (what
+ * the worker has not copied yet: little, and two syncs), its next transaction restarts the WAL,
+ * and journal_size_limit trims the file back. A reader holding an old snapshot keeps the WAL from
+ * restarting: the writer then tries again only each `stepBytes` of growth, not at every commit.
+ * Should the worker fail, it is stopped and the connection's automatic checkpoint turned on again.
  */
 export class Checkpointer {
-  private worker: Worker | undefined;
+  private worker: { w: Worker; exited: Promise<void> } | undefined;
+  /** A worker being stopped after a failure (close waits for it). */
+  private stopping: Promise<void> | undefined;
   private failed = false;
   private fd: number | undefined;
   private lastSize = 0;
   private nudgeAt: number;
+  private ownAt: number;
   private readonly step: number;
   private readonly cap: number;
-  /** Checkpoints asked of the worker, and run by the writer at the cap (tests, bench). */
+  /** Checkpoints asked of the worker, and those the writer ran itself past the cap (tests, bench). */
   readonly stats = { asked: 0, ownCheckpoints: 0 };
 
   constructor(
@@ -44,6 +49,7 @@ export class Checkpointer {
     this.step = opts.stepBytes ?? MiB;
     this.cap = Math.max(opts.capBytes ?? 64 * MiB, 2 * this.step);
     this.nudgeAt = this.step;
+    this.ownAt = this.cap;
     db.pragma('wal_autocheckpoint = 0');
     db.pragma(`journal_size_limit = ${this.step}`);
   }
@@ -60,11 +66,19 @@ export class Checkpointer {
 
   private check(): void {
     const size = this.walSize();
-    if (size < this.lastSize) this.nudgeAt = size + this.step; // trimmed: the WAL restarted
+    if (size < this.lastSize) {
+      // trimmed: the WAL restarted
+      this.nudgeAt = size + this.step;
+      this.ownAt = this.cap;
+    }
     this.lastSize = size;
-    if (size >= this.cap) {
+    if (size >= this.ownAt) {
       const [r] = this.db.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number }>;
-      if (r && r.busy === 0) this.stats.ownCheckpoints++;
+      // busy: the worker's checkpoint is running; try again at the next commit
+      if (r && r.busy === 0) {
+        this.stats.ownCheckpoints++;
+        this.ownAt = size + this.step;
+      }
     }
     if (size >= this.nudgeAt) {
       this.nudgeAt = size + this.step;
@@ -91,17 +105,20 @@ export class Checkpointer {
         workerData: { file: this.file, driver: require.resolve('better-sqlite3') },
       });
       w.unref(); // a store left open does not keep the process alive
+      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
       w.on('error', () => this.fallBack());
-      w.on('exit', () => {
-        if (this.worker === w) this.fallBack();
+      void exited.then(() => {
+        if (this.worker?.w === w) this.fallBack();
       });
-      this.worker = w;
+      this.worker = { w, exited };
     }
-    this.worker.postMessage('checkpoint');
+    this.worker.w.postMessage('checkpoint');
   }
 
   private fallBack(): void {
+    const worker = this.worker;
     this.worker = undefined;
+    if (worker) this.stopping = stop(worker); // its connection must not outlive the writer's
     if (this.failed) return;
     this.failed = true;
     try {
@@ -113,22 +130,27 @@ export class Checkpointer {
 
   /** Stops the worker (its connection closed first); the writer closes after it. */
   async close(): Promise<void> {
-    const w = this.worker;
+    const worker = this.worker;
     this.worker = undefined;
     this.failed = true;
     if (this.fd !== undefined) fs.closeSync(this.fd);
     this.fd = undefined;
-    if (!w) return;
-    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-    w.postMessage('close');
-    const timer = setTimeout(() => void w.terminate(), 5000);
-    await exited;
-    clearTimeout(timer);
+    if (worker) await stop(worker);
+    await this.stopping;
   }
 }
 
+/** Asks the worker to close its connection and exit (terminated if it has not within 5 s). */
+async function stop({ w, exited }: { w: Worker; exited: Promise<void> }): Promise<void> {
+  w.postMessage('close'); // a worker that has exited drops it
+  const timer = setTimeout(() => void w.terminate(), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
 // Plain JavaScript, evaluated in the worker (no build step, as ts-jest and the build both run it).
-// A checkpoint that finds another running (the writer's, at the cap) answers busy: the next asks again.
+// A checkpoint that finds another running (the writer's, at the cap) answers busy=1 (the next ask
+// runs it); a busy error (another process recovering the WAL, say) is left for the next ask too.
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
@@ -139,7 +161,7 @@ parentPort.on('message', (m) => {
     try {
       db.pragma('wal_checkpoint(PASSIVE)');
     } catch (e) {
-      if (e.code !== 'SQLITE_BUSY') throw e;
+      if (!String(e.code).startsWith('SQLITE_BUSY')) throw e;
     }
   }
   else if (m === 'close') {

@@ -203,6 +203,7 @@ export class SqliteEventStore implements EventStore {
 
   async putSnapshot(snapshot: SnapshotInput): Promise<void> {
     this.snapshots.put(snapshot);
+    this.checkpointer?.afterCommit(); // a commit of its own: the WAL grew
   }
   async snapshotRows(streamId: string): Promise<SnapshotListing[]> {
     return this.snapshots.all(streamId);

@@ -7,8 +7,8 @@ import * as path from 'path';
  * WAL file — where every committed frame is — in libuv's thread pool, and the group committer
  * answers a batch only once its sync completed. An acknowledged append is on disk before its
  * answer, exactly as with synchronous=FULL; meanwhile the service keeps parsing requests,
- * which join the next batch. (Checkpoints, which sync WAL and database, run in a worker thread:
- * checkpointer.ts.)
+ * which join the next batch. (Checkpoints, which sync WAL and database, run in a worker thread
+ * but for one by the writer now and then: checkpointer.ts.)
  */
 export class WalSync {
   private fd: number | undefined;
